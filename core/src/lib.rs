@@ -1,0 +1,14 @@
+//! tabchain's chain logic, pure: no I/O, clock, threads or randomness. Time and
+//! key bytes come in as arguments, so the same code runs in a browser tab
+//! (wasm32) and in the native node, and every rule is testable natively.
+
+pub mod block;
+pub mod encode;
+pub mod hash;
+pub mod header;
+pub mod merkle;
+pub mod params;
+pub mod post;
+pub mod pow;
+pub mod retarget;
+pub mod target;
