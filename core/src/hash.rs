@@ -113,10 +113,7 @@ mod tests {
 
     #[test]
     fn sha256_of_abc_matches_fips_vector() {
-        assert_eq!(
-            hex::encode(sha256(b"abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hex::encode(sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
@@ -124,10 +121,7 @@ mod tests {
         let h = BlockHash::from_bytes(sha256(b"x"));
         assert_eq!(h.to_hex().parse::<BlockHash>().unwrap(), h);
         assert_eq!("ab".parse::<BlockHash>(), Err(HashParseError::Length(2)));
-        assert!(matches!(
-            "zz".repeat(32).parse::<BlockHash>(),
-            Err(HashParseError::NotHex(_))
-        ));
+        assert!(matches!("zz".repeat(32).parse::<BlockHash>(), Err(HashParseError::NotHex(_))));
         let upper = h.to_hex().to_uppercase();
         assert_eq!(upper.parse::<BlockHash>().unwrap(), h);
     }

@@ -3,12 +3,19 @@
 //! (wasm32) and in the native node, and every rule is testable natively.
 
 pub mod block;
+pub mod chain;
 pub mod encode;
 pub mod hash;
 pub mod header;
+pub mod json;
+pub mod mempool;
 pub mod merkle;
+pub mod orphans;
 pub mod params;
 pub mod post;
 pub mod pow;
 pub mod retarget;
+pub mod state;
 pub mod target;
+pub mod validate;
+pub mod wire;

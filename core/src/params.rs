@@ -83,6 +83,8 @@ pub struct Params {
     pub median_time_span: usize,
     /// Most blocks kept while waiting for their parent.
     pub max_orphans: usize,
+    /// Most bytes (block encodings) kept while waiting for parents.
+    pub max_orphan_bytes: usize,
     /// Most posts waiting in the mempool.
     pub max_mempool_posts: usize,
     /// Most bytes (post encodings) waiting in the mempool.
@@ -110,6 +112,7 @@ impl Params {
                 max_future_drift_ms: 120_000,
                 median_time_span: 11,
                 max_orphans: 256,
+                max_orphan_bytes: 16 * 1024 * 1024,
                 max_mempool_posts: 5_000,
                 max_mempool_bytes: 4 * 1024 * 1024,
             },
@@ -127,6 +130,7 @@ impl Params {
                 max_future_drift_ms: 120_000,
                 median_time_span: 11,
                 max_orphans: 256,
+                max_orphan_bytes: 16 * 1024 * 1024,
                 max_mempool_posts: 5_000,
                 max_mempool_bytes: 4 * 1024 * 1024,
             },

@@ -55,6 +55,10 @@ pub enum PostError {
     /// The content contains a control character other than tab, CR or LF.
     #[error("content contains a control character other than tab or newline")]
     ContentControlChar,
+    /// The timestamp is past [`crate::json::MAX_TIMESTAMP_MS`] (year 9999), so
+    /// the JSON view could not carry it.
+    #[error("timestamp {0} ms is past the year 9999")]
+    TimestampOutOfRange(u64),
     /// The public key bytes are not a valid Ed25519 point.
     #[error("public key is not a valid Ed25519 key")]
     BadPublicKey,
@@ -88,12 +92,7 @@ pub struct Post {
 impl Post {
     /// An unsigned post, checked.
     pub fn new(author: &str, content: &str, timestamp_ms: u64) -> Result<Self, PostError> {
-        let post = Self {
-            author: author.to_owned(),
-            content: content.to_owned(),
-            timestamp_ms,
-            signature: None,
-        };
+        let post = Self { author: author.to_owned(), content: content.to_owned(), timestamp_ms, signature: None };
         post.check_fields()?;
         Ok(post)
     }
@@ -111,10 +110,7 @@ impl Post {
             author: author.to_owned(),
             content: content.to_owned(),
             timestamp_ms,
-            signature: Some(PostSignature {
-                public_key: key.verifying_key().to_bytes(),
-                signature: [0; 64],
-            }),
+            signature: Some(PostSignature { public_key: key.verifying_key().to_bytes(), signature: [0; 64] }),
         };
         post.check_fields()?;
         let signature = key.sign(&post.signing_bytes()).to_bytes();
@@ -146,6 +142,9 @@ impl Post {
         if self.author.chars().any(char::is_control) {
             return Err(PostError::AuthorControlChar);
         }
+        if self.timestamp_ms > crate::json::MAX_TIMESTAMP_MS {
+            return Err(PostError::TimestampOutOfRange(self.timestamp_ms));
+        }
         let content_chars = self.content.chars().count();
         if self.content.trim().is_empty() {
             return Err(PostError::ContentEmpty);
@@ -153,11 +152,7 @@ impl Post {
         if content_chars > MAX_CONTENT_CHARS {
             return Err(PostError::ContentTooLong(content_chars));
         }
-        if self
-            .content
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
+        if self.content.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
             return Err(PostError::ContentControlChar);
         }
         Ok(())
@@ -221,10 +216,7 @@ impl Post {
         let content = r.string(MAX_CONTENT_BYTES, "post content")?;
         let timestamp_ms = r.u64("post timestamp")?;
         let signature = if format == FORMAT_SIGNED {
-            Some(PostSignature {
-                public_key: r.array("post public key")?,
-                signature: r.array("post signature")?,
-            })
+            Some(PostSignature { public_key: r.array("post public key")?, signature: r.array("post signature")? })
         } else {
             None
         };
@@ -257,6 +249,8 @@ mod tests {
         assert!(Post::new("a", &"日".repeat(1000), 1).is_ok());
         assert!(Post::new("a", "line\nline\r\n\ttab", 1).is_ok());
         assert_eq!(Post::new("a", "nul\0", 1), Err(PostError::ContentControlChar));
+        let late = crate::json::MAX_TIMESTAMP_MS + 1;
+        assert_eq!(Post::new("a", "x", late), Err(PostError::TimestampOutOfRange(late)));
     }
 
     #[test]

@@ -12,9 +12,8 @@ use crate::target::TargetError;
 use sha2::block_api::compress256;
 
 /// SHA-256 initial state (FIPS 180-4, section 5.3.3).
-const SHA256_IV: [u32; 8] = [
-    0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19,
-];
+const SHA256_IV: [u32; 8] =
+    [0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19];
 /// Where the nonce starts inside the second 64-byte block.
 const NONCE_IN_TAIL: usize = NONCE_OFFSET - 64;
 
@@ -137,6 +136,14 @@ fn state_to_hash(state: &[u32; 8]) -> BlockHash {
 /// Searches `count` nonces of `header` from `start_nonce` with the fastest kernel.
 pub fn mine_range(header: &BlockHeader, start_nonce: u64, count: u64) -> Result<MineOutcome, TargetError> {
     Ok(MiningJob::new(header)?.mine(Kernel::detect(), start_nonce, count))
+}
+
+/// Searches nonces from 0 until the header meets its target or `max_hashes` ran
+/// out; returns the solved header. For tests, the `/mine` endpoint and tools —
+/// real miners split ranges over threads or workers with [`MiningJob::mine`].
+pub fn solve(header: &BlockHeader, max_hashes: u64) -> Result<Option<BlockHeader>, TargetError> {
+    let job = MiningJob::new(header)?;
+    Ok(job.mine(Kernel::detect(), 0, max_hashes).found.map(|(nonce, _)| job.header_with_nonce(nonce)))
 }
 
 #[cfg(test)]

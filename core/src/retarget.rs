@@ -37,8 +37,7 @@ pub fn next_target(params: &RetargetParams, parent_target: Target, parent_solve_
     let shifts = exponent >> 16;
     let frac = (exponent & 0xffff) as u128;
     let factor = 65_536
-        + ((195_766_423_245_049 * frac + 971_821_376 * frac * frac + 5_127 * frac * frac * frac + (1u128 << 47))
-            >> 48);
+        + ((195_766_423_245_049 * frac + 971_821_376 * frac * frac + 5_127 * frac * frac * frac + (1u128 << 47)) >> 48);
     let mut next = U512::from(parent_target.as_u256()) * U512::from(factor);
     if shifts >= 256 {
         return params.easiest;

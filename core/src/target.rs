@@ -172,10 +172,7 @@ mod tests {
     #[test]
     fn bitcoin_genesis_bits_decode_and_reencode() {
         let t = CompactTarget(0x1d00ffff).to_target().unwrap();
-        assert_eq!(
-            hex::encode(t.to_be_bytes()),
-            "00000000ffff0000000000000000000000000000000000000000000000000000"
-        );
+        assert_eq!(hex::encode(t.to_be_bytes()), "00000000ffff0000000000000000000000000000000000000000000000000000");
         assert_eq!(t.to_compact(), CompactTarget(0x1d00ffff));
         // Bitcoin's genesis work is 0x100010001.
         assert_eq!(t.work().as_u256(), U256::from(0x1_0001_0001u64));
@@ -186,7 +183,7 @@ mod tests {
         // Vectors from Bitcoin Core's arith_uint256 tests.
         assert_eq!(CompactTarget(0x0112_3456).to_target().unwrap().as_u256(), U256::from(0x12u8));
         assert_eq!(CompactTarget(0x0412_3456).to_target().unwrap().as_u256(), U256::from(0x1234_5600u32));
-        assert_eq!(CompactTarget(0x0500_9234).to_target().unwrap().as_u256(), U256::from(0x92_3400_00u64));
+        assert_eq!(CompactTarget(0x0500_9234).to_target().unwrap().as_u256(), U256::from(0x9234_0000u64));
         assert_eq!(CompactTarget(0x0492_3456).to_target(), Err(TargetError::Negative(0x0492_3456)));
         assert_eq!(CompactTarget(0xff12_3456).to_target(), Err(TargetError::Overflow(0xff12_3456)));
         assert_eq!(CompactTarget(0x0000_0000).to_target(), Err(TargetError::Zero(0)));

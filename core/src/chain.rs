@@ -1,0 +1,406 @@
+//! The block tree: every valid block, the best chain by cumulative work, the
+//! orphan pool, and the sync queries (locator, blocks after a locator).
+//!
+//! The best tip is the block with the most cumulative work; on equal work the
+//! one seen first stays. Switching tips returns a [`TipChange`] listing the
+//! blocks disconnected from the old best chain and connected from the new one.
+
+use crate::block::Block;
+use crate::hash::{BlockHash, TxId};
+use crate::orphans::OrphanPool;
+use crate::params::Params;
+use crate::retarget::next_target;
+use crate::target::{CompactTarget, Target, Work};
+use crate::validate::{BlockError, ParentContext, check_block, check_contextual, median_time};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Most hashes a locator built here holds; a chain of 2^50 blocks needs ~60.
+pub const MAX_LOCATOR_LEN: usize = 64;
+
+/// A block in the tree with what the tree derives from it.
+#[derive(Clone, Debug)]
+pub struct BlockEntry {
+    /// The block (shared: templates and sync pages hand it out without copying).
+    pub block: Arc<Block>,
+    /// Its header hash.
+    pub hash: BlockHash,
+    /// Ids of its posts, in order.
+    pub txids: Vec<TxId>,
+    /// Its target, decoded.
+    pub target: Target,
+    /// Work of the chain from genesis up to and including this block.
+    pub chain_work: Work,
+    parent: Option<usize>,
+}
+
+impl BlockEntry {
+    /// Height of the block.
+    pub fn height(&self) -> u64 {
+        self.block.header.height
+    }
+
+    /// Block time, Unix milliseconds.
+    pub fn timestamp_ms(&self) -> u64 {
+        self.block.header.timestamp_ms
+    }
+}
+
+/// How the best chain moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TipChange {
+    /// Height of the last block both chains share.
+    pub fork_height: u64,
+    /// Blocks that left the best chain, old tip first.
+    pub disconnected: Vec<Arc<Block>>,
+    /// Blocks that joined it, lowest first (the last one is the new tip).
+    pub connected: Vec<Arc<Block>>,
+}
+
+impl TipChange {
+    /// Whether blocks were disconnected (a reorganisation, not just growth).
+    pub fn is_reorg(&self) -> bool {
+        !self.disconnected.is_empty()
+    }
+}
+
+/// What became of a submitted block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockStatus {
+    /// Already in the tree or the orphan pool; nothing changed.
+    Duplicate,
+    /// Valid on its own but its parent is unknown: kept in the orphan pool.
+    /// Ask a peer for the blocks leading to it.
+    Orphan {
+        /// The parent to fetch.
+        missing_parent: BlockHash,
+    },
+    /// Stored in the tree, with any orphans that waited for it.
+    Stored(Stored),
+}
+
+/// Blocks added to the tree by one submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// The submitted block, then orphans connected after it.
+    pub hashes: Vec<BlockHash>,
+    /// Orphans that turned out invalid once their parent arrived (dropped).
+    pub rejected_orphans: Vec<(BlockHash, BlockError)>,
+    /// How the best chain moved, if it did.
+    pub tip_change: Option<TipChange>,
+}
+
+/// Every valid block of one network, and which branch is best.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    params: Params,
+    entries: Vec<BlockEntry>,
+    by_hash: HashMap<BlockHash, usize>,
+    /// Entry index of the best chain's block at each height.
+    best: Vec<usize>,
+    /// Height of every post confirmed on the best chain.
+    best_txs: HashMap<TxId, u64>,
+    orphans: OrphanPool,
+}
+
+impl Chain {
+    /// A chain holding only the network's genesis block.
+    pub fn new(params: Params) -> Self {
+        let genesis = params.genesis();
+        let hash = genesis.hash();
+        let target = params.genesis_bits.to_target().unwrap_or(params.easiest_target());
+        let txids = genesis.txids();
+        let orphans = OrphanPool::new(params.max_orphans, params.max_orphan_bytes);
+        let best_txs = txids.iter().map(|t| (*t, 0)).collect();
+        let entry =
+            BlockEntry { block: Arc::new(genesis), hash, txids, chain_work: target.work(), target, parent: None };
+        Self { params, entries: vec![entry], by_hash: HashMap::from([(hash, 0)]), best: vec![0], best_txs, orphans }
+    }
+
+    /// The network parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The best tip.
+    pub fn tip(&self) -> &BlockEntry {
+        &self.entries[self.tip_index()]
+    }
+
+    fn tip_index(&self) -> usize {
+        self.best[self.best.len() - 1]
+    }
+
+    /// Height of the best tip.
+    pub fn height(&self) -> u64 {
+        self.tip().height()
+    }
+
+    /// The genesis block's entry.
+    pub fn genesis(&self) -> &BlockEntry {
+        &self.entries[0]
+    }
+
+    /// A block anywhere in the tree.
+    pub fn get(&self, hash: &BlockHash) -> Option<&BlockEntry> {
+        self.by_hash.get(hash).map(|&i| &self.entries[i])
+    }
+
+    /// Whether the tree or the orphan pool holds the block.
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.by_hash.contains_key(hash) || self.orphans.contains(hash)
+    }
+
+    /// The best chain's block at `height`.
+    pub fn best_at(&self, height: u64) -> Option<&BlockEntry> {
+        let index = usize::try_from(height).ok()?;
+        self.best.get(index).map(|&i| &self.entries[i])
+    }
+
+    /// The best chain, genesis first.
+    pub fn best_chain(&self) -> impl DoubleEndedIterator<Item = &BlockEntry> + ExactSizeIterator + '_ {
+        self.best.iter().map(|&i| &self.entries[i])
+    }
+
+    /// Height of the best-chain block holding this post, if any.
+    pub fn confirmed_height(&self, txid: &TxId) -> Option<u64> {
+        self.best_txs.get(txid).copied()
+    }
+
+    /// Blocks in the tree (all branches).
+    pub fn block_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Blocks waiting for their parent.
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.len()
+    }
+
+    fn on_best(&self, index: usize) -> bool {
+        let height = self.entries[index].height() as usize;
+        self.best.get(height) == Some(&index)
+    }
+
+    /// The target a child of `parent` must carry.
+    fn next_bits(&self, parent: usize) -> CompactTarget {
+        let entry = &self.entries[parent];
+        match entry.parent {
+            None => self.params.genesis_bits,
+            Some(grandparent) => {
+                let solve = i128::from(entry.timestamp_ms()) - i128::from(self.entries[grandparent].timestamp_ms());
+                let solve = solve.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+                next_target(&self.params.retarget(), entry.target, solve).to_compact()
+            }
+        }
+    }
+
+    /// Median time of `index` and up to `median_time_span - 1` ancestors.
+    fn median_time_past(&self, mut index: usize) -> u64 {
+        let mut times = Vec::with_capacity(self.params.median_time_span);
+        loop {
+            let entry = &self.entries[index];
+            times.push(entry.timestamp_ms());
+            match entry.parent {
+                Some(p) if times.len() < self.params.median_time_span => index = p,
+                _ => break,
+            }
+        }
+        median_time(times)
+    }
+
+    fn parent_context(&self, parent: usize) -> ParentContext {
+        ParentContext {
+            height: self.entries[parent].height(),
+            next_bits: self.next_bits(parent),
+            median_time_past_ms: self.median_time_past(parent),
+        }
+    }
+
+    /// Target bits and earliest timestamp for a block on the best tip.
+    pub fn next_block_rules(&self) -> (CompactTarget, u64) {
+        let ctx = self.parent_context(self.tip_index());
+        (ctx.next_bits, ctx.median_time_past_ms + 1)
+    }
+
+    /// Validates `block` and adds it: to the tree if its parent is known (then
+    /// connects orphans waiting for it and moves the best tip if it has more
+    /// work), else to the orphan pool. `now_ms` is the caller's clock.
+    pub fn submit(&mut self, block: Block, now_ms: u64) -> Result<BlockStatus, BlockError> {
+        let hash = block.hash();
+        if self.contains(&hash) {
+            return Ok(BlockStatus::Duplicate);
+        }
+        check_block(&self.params, &block)?;
+        let Some(&parent) = self.by_hash.get(&block.header.prev_hash) else {
+            let missing_parent = block.header.prev_hash;
+            self.orphans.insert(hash, block);
+            return Ok(BlockStatus::Orphan { missing_parent });
+        };
+        let old_tip = self.tip_index();
+        let first = self.connect(parent, hash, block, now_ms)?;
+        let mut stored = Stored { hashes: vec![hash], rejected_orphans: Vec::new(), tip_change: None };
+        let mut candidate = old_tip;
+        if self.entries[first].chain_work > self.entries[candidate].chain_work {
+            candidate = first;
+        }
+        let mut queue = vec![(hash, first)];
+        while let Some((parent_hash, parent_index)) = queue.pop() {
+            for (child_hash, child) in self.orphans.take_children(&parent_hash) {
+                // Orphans passed check_block on arrival.
+                match self.connect(parent_index, child_hash, child, now_ms) {
+                    Ok(index) => {
+                        stored.hashes.push(child_hash);
+                        if self.entries[index].chain_work > self.entries[candidate].chain_work {
+                            candidate = index;
+                        }
+                        queue.push((child_hash, index));
+                    }
+                    Err(e) => stored.rejected_orphans.push((child_hash, e)),
+                }
+            }
+        }
+        if candidate != old_tip {
+            stored.tip_change = Some(self.set_best(candidate));
+        }
+        Ok(BlockStatus::Stored(stored))
+    }
+
+    /// Contextual checks, then stores the block under `parent`.
+    fn connect(&mut self, parent: usize, hash: BlockHash, block: Block, now_ms: u64) -> Result<usize, BlockError> {
+        check_contextual(&self.params, &block, &self.parent_context(parent), now_ms)?;
+        let txids = block.txids();
+        self.check_branch_duplicates(parent, &txids)?;
+        let target = block.header.bits.to_target()?;
+        let entry = BlockEntry {
+            block: Arc::new(block),
+            hash,
+            txids,
+            chain_work: self.entries[parent].chain_work.saturating_add(target.work()),
+            target,
+            parent: Some(parent),
+        };
+        let index = self.entries.len();
+        self.entries.push(entry);
+        self.by_hash.insert(hash, index);
+        Ok(index)
+    }
+
+    /// Fails if a post in `txids` is already on the branch ending at `parent`.
+    fn check_branch_duplicates(&self, parent: usize, txids: &[TxId]) -> Result<(), BlockError> {
+        let mut side = HashSet::new();
+        let mut index = parent;
+        while !self.on_best(index) {
+            let entry = &self.entries[index];
+            side.extend(entry.txids.iter().copied());
+            // Genesis is always on the best chain, so every side block has a parent.
+            index = entry.parent.unwrap_or(0);
+        }
+        let fork_height = self.entries[index].height();
+        for txid in txids {
+            let on_shared_part = self.best_txs.get(txid).is_some_and(|&h| h <= fork_height);
+            if on_shared_part || side.contains(txid) {
+                return Err(BlockError::DuplicatePostOnBranch(*txid));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `new_tip` the best tip and reports the move.
+    fn set_best(&mut self, new_tip: usize) -> TipChange {
+        let mut branch = Vec::new();
+        let mut index = new_tip;
+        while !self.on_best(index) {
+            branch.push(index);
+            index = self.entries[index].parent.unwrap_or(0);
+        }
+        let fork_height = self.entries[index].height();
+        let keep = fork_height as usize + 1;
+        let mut disconnected = Vec::with_capacity(self.best.len() - keep);
+        for &old in self.best[keep..].iter().rev() {
+            let entry = &self.entries[old];
+            for txid in &entry.txids {
+                self.best_txs.remove(txid);
+            }
+            disconnected.push(entry.block.clone());
+        }
+        self.best.truncate(keep);
+        let mut connected = Vec::with_capacity(branch.len());
+        for &new in branch.iter().rev() {
+            let entry = &self.entries[new];
+            for txid in &entry.txids {
+                self.best_txs.insert(*txid, entry.height());
+            }
+            connected.push(entry.block.clone());
+            self.best.push(new);
+        }
+        TipChange { fork_height, disconnected, connected }
+    }
+
+    /// Hashes describing the best chain to a peer: the tip, the 9 blocks below
+    /// it, then exponentially spaced back, always ending with genesis.
+    pub fn locator(&self) -> Vec<BlockHash> {
+        self.locator_at(self.tip_index())
+    }
+
+    /// A locator that starts at `hash` instead of the best tip. A node syncing
+    /// a branch that does not yet have more work than its own asks for the next
+    /// page with the locator of the last block it received, or it would be sent
+    /// the same page again.
+    pub fn locator_from(&self, hash: &BlockHash) -> Option<Vec<BlockHash>> {
+        self.by_hash.get(hash).map(|&i| self.locator_at(i))
+    }
+
+    fn locator_at(&self, start: usize) -> Vec<BlockHash> {
+        let mut hashes = Vec::new();
+        let mut index = start;
+        let mut step = 1u64;
+        loop {
+            let entry = &self.entries[index];
+            hashes.push(entry.hash);
+            if entry.height() == 0 {
+                break;
+            }
+            if hashes.len() == MAX_LOCATOR_LEN - 1 {
+                hashes.push(self.genesis().hash);
+                break;
+            }
+            if hashes.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            index = self.ancestor(index, entry.height().saturating_sub(step));
+        }
+        hashes
+    }
+
+    /// The ancestor of `index` at `height` (at most its own height): parent
+    /// links until the branch meets the best chain, then a direct lookup.
+    fn ancestor(&self, mut index: usize, height: u64) -> usize {
+        while self.entries[index].height() > height && !self.on_best(index) {
+            index = self.entries[index].parent.unwrap_or(0);
+        }
+        if self.on_best(index) { self.best[height as usize] } else { index }
+    }
+
+    /// Best-chain blocks after the first locator hash that is on our best chain
+    /// (genesis if none is), lowest first: at most `limit` blocks and, past the
+    /// first, at most `max_bytes` of block encodings.
+    pub fn blocks_after(&self, locator: &[BlockHash], limit: usize, max_bytes: usize) -> Vec<Arc<Block>> {
+        let fork_height = locator
+            .iter()
+            .filter_map(|h| self.by_hash.get(h))
+            .find(|&&i| self.on_best(i))
+            .map_or(0, |&i| self.entries[i].height());
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for &index in self.best.iter().skip(fork_height as usize + 1).take(limit) {
+            let block = &self.entries[index].block;
+            bytes += block.encoded_len();
+            if !out.is_empty() && bytes > max_bytes {
+                break;
+            }
+            out.push(block.clone());
+        }
+        out
+    }
+}

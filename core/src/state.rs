@@ -1,0 +1,162 @@
+//! A node's chain state: the block tree plus the mempool, kept consistent.
+//!
+//! This is what a browser tab and the native node each own. Blocks and posts
+//! come in with the caller's clock; the mempool drops posts as they confirm on
+//! the best chain and takes back the posts of blocks a reorg disconnects.
+
+use crate::block::Block;
+use crate::chain::{BlockStatus, Chain, TipChange};
+use crate::hash::{BlockHash, TxId};
+use crate::header::{BlockHeader, HEADER_BYTES, HEADER_VERSION};
+use crate::mempool::{Mempool, MempoolError};
+use crate::merkle::merkle_root;
+use crate::params::Params;
+use crate::post::{Post, PostError};
+use crate::validate::BlockError;
+use std::sync::Arc;
+
+/// Why a post was not taken into the mempool.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostRejected {
+    /// The post breaks the post rules.
+    #[error("invalid post: {0}")]
+    Invalid(#[from] PostError),
+    /// The post is already in a best-chain block.
+    #[error("post {txid} is already confirmed at height {height}")]
+    AlreadyConfirmed {
+        /// The post's id.
+        txid: TxId,
+        /// Height of the block holding it.
+        height: u64,
+    },
+    /// The post's timestamp is too far past the node's clock.
+    #[error("post timestamp {timestamp_ms} ms is more than the allowed drift ahead (latest {max_ms} ms)")]
+    FromTheFuture {
+        /// The post's time.
+        timestamp_ms: u64,
+        /// Latest acceptable time.
+        max_ms: u64,
+    },
+    /// The mempool refused it (duplicate or full).
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+}
+
+/// Block tree and mempool of one node.
+#[derive(Clone, Debug)]
+pub struct ChainState {
+    chain: Chain,
+    mempool: Mempool,
+}
+
+impl ChainState {
+    /// A node at genesis with an empty mempool.
+    pub fn new(params: Params) -> Self {
+        let mempool = Mempool::new(params.max_mempool_posts, params.max_mempool_bytes);
+        Self { chain: Chain::new(params), mempool }
+    }
+
+    /// The block tree.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// The pending posts.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// The network parameters.
+    pub fn params(&self) -> &Params {
+        self.chain.params()
+    }
+
+    /// Validates and adds a block (see [`Chain::submit`]); on a tip change the
+    /// mempool drops newly confirmed posts and takes back disconnected ones.
+    pub fn submit_block(&mut self, block: Block, now_ms: u64) -> Result<BlockStatus, BlockError> {
+        let status = self.chain.submit(block, now_ms)?;
+        if let BlockStatus::Stored(stored) = &status
+            && let Some(change) = &stored.tip_change
+        {
+            self.update_mempool(change);
+        }
+        Ok(status)
+    }
+
+    fn update_mempool(&mut self, change: &TipChange) {
+        for block in &change.connected {
+            for post in &block.posts {
+                self.mempool.remove(&post.txid());
+            }
+        }
+        // Oldest disconnected block first, so taken-back posts keep their order.
+        for block in change.disconnected.iter().rev() {
+            for post in &block.posts {
+                if self.chain.confirmed_height(&post.txid()).is_none() {
+                    // A full mempool drops the overflow: every bound holds.
+                    let _ = self.mempool.insert(post.clone());
+                }
+            }
+        }
+    }
+
+    /// Validates a post and adds it to the mempool.
+    pub fn submit_post(&mut self, post: Post, now_ms: u64) -> Result<TxId, PostRejected> {
+        post.validate()?;
+        let max_ms = now_ms.saturating_add(self.params().max_future_drift_ms);
+        if post.timestamp_ms > max_ms {
+            return Err(PostRejected::FromTheFuture { timestamp_ms: post.timestamp_ms, max_ms });
+        }
+        let txid = post.txid();
+        if let Some(height) = self.chain.confirmed_height(&txid) {
+            return Err(PostRejected::AlreadyConfirmed { txid, height });
+        }
+        Ok(self.mempool.insert(post)?)
+    }
+
+    /// A block for miners on the best tip: the oldest pending posts that fit,
+    /// the required target, time `max(now, median time past + 1)`, nonce 0.
+    pub fn block_template(&self, now_ms: u64) -> Block {
+        let params = self.params();
+        let mut posts = Vec::new();
+        let mut bytes = HEADER_BYTES + 4;
+        for (_, post) in self.mempool.iter() {
+            if posts.len() == params.max_block_posts {
+                break;
+            }
+            let size = post.encoded_len();
+            if bytes + size > params.max_block_bytes {
+                continue;
+            }
+            bytes += size;
+            posts.push(post.clone());
+        }
+        let (bits, earliest_ms) = self.chain.next_block_rules();
+        let tip = self.chain.tip();
+        let header = BlockHeader {
+            version: HEADER_VERSION,
+            height: tip.height() + 1,
+            prev_hash: tip.hash,
+            merkle_root: merkle_root(&posts.iter().map(Post::txid).collect::<Vec<_>>()),
+            timestamp_ms: now_ms.max(earliest_ms),
+            bits,
+            nonce: 0,
+        };
+        Block { header, posts }
+    }
+
+    /// The best chain's locator (see [`Chain::locator`]).
+    pub fn locator(&self) -> Vec<BlockHash> {
+        self.chain.locator()
+    }
+
+    /// A locator starting at a known block (see [`Chain::locator_from`]).
+    pub fn locator_from(&self, hash: &BlockHash) -> Option<Vec<BlockHash>> {
+        self.chain.locator_from(hash)
+    }
+
+    /// A sync page (see [`Chain::blocks_after`]).
+    pub fn blocks_after(&self, locator: &[BlockHash], limit: usize, max_bytes: usize) -> Vec<Arc<Block>> {
+        self.chain.blocks_after(locator, limit, max_bytes)
+    }
+}

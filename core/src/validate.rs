@@ -1,0 +1,212 @@
+//! Block validity rules, one [`BlockError`] variant per rule.
+//!
+//! [`check_block`] needs nothing but the block and the network parameters and
+//! runs cheapest first (sizes, target, proof of work) so junk costs little;
+//! [`check_contextual`] checks the block against its parent's branch.
+
+use crate::block::Block;
+use crate::hash::{BlockHash, MerkleRoot, TxId};
+use crate::header::HEADER_VERSION;
+use crate::params::Params;
+use crate::post::PostError;
+use crate::target::{CompactTarget, Target, TargetError};
+use std::collections::HashSet;
+
+/// Why a block is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// The header version is not one this code knows.
+    #[error("unsupported block version {0}")]
+    BadVersion(u32),
+    /// The encoded block is larger than the network allows.
+    #[error("block is {bytes} bytes, at most {max} allowed")]
+    TooLarge {
+        /// Encoded size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The block has more posts than the network allows.
+    #[error("block has {count} posts, at most {max} allowed")]
+    TooManyPosts {
+        /// Posts in the block.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The compact target does not decode.
+    #[error("bad target: {0}")]
+    BadTarget(#[from] TargetError),
+    /// The target is easier than the network's easiest.
+    #[error("target {bits} is easier than the easiest allowed {easiest}")]
+    TargetTooEasy {
+        /// The block's target.
+        bits: CompactTarget,
+        /// The network's easiest target.
+        easiest: CompactTarget,
+    },
+    /// The hash does not meet the block's own target.
+    #[error("block hash {hash} does not meet its target {bits}")]
+    InsufficientProofOfWork {
+        /// The header hash.
+        hash: BlockHash,
+        /// The declared target.
+        bits: CompactTarget,
+    },
+    /// The header's Merkle root is not the root of the posts.
+    #[error("merkle root {header} does not match the posts' root {computed}")]
+    MerkleRootMismatch {
+        /// Root in the header.
+        header: MerkleRoot,
+        /// Root computed from the posts.
+        computed: MerkleRoot,
+    },
+    /// A post breaks the post rules.
+    #[error("post {index} is invalid: {error}")]
+    InvalidPost {
+        /// Position in the block.
+        index: usize,
+        /// What is wrong with it.
+        error: PostError,
+    },
+    /// The same post appears twice in the block.
+    #[error("post {0} appears twice in the block")]
+    DuplicatePostInBlock(TxId),
+    /// The height is not the parent's height plus one.
+    #[error("height {got}, expected {expected}")]
+    BadHeight {
+        /// Parent height + 1.
+        expected: u64,
+        /// The block's height.
+        got: u64,
+    },
+    /// The target is not what the retarget rule gives for this parent.
+    #[error("target {got}, the retarget rule requires {expected}")]
+    WrongTarget {
+        /// What the rule gives.
+        expected: CompactTarget,
+        /// What the block has.
+        got: CompactTarget,
+    },
+    /// The timestamp is not after the median of the previous blocks.
+    #[error("timestamp {timestamp_ms} ms is not after the median time past {median_ms} ms")]
+    TimestampTooOld {
+        /// Block time.
+        timestamp_ms: u64,
+        /// Median of the previous blocks' times.
+        median_ms: u64,
+    },
+    /// The timestamp is too far past the validating node's clock.
+    #[error("timestamp {timestamp_ms} ms is more than the allowed drift ahead (latest {max_ms} ms)")]
+    TimestampTooFarAhead {
+        /// Block time.
+        timestamp_ms: u64,
+        /// Latest acceptable time.
+        max_ms: u64,
+    },
+    /// A post is already confirmed on the branch this block extends.
+    #[error("post {0} is already on this branch")]
+    DuplicatePostOnBranch(TxId),
+}
+
+/// Checks that need only the block: version, sizes, target, proof of work,
+/// Merkle root, posts, duplicate posts.
+pub fn check_block(params: &Params, block: &Block) -> Result<(), BlockError> {
+    let header = &block.header;
+    if header.version != HEADER_VERSION {
+        return Err(BlockError::BadVersion(header.version));
+    }
+    if block.posts.len() > params.max_block_posts {
+        return Err(BlockError::TooManyPosts { count: block.posts.len(), max: params.max_block_posts });
+    }
+    let bytes = block.encoded_len();
+    if bytes > params.max_block_bytes {
+        return Err(BlockError::TooLarge { bytes, max: params.max_block_bytes });
+    }
+    let target = check_proof_of_work(params, block)?;
+    debug_assert!(target.is_met_by(&block.hash()));
+    let txids = block.txids();
+    let computed = crate::merkle::merkle_root(&txids);
+    if computed != header.merkle_root {
+        return Err(BlockError::MerkleRootMismatch { header: header.merkle_root, computed });
+    }
+    let mut seen = HashSet::with_capacity(txids.len());
+    for txid in &txids {
+        if !seen.insert(*txid) {
+            return Err(BlockError::DuplicatePostInBlock(*txid));
+        }
+    }
+    for (index, post) in block.posts.iter().enumerate() {
+        post.validate().map_err(|error| BlockError::InvalidPost { index, error })?;
+    }
+    Ok(())
+}
+
+/// The cheap check a relay can afford: the target decodes, is no easier than the
+/// network's easiest, and the header hash meets it. Returns the target.
+pub fn check_proof_of_work(params: &Params, block: &Block) -> Result<Target, BlockError> {
+    let header = &block.header;
+    let target = header.bits.to_target()?;
+    if target > params.easiest_target() {
+        return Err(BlockError::TargetTooEasy { bits: header.bits, easiest: params.easiest_bits });
+    }
+    let hash = header.hash();
+    if !target.is_met_by(&hash) {
+        return Err(BlockError::InsufficientProofOfWork { hash, bits: header.bits });
+    }
+    Ok(target)
+}
+
+/// What [`check_contextual`] needs to know about the parent's branch.
+#[derive(Clone, Copy, Debug)]
+pub struct ParentContext {
+    /// The parent's height.
+    pub height: u64,
+    /// Target the child must carry, by the retarget rule.
+    pub next_bits: CompactTarget,
+    /// Median time of the parent and its predecessors.
+    pub median_time_past_ms: u64,
+}
+
+/// Checks against the parent: height, target, timestamp window. Posts already
+/// on the branch are checked by the caller, which knows the branch.
+pub fn check_contextual(params: &Params, block: &Block, parent: &ParentContext, now_ms: u64) -> Result<(), BlockError> {
+    let header = &block.header;
+    let expected = parent.height + 1;
+    if header.height != expected {
+        return Err(BlockError::BadHeight { expected, got: header.height });
+    }
+    if header.bits != parent.next_bits {
+        return Err(BlockError::WrongTarget { expected: parent.next_bits, got: header.bits });
+    }
+    if header.timestamp_ms <= parent.median_time_past_ms {
+        return Err(BlockError::TimestampTooOld {
+            timestamp_ms: header.timestamp_ms,
+            median_ms: parent.median_time_past_ms,
+        });
+    }
+    let max_ms = now_ms.saturating_add(params.max_future_drift_ms);
+    if header.timestamp_ms > max_ms {
+        return Err(BlockError::TimestampTooFarAhead { timestamp_ms: header.timestamp_ms, max_ms });
+    }
+    Ok(())
+}
+
+/// Median of up to [`Params::median_time_span`] timestamps (any order).
+pub fn median_time(mut timestamps: Vec<u64>) -> u64 {
+    timestamps.sort_unstable();
+    timestamps.get(timestamps.len() / 2).copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median_time(vec![5, 1, 3]), 3);
+        assert_eq!(median_time(vec![4, 1, 3, 2]), 3);
+        assert_eq!(median_time(vec![7]), 7);
+        assert_eq!(median_time(vec![]), 0);
+    }
+}

@@ -1,0 +1,222 @@
+//! One test per block rule: each builds a block that breaks exactly that rule.
+
+mod common;
+
+use common::*;
+use tabchain_core::block::Block;
+use tabchain_core::chain::BlockStatus;
+use tabchain_core::params::{Network, Params};
+use tabchain_core::post::{Post, PostError};
+use tabchain_core::state::ChainState;
+use tabchain_core::target::{CompactTarget, TargetError};
+use tabchain_core::validate::BlockError;
+
+fn reject(node: &mut ChainState, block: Block) -> BlockError {
+    let tip = node.chain().tip().hash;
+    let err = node.submit_block(block, NOW).expect_err("block must be rejected");
+    assert_eq!(node.chain().tip().hash, tip, "a rejected block changed the tip");
+    err
+}
+
+/// A sealed block on the tip with the given posts.
+fn block_with(node: &ChainState, posts: Vec<Post>) -> Block {
+    let mut b = next_block(node);
+    b.posts = posts;
+    seal(b)
+}
+
+#[test]
+fn valid_block_is_stored() {
+    let mut node = dev_node();
+    let b = block_with(&node, vec![post("a", 1)]);
+    assert!(matches!(node.submit_block(b.clone(), NOW), Ok(BlockStatus::Stored(_))));
+    assert_eq!(node.chain().height(), 1);
+    assert_eq!(node.submit_block(b, NOW), Ok(BlockStatus::Duplicate));
+}
+
+#[test]
+fn bad_version() {
+    let mut node = dev_node();
+    let mut b = next_block(&node);
+    b.header.version = 2;
+    assert_eq!(reject(&mut node, seal(b)), BlockError::BadVersion(2));
+}
+
+#[test]
+fn too_large() {
+    let mut node = ChainState::new(Params { max_block_bytes: 150, ..dev() });
+    let b = block_with(&node, vec![post("a", 1), post("b", 2), post("c", 3)]);
+    assert!(matches!(reject(&mut node, b), BlockError::TooLarge { max: 150, .. }));
+}
+
+#[test]
+fn too_many_posts() {
+    let mut node = ChainState::new(Params { max_block_posts: 2, ..dev() });
+    let b = block_with(&node, vec![post("a", 1), post("b", 2), post("c", 3)]);
+    assert_eq!(reject(&mut node, b), BlockError::TooManyPosts { count: 3, max: 2 });
+}
+
+#[test]
+fn undecodable_target() {
+    let mut node = dev_node();
+    let mut b = next_block(&node);
+    b.header.bits = CompactTarget(0x0480_0001);
+    assert_eq!(reject(&mut node, b), BlockError::BadTarget(TargetError::Negative(0x0480_0001)));
+}
+
+#[test]
+fn target_easier_than_allowed() {
+    let mut node = ChainState::new(Params::for_network(Network::Main));
+    let mut b = node.block_template(NOW);
+    b.header.bits = CompactTarget(0x207f_ffff);
+    let b = seal(b);
+    assert!(matches!(reject(&mut node, b), BlockError::TargetTooEasy { .. }));
+}
+
+#[test]
+fn insufficient_proof_of_work() {
+    let mut node = ChainState::new(Params::for_network(Network::Main));
+    let mut b = node.block_template(NOW);
+    // Find a nonce that misses main's target (nearly all do).
+    while b.header.bits.to_target().unwrap().is_met_by(&b.hash()) {
+        b.header.nonce += 1;
+    }
+    assert!(matches!(reject(&mut node, b), BlockError::InsufficientProofOfWork { .. }));
+}
+
+#[test]
+fn merkle_root_mismatch() {
+    let mut node = dev_node();
+    let mut b = block_with(&node, vec![post("a", 1)]);
+    b.posts[0].content = "edited after sealing".into();
+    // Re-solve the header only, keeping the stale root.
+    b.header = tabchain_core::pow::solve(&b.header, 1 << 20).unwrap().unwrap();
+    assert!(matches!(reject(&mut node, b), BlockError::MerkleRootMismatch { .. }));
+}
+
+#[test]
+fn invalid_post() {
+    let mut node = dev_node();
+    let bad = Post { author: "a".into(), content: String::new(), timestamp_ms: 1, signature: None };
+    let b = block_with(&node, vec![post("a", 1), bad]);
+    assert_eq!(reject(&mut node, b), BlockError::InvalidPost { index: 1, error: PostError::ContentEmpty });
+}
+
+#[test]
+fn invalid_signature_in_block() {
+    let mut node = dev_node();
+    let mut signed = Post::new_signed("a", "signed", 1, &[3; 32]).unwrap();
+    signed.content = "forged".into();
+    let b = block_with(&node, vec![signed]);
+    assert_eq!(reject(&mut node, b), BlockError::InvalidPost { index: 0, error: PostError::BadSignature });
+}
+
+#[test]
+fn duplicate_post_in_block() {
+    let mut node = dev_node();
+    let p = post("a", 1);
+    let b = block_with(&node, vec![p.clone(), p.clone()]);
+    assert_eq!(reject(&mut node, b), BlockError::DuplicatePostInBlock(p.txid()));
+}
+
+#[test]
+fn bad_height() {
+    let mut node = dev_node();
+    let mut b = next_block(&node);
+    b.header.height = 5;
+    assert_eq!(reject(&mut node, seal(b)), BlockError::BadHeight { expected: 1, got: 5 });
+}
+
+#[test]
+fn wrong_target() {
+    let mut node = dev_node();
+    let mut b = next_block(&node);
+    b.header.bits = CompactTarget(0x2000_ffff);
+    let err = reject(&mut node, seal(b));
+    assert_eq!(err, BlockError::WrongTarget { expected: CompactTarget(0x207f_ffff), got: CompactTarget(0x2000_ffff) });
+}
+
+#[test]
+fn wrong_target_after_fast_blocks() {
+    // Blocks one millisecond apart make the rule demand a harder target than easiest.
+    let mut node = dev_node();
+    let mut t = node.chain().tip().timestamp_ms();
+    for _ in 0..3 {
+        t += 1;
+        let mut b = node.block_template(t);
+        b.header.timestamp_ms = t;
+        node.submit_block(seal(b), NOW).unwrap();
+    }
+    let mut b = node.block_template(t + 1);
+    let required = b.header.bits;
+    assert_ne!(required, CompactTarget(0x207f_ffff));
+    b.header.bits = CompactTarget(0x207f_ffff);
+    assert_eq!(
+        reject(&mut node, seal(b)),
+        BlockError::WrongTarget { expected: required, got: CompactTarget(0x207f_ffff) }
+    );
+}
+
+#[test]
+fn timestamp_not_after_median_time_past() {
+    let mut node = dev_node();
+    let mut b = next_block(&node);
+    b.header.timestamp_ms = node.chain().genesis().timestamp_ms();
+    assert!(matches!(reject(&mut node, seal(b)), BlockError::TimestampTooOld { .. }));
+}
+
+#[test]
+fn timestamp_too_far_ahead() {
+    let mut node = dev_node();
+    let mut b = next_block(&node);
+    b.header.timestamp_ms = NOW + node.params().max_future_drift_ms + 1;
+    assert!(matches!(reject(&mut node, seal(b)), BlockError::TimestampTooFarAhead { .. }));
+    // Exactly at the drift limit is fine.
+    let mut ok = next_block(&node);
+    ok.header.timestamp_ms = NOW + node.params().max_future_drift_ms;
+    assert!(node.submit_block(seal(ok), NOW).is_ok());
+}
+
+#[test]
+fn duplicate_post_on_branch() {
+    let mut node = dev_node();
+    let p = post("a", 1);
+    let first = block_with(&node, vec![p.clone()]);
+    node.submit_block(first, NOW).unwrap();
+    let again = block_with(&node, vec![p.clone()]);
+    assert_eq!(reject(&mut node, again), BlockError::DuplicatePostOnBranch(p.txid()));
+}
+
+#[test]
+fn same_post_allowed_on_competing_branches() {
+    let mut node = dev_node();
+    let p = post("a", 1);
+    let a = block_with(&node, vec![p.clone()]);
+    let mut b = next_block(&node);
+    b.header.timestamp_ms += 1;
+    b.posts = vec![p.clone()];
+    let b = seal(b);
+    node.submit_block(a, NOW).unwrap();
+    assert!(matches!(node.submit_block(b, NOW), Ok(BlockStatus::Stored(_))));
+    assert_eq!(node.chain().block_count(), 3);
+}
+
+#[test]
+fn duplicate_post_on_side_branch_is_caught() {
+    // Side branch: genesis <- s1 (has p) <- s2 (has p again) must fail even
+    // though p is not on the best chain.
+    let mut node = dev_node();
+    mine(&mut node, 2); // best chain: g, 1, 2
+    let p = post("side", 9);
+    let genesis_child_time = node.chain().genesis().timestamp_ms() + 500;
+    let mut side = ChainState::new(dev());
+    let mut s1 = side.block_template(genesis_child_time);
+    s1.posts = vec![p.clone()];
+    let s1 = seal(s1);
+    side.submit_block(s1.clone(), NOW).unwrap();
+    let mut s2 = next_block(&side);
+    s2.posts = vec![p.clone()];
+    let s2 = seal(s2);
+    node.submit_block(s1, NOW).unwrap();
+    assert_eq!(reject(&mut node, s2), BlockError::DuplicatePostOnBranch(p.txid()));
+}

@@ -1,0 +1,346 @@
+//! `cargo xtask` — developer tasks for the tabchain workspace.
+//!
+//! Run `cargo xtask --help` for the list of subcommands. Every child process
+//! is spawned with [`std::process::Command`] from the workspace root and its
+//! exit status is checked; failures carry context about which step failed.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// The wasm target every browser build uses.
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// Name of the crate compiled to wasm.
+const WASM_CRATE: &str = "tabchain-wasm";
+/// File stem of the artifact cargo produces for [`WASM_CRATE`].
+const WASM_ARTIFACT: &str = "tabchain_wasm";
+/// RUSTFLAGS for every wasm build (and the wasm clippy run).
+const WASM_RUSTFLAGS: &str = "-C target-feature=+simd128";
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Developer tasks for tabchain")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build `tabchain-wasm` for wasm32 and generate JS bindings into `www/pkg`.
+    BuildWasm {
+        /// Build with the release profile.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build the wasm (release) and run the relay serving `www/`.
+    Serve {
+        /// Network to serve.
+        #[arg(long, value_enum, default_value_t = Network::Main)]
+        network: Network,
+        /// Address the relay listens on.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: String,
+    },
+    /// Run every check CI runs: fmt, clippy (native + wasm), tests, wasm build, wasm smoke test.
+    Test,
+    /// Run benchmarks.
+    Bench {
+        /// Which benchmark suite to run.
+        #[arg(value_enum, default_value_t = BenchSuite::Core)]
+        suite: BenchSuite,
+        /// Extra arguments passed to the benchmark binary (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Network {
+    Main,
+    Dev,
+}
+
+impl Network {
+    fn as_str(self) -> &'static str {
+        match self {
+            Network::Main => "main",
+            Network::Dev => "dev",
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchSuite {
+    /// `cargo bench -p tabchain-core`.
+    Core,
+    /// Relay benchmarks (not written yet).
+    Relay,
+    /// Wasm benchmarks (not written yet).
+    Wasm,
+    /// Native node benchmarks (not written yet).
+    Node,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Print the error chain ourselves: `main() -> Result` would print a
+    // backtrace whenever RUST_BACKTRACE is set, burying the actual message.
+    match run_cmd(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cmd(cmd: Cmd) -> Result<()> {
+    let root = workspace_root();
+    match cmd {
+        Cmd::BuildWasm { release } => build_wasm(&root, release).map(|_| ()),
+        Cmd::Serve { network, listen } => serve(&root, network, &listen),
+        Cmd::Test => test(&root),
+        Cmd::Bench { suite, args } => bench(&root, suite, &args),
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo binary that launched us (falls back to `cargo` on PATH).
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// A `cargo` command running in the workspace root.
+fn cargo_cmd(root: &Path) -> Command {
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(root);
+    cmd
+}
+
+/// `program arg1 arg2 …` for messages.
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+}
+
+/// Runs `cmd`, failing with `what` as context if it cannot start or exits non-zero.
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("{what}: failed to start `{}`", describe(cmd)))?;
+    if !status.success() {
+        bail!("{what}: `{}` exited with {status}", describe(cmd));
+    }
+    Ok(())
+}
+
+/// Runs `cmd` and returns its stdout, failing with `what` as context.
+fn output(cmd: &mut Command, what: &str) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("{what}: failed to start `{}`", describe(cmd)))?;
+    if !out.status.success() {
+        bail!("{what}: `{}` exited with {}\n{}", describe(cmd), out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("{what}: output is not UTF-8"))
+}
+
+/// Installs the wasm32 rustup target if it is missing.
+fn ensure_wasm_target(root: &Path) -> Result<()> {
+    let installed = output(
+        Command::new("rustup").current_dir(root).args(["target", "list", "--installed"]),
+        "listing installed rustup targets",
+    )?;
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing rustup target {WASM_TARGET}");
+    run(
+        Command::new("rustup").current_dir(root).args(["target", "add", WASM_TARGET]),
+        "installing the wasm32 rustup target",
+    )
+}
+
+/// A cargo command for the wasm target with its own target dir (`target/<dir>`)
+/// and the wasm RUSTFLAGS.
+fn wasm_cargo(root: &Path, subcommand: &str, dir: &str) -> Command {
+    let mut cmd = cargo_cmd(root);
+    cmd.arg(subcommand)
+        .args(["-p", WASM_CRATE, "--target", WASM_TARGET, "--target-dir"])
+        .arg(root.join("target").join(dir))
+        .env("RUSTFLAGS", WASM_RUSTFLAGS)
+        // A stray encoded form would take precedence over RUSTFLAGS.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    cmd
+}
+
+/// Builds `tabchain-wasm` and generates the JS bindings into `www/pkg`.
+/// Returns the path of the generated `.wasm` file.
+fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
+    ensure_wasm_target(root)?;
+    let profile = if release { "release" } else { "debug" };
+    let mut cmd = wasm_cargo(root, "build", "wasm");
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd, "building tabchain-wasm for wasm32")?;
+
+    let input = root.join("target/wasm").join(WASM_TARGET).join(profile).join(format!("{WASM_ARTIFACT}.wasm"));
+    if !input.is_file() {
+        bail!("expected wasm artifact {} was not produced", input.display());
+    }
+    let out_dir = root.join("www/pkg");
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&input)
+        .web(true)
+        .context("selecting the wasm-bindgen `web` target")?
+        .omit_default_module_path(false)
+        .typescript(true)
+        .generate(&out_dir)
+        .with_context(|| format!("generating JS bindings for {}", input.display()))?;
+
+    let wasm_out = out_dir.join(format!("{WASM_ARTIFACT}_bg.wasm"));
+    let size = std::fs::metadata(&wasm_out).with_context(|| format!("reading {}", wasm_out.display()))?.len();
+    println!(
+        "xtask: built {WASM_CRATE} ({profile}) -> {}/{{{WASM_ARTIFACT}.js,{WASM_ARTIFACT}_bg.wasm}}",
+        out_dir.display()
+    );
+    println!("xtask: {WASM_ARTIFACT}_bg.wasm is {size} bytes ({:.1} KiB)", size as f64 / 1024.0);
+    Ok(wasm_out)
+}
+
+/// Builds the wasm and runs the relay serving `www/`.
+fn serve(root: &Path, network: Network, listen: &str) -> Result<()> {
+    build_wasm(root, true)?;
+
+    // Place for the native node: once `tabchain-node` runs a real node, start it
+    // here (as a child process next to the relay) and stop it when the relay exits.
+
+    let url = match listen.rsplit_once(':') {
+        Some((host, port)) if host == "0.0.0.0" || host == "127.0.0.1" || host == "localhost" => {
+            format!("http://127.0.0.1:{port}/")
+        }
+        _ => format!("http://{listen}/"),
+    };
+    println!("xtask: serving network {} at {url}", network.as_str());
+    run(
+        cargo_cmd(root).args(["run", "--release", "-p", "tabchain-relay", "--", "--www"]).arg(root.join("www")).args([
+            "--listen",
+            listen,
+            "--network",
+            network.as_str(),
+        ]),
+        "running the relay",
+    )
+}
+
+/// Runs every check CI runs, in order, failing fast.
+fn test(root: &Path) -> Result<()> {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    let started = Instant::now();
+    let step = |name: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        println!("xtask test: ==> {name}");
+        let t = Instant::now();
+        let res = f().with_context(|| format!("step `{name}` failed"));
+        if ci {
+            println!(
+                "xtask test: <== {name}: {} in {:.1}s",
+                if res.is_ok() { "ok" } else { "FAILED" },
+                t.elapsed().as_secs_f64()
+            );
+        }
+        res
+    };
+
+    step("cargo fmt --check", &mut || {
+        run(
+            cargo_cmd(root).args(["fmt", "--all", "--", "--check"]),
+            "checking formatting (run `cargo fmt --all` to fix)",
+        )
+    })?;
+    step("cargo clippy (native)", &mut || {
+        run(
+            cargo_cmd(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+            "clippy on the workspace",
+        )
+    })?;
+    step("cargo clippy (wasm32)", &mut || {
+        ensure_wasm_target(root)?;
+        run(
+            wasm_cargo(root, "clippy", "wasm-clippy").args(["--", "-D", "warnings"]),
+            "clippy on tabchain-wasm for wasm32",
+        )
+    })?;
+    step("cargo test", &mut || run(cargo_cmd(root).args(["test", "--workspace"]), "workspace tests"))?;
+    step("build-wasm --release", &mut || build_wasm(root, true).map(|_| ()))?;
+    step("wasm smoke test (node --test)", &mut || wasm_smoke_test(root))?;
+
+    println!("xtask test: all steps passed in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Runs `node --test` on every `*.test.mjs` file in `wasm/tests/`, installing
+/// Node.js first if it is missing.
+fn wasm_smoke_test(root: &Path) -> Result<()> {
+    ensure_node()?;
+    let dir = root.join("wasm/tests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
+    files.retain(|p| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.mjs") || n.ends_with(".test.js"))
+    });
+    files.sort();
+    if files.is_empty() {
+        bail!("no *.test.mjs files in {}", dir.display());
+    }
+    // Explicit file paths work with every Node test runner version (directory
+    // arguments changed meaning in Node 21).
+    run(Command::new("node").current_dir(root).arg("--test").args(&files), "wasm smoke test")
+}
+
+/// Installs Node.js from Debian's packages when `node` is not on PATH.
+fn ensure_node() -> Result<()> {
+    let found = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if found {
+        return Ok(());
+    }
+    eprintln!("xtask: `node` not found; installing Debian's nodejs package");
+    run(
+        Command::new("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get update (installing Node.js)",
+    )?;
+    run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "nodejs"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install nodejs",
+    )
+}
+
+/// Runs one benchmark suite.
+fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
+    match suite {
+        BenchSuite::Core => {
+            let mut cmd = cargo_cmd(root);
+            cmd.args(["bench", "-p", "tabchain-core"]);
+            if !args.is_empty() {
+                cmd.arg("--").args(args);
+            }
+            run(&mut cmd, "core benchmarks")
+        }
+        // Add these as their benchmarks get written.
+        BenchSuite::Relay => bail!("`bench relay` does not exist yet: no relay benchmarks written"),
+        BenchSuite::Wasm => bail!("`bench wasm` does not exist yet: no wasm benchmarks written"),
+        BenchSuite::Node => bail!("`bench node` does not exist yet: no node benchmarks written"),
+    }
+}
