@@ -1,1 +1,89 @@
-fn main() {}
+//! `cargo bench -p tabchain-core`: mining kernel speed and chain validation speed.
+//!
+//! Prints numbers, asserts nothing about them: machines differ (see README).
+
+use std::hint::black_box;
+use std::time::Instant;
+use tabchain_core::block::Block;
+use tabchain_core::hash::{BlockHash, MerkleRoot};
+use tabchain_core::header::BlockHeader;
+use tabchain_core::merkle::merkle_root;
+use tabchain_core::params::{Network, Params};
+use tabchain_core::post::Post;
+use tabchain_core::pow::{Kernel, MiningJob, solve};
+use tabchain_core::state::ChainState;
+use tabchain_core::target::CompactTarget;
+
+const HASHES: u64 = 4_000_000;
+const CHAIN_BLOCKS: usize = 10_000;
+
+fn hashes_per_second(kernel: Kernel) -> f64 {
+    // A target no hash meets, so the whole range is searched.
+    let header = BlockHeader {
+        version: 1,
+        height: 1,
+        prev_hash: BlockHash::from_bytes([1; 32]),
+        merkle_root: MerkleRoot::from_bytes([2; 32]),
+        timestamp_ms: 1_795_564_801_000,
+        bits: CompactTarget(0x0300_0001),
+        nonce: 0,
+    };
+    let job = MiningJob::new(&header).expect("valid target");
+    let mut best = 0f64;
+    for round in 0..3u64 {
+        let start = Instant::now();
+        let out = job.mine(kernel, round * HASHES, black_box(HASHES));
+        let rate = out.hashes as f64 / start.elapsed().as_secs_f64();
+        assert!(out.found.is_none());
+        best = best.max(rate);
+    }
+    best
+}
+
+/// A dev chain: every block one unsigned post, every 10th also a signed one.
+fn build_chain(params: &Params) -> Vec<Block> {
+    let mut node = ChainState::new(params.clone());
+    let mut blocks = Vec::with_capacity(CHAIN_BLOCKS);
+    let mut time = params.genesis_timestamp_ms;
+    for i in 0..CHAIN_BLOCKS as u64 {
+        time += params.target_block_interval_ms;
+        let mut posts = vec![Post::new("bench", &format!("post {i}"), time).expect("valid")];
+        if i % 10 == 0 {
+            posts.push(Post::new_signed("signer", &format!("signed {i}"), time, &[9; 32]).expect("valid"));
+        }
+        let mut block = node.block_template(time);
+        block.header.timestamp_ms = time;
+        block.header.merkle_root = merkle_root(&posts.iter().map(Post::txid).collect::<Vec<_>>());
+        block.posts = posts;
+        block.header = solve(&block.header, u64::MAX).expect("valid target").expect("solvable");
+        node.submit_block(block.clone(), time).expect("valid block");
+        blocks.push(block);
+    }
+    blocks
+}
+
+fn main() {
+    println!("tabchain-core benchmarks ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    let full = hashes_per_second(Kernel::Reference);
+    let mid = hashes_per_second(Kernel::Sha2Midstate);
+    println!("mining, one thread, best of 3 x {HASHES} nonces:");
+    println!("  {:<18} {:>8.2} M hashes/s", Kernel::Reference.name(), full / 1e6);
+    println!("  {:<18} {:>8.2} M hashes/s  ({:.2}x full header)", Kernel::Sha2Midstate.name(), mid / 1e6, mid / full);
+    println!("  kernel chosen here: {}", Kernel::detect().name());
+
+    let params = Params::for_network(Network::Dev);
+    let blocks = build_chain(&params);
+    let now = params.genesis_timestamp_ms + (CHAIN_BLOCKS as u64 + 1) * params.target_block_interval_ms;
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let mut node = ChainState::new(params.clone());
+        let start = Instant::now();
+        for block in &blocks {
+            node.submit_block(black_box(block.clone()), now).expect("valid block");
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+        assert_eq!(node.chain().height(), CHAIN_BLOCKS as u64);
+    }
+    println!("validate + connect a {CHAIN_BLOCKS}-block dev chain (11,000 posts, 1,000 signed), best of 3:");
+    println!("  {:>8.1} ms  ({:.0} blocks/s)", best * 1e3, CHAIN_BLOCKS as f64 / best);
+}

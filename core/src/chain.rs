@@ -18,6 +18,11 @@ use std::sync::Arc;
 /// Most hashes a locator built here holds; a chain of 2^50 blocks needs ~60.
 pub const MAX_LOCATOR_LEN: usize = 64;
 
+/// Byte budget (block encodings) for one sync page. JSON takes at most about
+/// four times the encoding (for blocks of tiny posts; text itself at most
+/// doubles), so a page stays under [`crate::wire::MAX_MESSAGE_BYTES`].
+pub const SYNC_PAGE_BYTES: usize = 400 * 1024;
+
 /// A block in the tree with what the tree derives from it.
 #[derive(Clone, Debug)]
 pub struct BlockEntry {
