@@ -256,3 +256,25 @@ fn retarget_never_passes_the_easiest_target() {
     assert!(targets.iter().all(|t| *t <= easiest));
     assert!(targets[100..].iter().filter(|t| **t == easiest).count() > 350);
 }
+
+#[test]
+fn a_full_sync_page_of_worst_case_blocks_fits_one_message() {
+    use tabchain_core::block::Block;
+    use tabchain_core::chain::SYNC_PAGE_BYTES;
+    use tabchain_core::post::Post;
+    use tabchain_core::wire::{Envelope, MAX_MESSAGE_BYTES, Message, encode};
+    // Tiny posts of quote characters: the JSON view's worst expansion.
+    let post = Post { author: "\"".into(), content: "\\".into(), timestamp_ms: 1_795_564_800_123, signature: None };
+    let template = dev_node().block_template(NOW);
+    let block = Block { posts: vec![post; dev().max_block_posts], ..template };
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    // The same rule as Chain::blocks_after: stop before passing the budget.
+    while bytes + block.encoded_len() <= SYNC_PAGE_BYTES {
+        bytes += block.encoded_len();
+        page.push(block.clone());
+    }
+    let text = encode(&Envelope::broadcast(Message::Blocks { blocks: page })).expect("page fits a message");
+    assert!(text.len() <= MAX_MESSAGE_BYTES);
+    println!("{bytes} encoded bytes -> {} JSON bytes ({:.2}x)", text.len(), text.len() as f64 / bytes as f64);
+}
