@@ -118,21 +118,14 @@ impl Params {
             },
             Network::Dev => Params {
                 network,
-                genesis_timestamp_ms: GENESIS_TIME_MS,
                 // About two hashes per block.
                 genesis_bits: CompactTarget(0x207f_ffff),
                 genesis_nonce: DEV_GENESIS_NONCE,
                 easiest_bits: CompactTarget(0x207f_ffff),
                 target_block_interval_ms: 1_000,
                 asert_half_life_ms: 10_000,
-                max_block_bytes: 256 * 1024,
-                max_block_posts: 1_000,
-                max_future_drift_ms: 120_000,
-                median_time_span: 11,
-                max_orphans: 256,
-                max_orphan_bytes: 16 * 1024 * 1024,
-                max_mempool_posts: 5_000,
-                max_mempool_bytes: 4 * 1024 * 1024,
+                // Sizes, time rules and limits as on main.
+                ..Params::for_network(Network::Main)
             },
         }
     }

@@ -7,28 +7,10 @@ use std::path::PathBuf;
 
 use axum::Router;
 use axum::routing::get;
-use clap::ValueEnum;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-/// The chain a relay serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Network {
-    /// The main network.
-    Main,
-    /// The development network (easy difficulty).
-    Dev,
-}
-
-impl Network {
-    /// The network's name as used on the command line and in the core crate.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Network::Main => "main",
-            Network::Dev => "dev",
-        }
-    }
-}
+pub use tabchain_core::params::Network;
 
 /// Shared state of the relay's handlers.
 #[derive(Clone, Debug)]

@@ -19,7 +19,7 @@ struct Args {
     #[arg(long, default_value = "www")]
     www: PathBuf,
     /// Network to serve.
-    #[arg(long, value_enum, default_value_t = Network::Main)]
+    #[arg(long, default_value = "main")]
     network: Network,
 }
 
