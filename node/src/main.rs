@@ -4,42 +4,23 @@
 //! and exits; the node itself is added by its own issue.
 
 use anyhow::Result;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use tabchain_core::params::{Network, Params};
-
-/// Network selection on the command line.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum NetworkArg {
-    /// The main network.
-    Main,
-    /// The development network.
-    Dev,
-}
-
-impl From<NetworkArg> for Network {
-    fn from(n: NetworkArg) -> Network {
-        match n {
-            NetworkArg::Main => Network::Main,
-            NetworkArg::Dev => Network::Dev,
-        }
-    }
-}
 
 /// tabchain native full node.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Network to join.
-    #[arg(long, value_enum, default_value_t = NetworkArg::Main)]
-    network: NetworkArg,
+    /// Network to join: main or dev.
+    #[arg(long, default_value = "main")]
+    network: Network,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let network = Network::from(args.network);
-    let params = Params::for_network(network);
+    let params = Params::for_network(args.network);
     let genesis = params.genesis();
-    println!("network: {}", network.as_str());
+    println!("network: {}", args.network);
     println!("chain id: {}", params.chain_id());
     println!("genesis header: {}", hex::encode(genesis.header.to_bytes()));
     Ok(())
