@@ -128,6 +128,18 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code this version sends (all but [`ErrorCode::Unknown`]).
+    pub const KNOWN: [ErrorCode; 8] = [
+        ErrorCode::BadMessage,
+        ErrorCode::InvalidBlock,
+        ErrorCode::InvalidTx,
+        ErrorCode::WrongChain,
+        ErrorCode::RateLimited,
+        ErrorCode::TooLarge,
+        ErrorCode::UnknownPeer,
+        ErrorCode::Internal,
+    ];
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -438,16 +450,7 @@ mod tests {
 
     #[test]
     fn error_codes_are_snake_case_and_unknown_ones_are_kept_apart() {
-        for code in [
-            ErrorCode::BadMessage,
-            ErrorCode::InvalidBlock,
-            ErrorCode::InvalidTx,
-            ErrorCode::WrongChain,
-            ErrorCode::RateLimited,
-            ErrorCode::TooLarge,
-            ErrorCode::UnknownPeer,
-            ErrorCode::Internal,
-        ] {
+        for code in ErrorCode::KNOWN {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{code}\""));
             assert_eq!(serde_json::from_str::<ErrorCode>(&format!("\"{code}\"")).unwrap(), code);
         }

@@ -109,17 +109,7 @@ fn message() -> impl Strategy<Value = Message> {
         any::<u64>().prop_map(|nonce| Message::Ping { nonce }),
         any::<u64>().prop_map(|nonce| Message::Pong { nonce }),
         (
-            prop::sample::select(vec![
-                ErrorCode::BadMessage,
-                ErrorCode::InvalidBlock,
-                ErrorCode::InvalidTx,
-                ErrorCode::WrongChain,
-                ErrorCode::RateLimited,
-                ErrorCode::TooLarge,
-                ErrorCode::UnknownPeer,
-                ErrorCode::Internal,
-                ErrorCode::Unknown,
-            ]),
+            prop::sample::select([ErrorCode::KNOWN.as_slice(), &[ErrorCode::Unknown]].concat()),
             prop::option::of(text(wire::MAX_ERROR_MESSAGE_CHARS)),
         )
             .prop_map(|(code, message)| Message::Error { code, message: message.unwrap_or_default() }),
