@@ -236,14 +236,14 @@ impl Chain {
         if self.contains(&hash) {
             return Ok(BlockStatus::Duplicate);
         }
-        check_block(&self.params, &block)?;
+        let txids = check_block(&self.params, &block)?;
         let Some(&parent) = self.by_hash.get(&block.header.prev_hash) else {
             let missing_parent = block.header.prev_hash;
             self.orphans.insert(hash, block);
             return Ok(BlockStatus::Orphan { missing_parent });
         };
         let old_tip = self.tip_index();
-        let first = self.connect(parent, hash, block, now_ms)?;
+        let first = self.connect(parent, hash, block, txids, now_ms)?;
         let mut stored = Stored { hashes: vec![hash], rejected_orphans: Vec::new(), tip_change: None };
         let mut candidate = old_tip;
         if self.entries[first].chain_work > self.entries[candidate].chain_work {
@@ -252,8 +252,9 @@ impl Chain {
         let mut queue = vec![(hash, first)];
         while let Some((parent_hash, parent_index)) = queue.pop() {
             for (child_hash, child) in self.orphans.take_children(&parent_hash) {
-                // Orphans passed check_block on arrival.
-                match self.connect(parent_index, child_hash, child, now_ms) {
+                // Orphans passed check_block on arrival; only their ids are recomputed.
+                let txids = child.txids();
+                match self.connect(parent_index, child_hash, child, txids, now_ms) {
                     Ok(index) => {
                         stored.hashes.push(child_hash);
                         if self.entries[index].chain_work > self.entries[candidate].chain_work {
@@ -272,9 +273,15 @@ impl Chain {
     }
 
     /// Contextual checks, then stores the block under `parent`.
-    fn connect(&mut self, parent: usize, hash: BlockHash, block: Block, now_ms: u64) -> Result<usize, BlockError> {
+    fn connect(
+        &mut self,
+        parent: usize,
+        hash: BlockHash,
+        block: Block,
+        txids: Vec<TxId>,
+        now_ms: u64,
+    ) -> Result<usize, BlockError> {
         check_contextual(&self.params, &block, &self.parent_context(parent), now_ms)?;
-        let txids = block.txids();
         self.check_branch_duplicates(parent, &txids)?;
         let target = block.header.bits.to_target()?;
         let entry = BlockEntry {

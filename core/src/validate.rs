@@ -110,8 +110,9 @@ pub enum BlockError {
 }
 
 /// Checks that need only the block: version, sizes, target, proof of work,
-/// Merkle root, posts, duplicate posts.
-pub fn check_block(params: &Params, block: &Block) -> Result<(), BlockError> {
+/// Merkle root, posts, duplicate posts. Returns the post ids, which the caller
+/// needs next and should not hash again.
+pub fn check_block(params: &Params, block: &Block) -> Result<Vec<TxId>, BlockError> {
     let header = &block.header;
     if header.version != HEADER_VERSION {
         return Err(BlockError::BadVersion(header.version));
@@ -123,8 +124,7 @@ pub fn check_block(params: &Params, block: &Block) -> Result<(), BlockError> {
     if bytes > params.max_block_bytes {
         return Err(BlockError::TooLarge { bytes, max: params.max_block_bytes });
     }
-    let target = check_proof_of_work(params, block)?;
-    debug_assert!(target.is_met_by(&block.hash()));
+    check_proof_of_work(params, block)?;
     let txids = block.txids();
     let computed = crate::merkle::merkle_root(&txids);
     if computed != header.merkle_root {
@@ -139,7 +139,7 @@ pub fn check_block(params: &Params, block: &Block) -> Result<(), BlockError> {
     for (index, post) in block.posts.iter().enumerate() {
         post.validate().map_err(|error| BlockError::InvalidPost { index, error })?;
     }
-    Ok(())
+    Ok(txids)
 }
 
 /// The cheap check a relay can afford: the target decodes, is no easier than the
