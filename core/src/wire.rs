@@ -13,6 +13,7 @@
 
 use crate::block::Block;
 use crate::hash::BlockHash;
+use crate::params::Network;
 use crate::post::Post;
 use crate::target::Work;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,9 @@ pub const MAX_AGENT_CHARS: usize = 128;
 /// Most characters in a [`Message::Error`] `message`: enough to explain, too
 /// little to be a channel of its own.
 pub const MAX_ERROR_MESSAGE_CHARS: usize = 1_000;
+/// Most peers listed in one [`Message::Welcome`]: a relay with more lists those
+/// with the most work, so a welcome stays small however busy the relay is.
+pub const MAX_PEERS_PER_MESSAGE: usize = 1_000;
 
 /// Why text is not an acceptable message (or a message cannot be sent).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +104,19 @@ impl fmt::Display for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }
+}
+
+/// What the relay tells everyone about a peer that has said [`Message::Hello`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The peer's number, to address it with `to`.
+    pub id: PeerId,
+    /// Its `Hello` agent (software name and version).
+    pub agent: String,
+    /// Height of its best block, as far as the relay knows.
+    pub best_height: u64,
+    /// Cumulative work of its best chain, as far as the relay knows.
+    pub total_work: Work,
 }
 
 /// Why a peer refused something, as a stable code a program can act on.
@@ -181,6 +198,28 @@ pub enum Message {
         /// Cumulative work of the sender's best chain.
         total_work: Work,
     },
+    /// First message from the relay on a connection: who the peer is and which
+    /// chain this relay carries (a page learns its network from it).
+    Welcome {
+        /// The number the relay gave this connection.
+        peer_id: PeerId,
+        /// The network the relay serves.
+        network: Network,
+        /// Genesis hash of that network; a `Hello` with another is refused.
+        chain_id: BlockHash,
+        /// Peers already connected (at most [`MAX_PEERS_PER_MESSAGE`], most work first).
+        peers: Vec<PeerInfo>,
+    },
+    /// From the relay: a peer said `Hello` and can now be addressed.
+    PeerJoined {
+        /// Who joined.
+        peer: PeerInfo,
+    },
+    /// From the relay: a peer disconnected.
+    PeerLeft {
+        /// Who left.
+        peer_id: PeerId,
+    },
     /// A new post, relayed for the mempool.
     Tx {
         /// The post.
@@ -234,6 +273,9 @@ impl Message {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Hello { .. } => "Hello",
+            Message::Welcome { .. } => "Welcome",
+            Message::PeerJoined { .. } => "PeerJoined",
+            Message::PeerLeft { .. } => "PeerLeft",
             Message::Tx { .. } => "Tx",
             Message::Block { .. } => "Block",
             Message::GetBlocks { .. } => "GetBlocks",
@@ -250,6 +292,11 @@ impl Message {
     pub fn check_limits(&self) -> Result<(), WireError> {
         match self {
             Message::Hello { agent, .. } => check_chars("Hello agent", agent, MAX_AGENT_CHARS),
+            Message::Welcome { peers, .. } => {
+                check_count("Welcome peers", peers.len(), MAX_PEERS_PER_MESSAGE)?;
+                peers.iter().try_for_each(|p| check_chars("peer agent", &p.agent, MAX_AGENT_CHARS))
+            }
+            Message::PeerJoined { peer } => check_chars("peer agent", &peer.agent, MAX_AGENT_CHARS),
             Message::GetBlocks { locator, limit } => {
                 check_count("GetBlocks locator", locator.len(), MAX_LOCATOR_HASHES)?;
                 if *limit == 0 || *limit as usize > MAX_BLOCKS_PER_MESSAGE {
@@ -263,7 +310,8 @@ impl Message {
             Message::Blocks { blocks } => check_count("Blocks blocks", blocks.len(), MAX_BLOCKS_PER_MESSAGE),
             Message::Mempool { txs } => check_count("Mempool txs", txs.len(), MAX_TXS_PER_MESSAGE),
             Message::Error { message, .. } => check_chars("Error message", message, MAX_ERROR_MESSAGE_CHARS),
-            Message::Tx { .. }
+            Message::PeerLeft { .. }
+            | Message::Tx { .. }
             | Message::Block { .. }
             | Message::GetMempool {}
             | Message::Ping { .. }
@@ -406,6 +454,32 @@ mod tests {
         );
     }
 
+    fn peer_info(id: u64, agent: &str) -> PeerInfo {
+        PeerInfo { id: PeerId(id), agent: agent.into(), best_height: 3, total_work: Work::ZERO }
+    }
+
+    #[test]
+    fn welcome_and_peer_joined_formats_are_pinned() {
+        let text = msg(Message::Welcome {
+            peer_id: PeerId(5),
+            network: Network::Dev,
+            chain_id: BlockHash::from_bytes([0xcc; 32]),
+            peers: vec![peer_info(2, "tabchain-node/0.1.0")],
+        });
+        let (cc, zero) = ("cc".repeat(32), "0".repeat(64));
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"type":"Welcome","peer_id":5,"network":"dev","chain_id":"{cc}","peers":[{{"id":2,"agent":"tabchain-node/0.1.0","best_height":3,"total_work":"{zero}"}}]}}"#
+            )
+        );
+        assert_eq!(
+            msg(Message::PeerJoined { peer: peer_info(4, "t") }),
+            format!(r#"{{"type":"PeerJoined","peer":{{"id":4,"agent":"t","best_height":3,"total_work":"{zero}"}}}}"#)
+        );
+        assert!(decode(&text.replace(r#""dev""#, r#""test""#)).is_err());
+    }
+
     #[test]
     fn tx_format_is_pinned_with_from() {
         let envelope = Envelope { from: Some(PeerId(7)), to: None, message: Message::Tx { tx: post() } };
@@ -438,6 +512,7 @@ mod tests {
         assert_eq!(msg(Message::Blocks { blocks: vec![] }), r#"{"type":"Blocks","blocks":[]}"#);
         msg(Message::Blocks { blocks: vec![block(1), block(2)] });
         assert_eq!(msg(Message::GetMempool {}), r#"{"type":"GetMempool"}"#);
+        assert_eq!(msg(Message::PeerLeft { peer_id: PeerId(9) }), r#"{"type":"PeerLeft","peer_id":9}"#);
         assert_eq!(msg(Message::Mempool { txs: vec![] }), r#"{"type":"Mempool","txs":[]}"#);
         msg(Message::Mempool { txs: vec![post(), post()] });
         assert_eq!(msg(Message::Ping { nonce: u64::MAX }), r#"{"type":"Ping","nonce":18446744073709551615}"#);
@@ -522,6 +597,21 @@ mod tests {
                 max: MAX_ERROR_MESSAGE_CHARS,
             },
         );
+        let welcome = |peers: Vec<PeerInfo>| Message::Welcome {
+            peer_id: PeerId(1),
+            network: Network::Main,
+            chain_id: BlockHash::ZERO,
+            peers,
+        };
+        msg(welcome(vec![peer_info(1, "a"); MAX_PEERS_PER_MESSAGE]));
+        assert_refused(
+            welcome(vec![peer_info(1, "a"); MAX_PEERS_PER_MESSAGE + 1]),
+            WireError::TooMany { what: "Welcome peers", len: MAX_PEERS_PER_MESSAGE + 1, max: MAX_PEERS_PER_MESSAGE },
+        );
+        let long_agent = "x".repeat(MAX_AGENT_CHARS + 1);
+        let too_long = WireError::TooLong { what: "peer agent", len: MAX_AGENT_CHARS + 1, max: MAX_AGENT_CHARS };
+        assert_refused(welcome(vec![peer_info(1, &long_agent)]), too_long.clone());
+        assert_refused(Message::PeerJoined { peer: peer_info(1, &long_agent) }, too_long);
         let txs = vec![post(); MAX_TXS_PER_MESSAGE + 1];
         assert_refused(
             Message::Mempool { txs },
@@ -618,6 +708,9 @@ mod tests {
     #[test]
     fn kind_matches_the_type_tag() {
         for message in [
+            Message::Welcome { peer_id: PeerId(1), network: Network::Dev, chain_id: BlockHash::ZERO, peers: vec![] },
+            Message::PeerJoined { peer: peer_info(1, "a") },
+            Message::PeerLeft { peer_id: PeerId(1) },
             Message::Tx { tx: post() },
             Message::Block { block: block(1) },
             Message::GetBlocks { locator: vec![], limit: 1 },
