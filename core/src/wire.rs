@@ -269,22 +269,45 @@ pub enum Message {
 }
 
 impl Message {
-    /// The `"type"` value: for logs and per-type rate limits.
+    /// Every `"type"` value, in declaration order; [`Message::kind_index`]
+    /// indexes it, so a relay can keep one counter per kind in an array.
+    pub const KINDS: [&'static str; 13] = [
+        "Hello",
+        "Welcome",
+        "PeerJoined",
+        "PeerLeft",
+        "Tx",
+        "Block",
+        "GetBlocks",
+        "Blocks",
+        "GetMempool",
+        "Mempool",
+        "Ping",
+        "Pong",
+        "Error",
+    ];
+
+    /// The `"type"` value: for logs and metrics.
     pub fn kind(&self) -> &'static str {
+        Self::KINDS[self.kind_index()]
+    }
+
+    /// Position of [`Message::kind`] in [`Message::KINDS`].
+    pub fn kind_index(&self) -> usize {
         match self {
-            Message::Hello { .. } => "Hello",
-            Message::Welcome { .. } => "Welcome",
-            Message::PeerJoined { .. } => "PeerJoined",
-            Message::PeerLeft { .. } => "PeerLeft",
-            Message::Tx { .. } => "Tx",
-            Message::Block { .. } => "Block",
-            Message::GetBlocks { .. } => "GetBlocks",
-            Message::Blocks { .. } => "Blocks",
-            Message::GetMempool {} => "GetMempool",
-            Message::Mempool { .. } => "Mempool",
-            Message::Ping { .. } => "Ping",
-            Message::Pong { .. } => "Pong",
-            Message::Error { .. } => "Error",
+            Message::Hello { .. } => 0,
+            Message::Welcome { .. } => 1,
+            Message::PeerJoined { .. } => 2,
+            Message::PeerLeft { .. } => 3,
+            Message::Tx { .. } => 4,
+            Message::Block { .. } => 5,
+            Message::GetBlocks { .. } => 6,
+            Message::Blocks { .. } => 7,
+            Message::GetMempool {} => 8,
+            Message::Mempool { .. } => 9,
+            Message::Ping { .. } => 10,
+            Message::Pong { .. } => 11,
+            Message::Error { .. } => 12,
         }
     }
 
@@ -707,6 +730,7 @@ mod tests {
 
     #[test]
     fn kind_matches_the_type_tag() {
+        let mut seen = std::collections::HashSet::new();
         for message in [
             Message::Welcome { peer_id: PeerId(1), network: Network::Dev, chain_id: BlockHash::ZERO, peers: vec![] },
             Message::PeerJoined { peer: peer_info(1, "a") },
@@ -723,6 +747,8 @@ mod tests {
         ] {
             let value = serde_json::to_value(&message).unwrap();
             assert_eq!(value["type"], message.kind());
+            seen.insert(message.kind());
         }
+        assert_eq!(seen.len(), Message::KINDS.len() - 1, "every kind but Hello (pinned above) is covered");
     }
 }

@@ -9,7 +9,7 @@ use tabchain_core::params::{Network, Params};
 use tabchain_core::post::{Post, PostError};
 use tabchain_core::state::ChainState;
 use tabchain_core::target::{CompactTarget, TargetError};
-use tabchain_core::validate::BlockError;
+use tabchain_core::validate::{BlockError, check_block_structure};
 
 fn reject(node: &mut ChainState, block: Block) -> BlockError {
     let tip = node.chain().tip().hash;
@@ -99,7 +99,9 @@ fn invalid_post() {
     let mut node = dev_node();
     let bad = Post { author: "a".into(), content: String::new(), timestamp_ms: 1, signature: None };
     let b = block_with(&node, vec![post("a", 1), bad]);
-    assert_eq!(reject(&mut node, b), BlockError::InvalidPost { index: 1, error: PostError::ContentEmpty });
+    let expected = BlockError::InvalidPost { index: 1, error: PostError::ContentEmpty };
+    assert_eq!(check_block_structure(&Params::for_network(Network::Dev), &b), Err(expected.clone()));
+    assert_eq!(reject(&mut node, b), expected);
 }
 
 #[test]
@@ -108,6 +110,8 @@ fn invalid_signature_in_block() {
     let mut signed = Post::new_signed("a", "signed", 1, &[3; 32]).unwrap();
     signed.content = "forged".into();
     let b = block_with(&node, vec![signed]);
+    // The relay's cheap check leaves signatures to the nodes.
+    assert!(check_block_structure(&Params::for_network(Network::Dev), &b).is_ok());
     assert_eq!(reject(&mut node, b), BlockError::InvalidPost { index: 0, error: PostError::BadSignature });
 }
 

@@ -1,38 +1,124 @@
-//! `tabchain-relay`: the HTTP server in front of the browser nodes.
+//! `tabchain-relay`: the hub between browser tabs and native nodes.
 //!
-//! For now it serves the static web app (`www/`, including the wasm bundle in
-//! `www/pkg`) and a health check. Peer relaying is added by its own issue.
+//! It serves the web app and, on `GET /ws`, forwards messages between peers:
+//! announced posts and blocks to everyone else, sync requests and answers to
+//! the peer they are addressed to (or, for a request without one, to the peer
+//! with the most work). It keeps no chain, but checks what it forwards (a
+//! block's proof of work and shape, a post's fields and signature), drops
+//! duplicates, and keeps one bad or slow peer from hurting the others:
+//! per-peer rate limits, a misbehaviour score, and bounded outbound queues
+//! whose owner is disconnected when it does not read. The protocol is in
+//! `docs/PROTOCOL.md`.
+//!
+//! [`app`] builds the router apart from `main`, so tests serve it on port 0.
 
-use std::path::PathBuf;
+mod config;
+mod connection;
+mod hub;
+mod metrics;
+mod ratelimit;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use config::{Config, ConfigError, MIN_FRAME_BYTES, RateLimits};
+pub use hub::PeerView;
+pub use metrics::{DisconnectReason, DropReason};
 pub use tabchain_core::params::Network;
 
-/// Shared state of the relay's handlers.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    /// Network this relay serves.
-    pub network: Network,
-    /// Directory of static files served at `/`.
-    pub www: PathBuf,
+use hub::Hub;
+
+/// Content-Security-Policy of every response: only this origin's scripts,
+/// module workers and websocket; wasm compilation allowed; no inline script,
+/// no plugins, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+worker-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// A running relay's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Relay {
+    hub: Arc<Hub>,
 }
 
-/// Builds the relay's router: `GET /healthz` and static files from `state.www`
-/// (`.wasm` files are served as `application/wasm`).
-pub fn app(state: AppState) -> Router {
-    let static_files = ServeDir::new(&state.www).append_index_html_on_directories(true);
+impl Relay {
+    /// A relay with `config`, if the settings can work.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self { hub: Arc::new(Hub::new(config)) })
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &Config {
+        &self.hub.config
+    }
+
+    /// Every connection, by id.
+    pub fn peers(&self) -> Vec<PeerView> {
+        self.hub.peer_views()
+    }
+
+    /// How many connections ended for `reason` so far.
+    pub fn disconnects(&self, reason: DisconnectReason) -> u64 {
+        self.hub.metrics.disconnects(reason)
+    }
+
+    /// Sends every peer a close frame (1001) and waits, at most `grace`,
+    /// for the connections to end. New connections are refused meanwhile.
+    pub async fn shut_down(&self, grace: Duration) {
+        self.hub.shut_down();
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.hub.has_connections() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The relay's routes: `/ws`, `/healthz`, `/metrics`, `/api/peers`, and the
+/// web app from `config.www` (`.wasm` as `application/wasm`), all with a
+/// strict [`CONTENT_SECURITY_POLICY`].
+pub fn app(relay: Relay) -> Router {
+    let static_files = ServeDir::new(&relay.hub.config.www).append_index_html_on_directories(true);
     Router::new()
+        .route("/ws", get(connection::upgrade))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/peers", get(peers))
         .fallback_service(static_files)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(relay)
 }
 
 /// Liveness probe: always `200 ok`.
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Prometheus text exposition of the relay's counters.
+async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
+    let (joined, pending) = relay.hub.peer_counts();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], relay.hub.metrics.render(joined, pending))
+}
+
+/// The connected peers as JSON.
+async fn peers(State(relay): State<Relay>) -> Json<Vec<PeerView>> {
+    Json(relay.peers())
 }

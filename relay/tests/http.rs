@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tabchain_relay::{AppState, Network, app};
+use tabchain_relay::{CONTENT_SECURITY_POLICY, Config, Network, Relay, app};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 async fn spawn_relay(www: PathBuf) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app(AppState { network: Network::Dev, www });
+    let router = app(Relay::new(Config::new(Network::Dev, www)).unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     addr
 }
@@ -62,6 +62,23 @@ async fn healthz_and_wasm_mime_type() {
     let (status, headers, _) = get(addr, "/").await;
     assert_eq!(status, 200);
     assert!(header(&headers, "content-type").unwrap().starts_with("text/html"));
+    assert_eq!(header(&headers, "content-security-policy"), Some(CONTENT_SECURITY_POLICY));
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+
+    let (status, headers, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("tabchain_relay_peers{state=\"joined\"} 0"), "{text}");
+
+    let (status, headers, body) = get(addr, "/api/peers").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(body, b"[]");
+
+    // A plain GET of the websocket route is refused, not served as a file.
+    let (status, _, _) = get(addr, "/ws").await;
+    assert_eq!(status, 400);
 
     let (status, _, _) = get(addr, "/missing.js").await;
     assert_eq!(status, 404);

@@ -1,0 +1,409 @@
+//! One websocket connection: a reader that rate-limits, decodes and checks
+//! each message before the hub routes it, and a writer task that drains the
+//! connection's queue in batches (every queued frame fed, then one flush).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tabchain_core::block::Block;
+use tabchain_core::params::Params;
+use tabchain_core::post::Post;
+use tabchain_core::target::Work;
+use tabchain_core::validate::{BlockError, check_block_structure};
+use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, WireError};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite;
+
+use crate::Relay;
+use crate::hub::{Hub, Peer, Slot, Status};
+use crate::metrics::{DisconnectReason, DropReason};
+use crate::ratelimit::PeerLimiter;
+
+/// Bytes tungstenite gathers before writing to the socket: large enough that
+/// a batch of announcements goes out in a few syscalls, small enough that a
+/// thousand idle connections cost little memory.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Initial read buffer per connection (grows for large messages): peers
+/// mostly send small messages.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Most frames fed before one flush.
+const MAX_BATCH: usize = 256;
+/// How long a closing connection may take to write its last frames.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Misbehaviour points for a message that does not decode or is not allowed.
+const PENALTY_BAD_MESSAGE: u32 = 20;
+/// Misbehaviour points for a block that fails the relay's checks.
+const PENALTY_INVALID_BLOCK: u32 = 25;
+/// Misbehaviour points for an invalid post.
+const PENALTY_INVALID_TX: u32 = 10;
+/// Misbehaviour points for a message over the rate limit.
+const PENALTY_RATE_LIMITED: u32 = 2;
+
+/// Close codes (RFC 6455 §7.4.1).
+mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// `GET /ws`: upgrades to a websocket if the relay has room (else `503`).
+pub(crate) async fn upgrade(State(relay): State<Relay>, ws: WebSocketUpgrade) -> Response {
+    let hub = relay.hub;
+    let Some(slot) = hub.reserve_slot() else {
+        hub.metrics.refused_full();
+        let text = format!("relay full: {} peers connected\n", hub.config.max_peers);
+        return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
+    };
+    let max = hub.config.max_frame_bytes;
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(hub, socket, slot))
+}
+
+/// How a connection ends: why, and the close frame to send (none when the
+/// socket cannot be written to, or the peer already went).
+struct Ending {
+    reason: DisconnectReason,
+    close: Option<CloseFrame>,
+}
+
+impl Ending {
+    fn close(reason: DisconnectReason, code: u16, text: &str) -> Self {
+        Self { reason, close: Some(CloseFrame { code, reason: Utf8Bytes::from(text) }) }
+    }
+
+    fn drop(reason: DisconnectReason) -> Self {
+        Self { reason, close: None }
+    }
+}
+
+async fn serve(hub: Arc<Hub>, socket: WebSocket, _slot: Slot) {
+    let (peer, queue) = hub.register();
+    tracing::debug!(peer = %peer.id, "connected");
+    hub.send_to_peer(&peer, &hub.welcome(peer.id));
+    let (sink, mut stream) = socket.split();
+    let (close_tx, close_rx) = oneshot::channel();
+    let mut writer = tokio::spawn(write_loop(sink, queue, peer.clone(), close_rx, hub.config.ping_interval));
+    let limiter = PeerLimiter::new(&hub.config.rate, Instant::now());
+    let mut connection = Connection { hub: hub.clone(), peer: peer.clone(), limiter, score: 0 };
+    let ending = connection.read_loop(&mut stream, &mut writer).await;
+    hub.unregister(&peer, ending.reason);
+    tracing::debug!(peer = %peer.id, reason = ending.reason.as_str(), "disconnected");
+    match ending.close {
+        Some(frame) if !writer.is_finished() => {
+            let _ = close_tx.send(frame);
+            if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+                writer.abort();
+            }
+        }
+        _ => writer.abort(),
+    }
+}
+
+/// Writes the queue to the socket: waits for one frame, feeds every frame
+/// already queued (up to [`MAX_BATCH`]), flushes once. Pings on a timer.
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut queue: mpsc::Receiver<Utf8Bytes>,
+    peer: Arc<Peer>,
+    mut close: oneshot::Receiver<CloseFrame>,
+    ping_every: Duration,
+) -> Result<(), axum::Error> {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            frame = &mut close => {
+                // What is queued (an Error explaining the close) goes out first.
+                while let Ok(text) = queue.try_recv() {
+                    peer.dequeued(text.len());
+                    sink.feed(WsMessage::Text(text)).await?;
+                }
+                if let Ok(frame) = frame {
+                    sink.feed(WsMessage::Close(Some(frame))).await?;
+                }
+                return sink.flush().await;
+            }
+            text = queue.recv() => {
+                let Some(text) = text else { return Ok(()) };
+                let mut bytes = text.len();
+                sink.feed(WsMessage::Text(text)).await?;
+                for _ in 1..MAX_BATCH {
+                    let Ok(text) = queue.try_recv() else { break };
+                    bytes += text.len();
+                    sink.feed(WsMessage::Text(text)).await?;
+                }
+                peer.dequeued(bytes);
+                sink.flush().await?;
+            }
+            _ = ping.tick() => sink.send(WsMessage::Ping(Bytes::new())).await?,
+        }
+    }
+}
+
+/// The reading side of one connection.
+struct Connection {
+    hub: Arc<Hub>,
+    peer: Arc<Peer>,
+    limiter: PeerLimiter,
+    score: u32,
+}
+
+impl Connection {
+    async fn read_loop(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        writer: &mut JoinHandle<Result<(), axum::Error>>,
+    ) -> Ending {
+        let config = &self.hub.config;
+        let (hello_timeout, idle_timeout) = (config.hello_timeout, config.idle_timeout);
+        let mut shutdown = self.hub.shutdown_signal();
+        let deadline = tokio::time::sleep(hello_timeout);
+        tokio::pin!(deadline);
+        loop {
+            let frame = tokio::select! {
+                biased;
+                () = self.peer.kicked() => return Ending::drop(DisconnectReason::Slow),
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    return Ending::close(DisconnectReason::Shutdown, close_code::GOING_AWAY, "relay shutting down");
+                }
+                _ = &mut *writer => return Ending::drop(DisconnectReason::Io),
+                () = &mut deadline => {
+                    return if self.peer.is_joined() {
+                        Ending::close(DisconnectReason::IdleTimeout, close_code::NORMAL, "idle timeout")
+                    } else {
+                        Ending::close(DisconnectReason::HelloTimeout, close_code::POLICY, "no Hello in time")
+                    };
+                }
+                frame = stream.next() => frame,
+            };
+            let message = match frame {
+                None => return Ending::drop(DisconnectReason::Closed),
+                Some(Ok(message)) => message,
+                Some(Err(error)) => return self.read_error(error),
+            };
+            let ending = match message {
+                WsMessage::Text(text) => self.on_text(text).await,
+                WsMessage::Binary(bytes) => {
+                    self.hub.metrics.received(None, bytes.len());
+                    self.refuse(
+                        DropReason::BadMessage,
+                        ErrorCode::BadMessage,
+                        "binary frames are not used; send JSON text",
+                    )
+                }
+                WsMessage::Ping(_) | WsMessage::Pong(_) => None,
+                WsMessage::Close(_) => return Ending::drop(DisconnectReason::Closed),
+            };
+            if let Some(ending) = ending {
+                return ending;
+            }
+            if self.peer.is_joined() {
+                deadline.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
+            }
+        }
+    }
+
+    fn read_error(&self, error: axum::Error) -> Ending {
+        let inner = error.into_inner();
+        match inner.downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(detail)) => {
+                self.hub.metrics.received(None, 0);
+                self.hub.metrics.dropped(DropReason::BadMessage, 1);
+                let text =
+                    format!("frame too large ({detail}); the limit is {} bytes", self.hub.config.max_frame_bytes);
+                Ending::close(DisconnectReason::FrameTooLarge, close_code::TOO_BIG, &text)
+            }
+            _ => {
+                tracing::debug!(peer = %self.peer.id, "read error: {inner}");
+                Ending::drop(DisconnectReason::Io)
+            }
+        }
+    }
+
+    /// Adds misbehaviour points; at the limit the connection is closed.
+    fn penalise(&mut self, points: u32) -> Option<Ending> {
+        self.score = self.score.saturating_add(points);
+        (self.score >= self.hub.config.ban_score).then(|| {
+            tracing::info!(peer = %self.peer.id, score = self.score, "disconnecting a misbehaving peer");
+            Ending::close(DisconnectReason::Misbehaving, close_code::POLICY, "too many invalid messages")
+        })
+    }
+
+    /// Counts a drop, tells the peer why, and penalises it.
+    fn refuse(&mut self, drop: DropReason, code: ErrorCode, detail: &str) -> Option<Ending> {
+        self.hub.metrics.dropped(drop, 1);
+        self.hub.send_error(&self.peer, code, detail.to_owned());
+        let points = match drop {
+            DropReason::InvalidBlock => PENALTY_INVALID_BLOCK,
+            DropReason::InvalidTx => PENALTY_INVALID_TX,
+            DropReason::RateLimited => PENALTY_RATE_LIMITED,
+            DropReason::BadMessage => PENALTY_BAD_MESSAGE,
+            DropReason::Duplicate | DropReason::UnknownPeer | DropReason::QueueFull => 0,
+        };
+        self.penalise(points)
+    }
+
+    async fn on_text(&mut self, text: Utf8Bytes) -> Option<Ending> {
+        let hub = self.hub.clone();
+        let len = text.len();
+        if !self.limiter.allow(len, Instant::now()) {
+            hub.metrics.received(None, len);
+            let rate = hub.config.rate;
+            let detail = format!(
+                "over the rate limit of {} messages and {} bytes per second; message dropped",
+                rate.messages_per_sec, rate.bytes_per_sec
+            );
+            return self.refuse(DropReason::RateLimited, ErrorCode::RateLimited, &detail);
+        }
+        let envelope = match wire::decode(text.as_str()) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                hub.metrics.received(None, len);
+                let code = if matches!(error, WireError::TooLarge { .. }) {
+                    ErrorCode::TooLarge
+                } else {
+                    ErrorCode::BadMessage
+                };
+                return self.refuse(DropReason::BadMessage, code, &error.to_string());
+            }
+        };
+        hub.metrics.received(Some(envelope.message.kind_index()), len);
+        let Envelope { to, message, .. } = envelope;
+        if !self.peer.is_joined() && !matches!(message, Message::Hello { .. }) {
+            let detail = format!("send Hello first (got {})", message.kind());
+            return self.refuse(DropReason::BadMessage, ErrorCode::BadMessage, &detail);
+        }
+        match message {
+            Message::Hello { chain_id, protocol, agent, best_height, best_hash, total_work } => {
+                if chain_id != hub.chain_id || protocol != PROTOCOL_VERSION {
+                    let detail = format!(
+                        "this relay carries the {} network (chain id {}, protocol {PROTOCOL_VERSION}); you sent chain id {chain_id}, protocol {protocol}",
+                        hub.config.network, hub.chain_id
+                    );
+                    hub.metrics.dropped(DropReason::BadMessage, 1);
+                    hub.send_error(&self.peer, ErrorCode::WrongChain, detail);
+                    return Some(Ending::close(DisconnectReason::WrongChain, close_code::POLICY, "wrong chain"));
+                }
+                hub.hello(&self.peer, Status { agent, best_height, best_hash, total_work });
+                None
+            }
+            Message::Welcome { .. } | Message::PeerJoined { .. } | Message::PeerLeft { .. } => {
+                let detail = format!("only the relay sends {}", message.kind());
+                self.refuse(DropReason::BadMessage, ErrorCode::BadMessage, &detail)
+            }
+            Message::Tx { ref tx } => {
+                if let Err(error) = tx.validate() {
+                    let detail = format!("post {}: {error}", tx.txid());
+                    return self.refuse(DropReason::InvalidTx, ErrorCode::InvalidTx, &detail);
+                }
+                if to.is_none() && !hub.note_tx(tx.txid()) {
+                    hub.metrics.dropped(DropReason::Duplicate, 1);
+                    return None;
+                }
+                self.forward(to, message)
+            }
+            Message::Block { ref block } => {
+                let work = match block_work(&hub.params, block) {
+                    Ok(work) => work,
+                    Err(error) => {
+                        let detail = format!("block {}: {error}", block.hash());
+                        return self.refuse(DropReason::InvalidBlock, ErrorCode::InvalidBlock, &detail);
+                    }
+                };
+                if to.is_none() && !hub.note_announced_block(&self.peer, block, work) {
+                    hub.metrics.dropped(DropReason::Duplicate, 1);
+                    return None;
+                }
+                self.forward(to, message)
+            }
+            Message::GetBlocks { .. } | Message::GetMempool {} => {
+                let Some(to) = to.or_else(|| hub.best_peer(self.peer.id)) else {
+                    return self.refuse(DropReason::UnknownPeer, ErrorCode::UnknownPeer, "no other peer to ask");
+                };
+                self.forward(Some(to), message)
+            }
+            Message::Blocks { ref blocks } => {
+                if to.is_none() {
+                    return self.refuse(DropReason::BadMessage, ErrorCode::BadMessage, "Blocks needs a `to` peer");
+                }
+                let mut links = Vec::with_capacity(blocks.len());
+                for block in blocks {
+                    match block_work(&hub.params, block) {
+                        Ok(work) => links.push((block.hash(), block.header.prev_hash, work)),
+                        Err(error) => {
+                            let detail = format!("block {} in Blocks: {error}", block.hash());
+                            return self.refuse(DropReason::InvalidBlock, ErrorCode::InvalidBlock, &detail);
+                        }
+                    }
+                }
+                hub.note_synced_blocks(&links);
+                self.forward(to, message)
+            }
+            Message::Mempool { txs } => {
+                if to.is_none() {
+                    return self.refuse(DropReason::BadMessage, ErrorCode::BadMessage, "Mempool needs a `to` peer");
+                }
+                // Up to thousands of signatures: off the async workers.
+                let checked = tokio::task::spawn_blocking(move || first_invalid_post(&txs).map_or(Ok(txs), Err)).await;
+                match checked {
+                    Ok(Ok(txs)) => self.forward(to, Message::Mempool { txs }),
+                    Ok(Err(detail)) => self.refuse(DropReason::InvalidTx, ErrorCode::InvalidTx, &detail),
+                    Err(join_error) => {
+                        tracing::error!("post check task failed: {join_error}");
+                        None
+                    }
+                }
+            }
+            Message::Ping { nonce } if to.is_none() => {
+                hub.send_to_peer(&self.peer, &Envelope::broadcast(Message::Pong { nonce }));
+                None
+            }
+            Message::Pong { .. } | Message::Error { .. } if to.is_none() => {
+                tracing::debug!(peer = %self.peer.id, ?message, "message for the relay");
+                None
+            }
+            Message::Ping { .. } | Message::Pong { .. } | Message::Error { .. } => self.forward(to, message),
+        }
+    }
+
+    /// Stamps `from` and delivers: to one peer, or to every other joined peer.
+    fn forward(&mut self, to: Option<PeerId>, message: Message) -> Option<Ending> {
+        let envelope = Envelope { from: Some(self.peer.id), to, message };
+        match to {
+            None => self.hub.broadcast(Some(self.peer.id), &envelope),
+            Some(to) => {
+                if !self.hub.send_to(to, &envelope) {
+                    let detail = format!("peer {to} is not connected");
+                    return self.refuse(DropReason::UnknownPeer, ErrorCode::UnknownPeer, &detail);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The relay's check of a block (everything but post signatures, see
+/// [`check_block_structure`]); returns the work its proof of work proves.
+fn block_work(params: &Params, block: &Block) -> Result<Work, BlockError> {
+    check_block_structure(params, block)?;
+    Ok(block.header.bits.to_target()?.work())
+}
+
+/// Why the first invalid post of a `Mempool` answer is invalid, if one is.
+fn first_invalid_post(txs: &[Post]) -> Option<String> {
+    txs.iter().find_map(|tx| tx.validate().err().map(|error| format!("post {} in Mempool: {error}", tx.txid())))
+}

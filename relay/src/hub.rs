@@ -1,0 +1,425 @@
+//! The hub: who is connected, what each peer claims about its chain, and
+//! where each message goes. Connections ([`crate::connection`]) check what
+//! they read and hand it here; the hub queues it to the right peers.
+//!
+//! Fan-out never waits: a message is put on each receiver's bounded queue with
+//! `try_send` (one shared [`Utf8Bytes`], a reference-count bump per receiver),
+//! and a receiver whose queue is full is kicked instead of slowing anyone.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use lru::LruCache;
+use serde::Serialize;
+use tabchain_core::block::Block;
+use tabchain_core::hash::{BlockHash, TxId};
+use tabchain_core::params::Params;
+use tabchain_core::target::Work;
+use tabchain_core::wire::{self, Envelope, ErrorCode, MAX_PEERS_PER_MESSAGE, Message, PeerId, PeerInfo};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::config::Config;
+use crate::metrics::{DisconnectReason, DropReason, Metrics};
+
+/// What a peer said about its chain in `Hello`, updated by the blocks it announces.
+#[derive(Clone, Debug)]
+pub(crate) struct Status {
+    /// Its software.
+    pub agent: String,
+    /// Height of its best block.
+    pub best_height: u64,
+    /// Its best block.
+    pub best_hash: BlockHash,
+    /// Work of its best chain.
+    pub total_work: Work,
+}
+
+/// One connection, as the hub sees it.
+pub(crate) struct Peer {
+    /// Its number.
+    pub id: PeerId,
+    queue: mpsc::Sender<Utf8Bytes>,
+    queued_bytes: AtomicUsize,
+    max_queued_bytes: usize,
+    kicked: AtomicBool,
+    kick: Notify,
+    joined: AtomicBool,
+    status: Mutex<Option<Status>>,
+    connected_at: Instant,
+}
+
+impl Peer {
+    /// Queues `text` without waiting; a full queue kicks the peer. Returns
+    /// whether it was queued.
+    pub fn enqueue(&self, text: Utf8Bytes) -> bool {
+        if self.kicked.load(Ordering::Relaxed) {
+            return false;
+        }
+        let len = text.len();
+        if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > self.max_queued_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.kick();
+            return false;
+        }
+        match self.queue.try_send(text) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                self.kick();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// The writer took `len` bytes off the queue.
+    pub fn dequeued(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    /// Marks the peer too slow; its connection task closes it.
+    fn kick(&self) {
+        if !self.kicked.swap(true, Ordering::Relaxed) {
+            self.kick.notify_one();
+        }
+    }
+
+    /// Resolves once the peer has been kicked for being slow.
+    pub async fn kicked(&self) {
+        self.kick.notified().await;
+    }
+
+    /// Whether it has said `Hello` (only then does it receive broadcasts).
+    pub fn is_joined(&self) -> bool {
+        self.joined.load(Ordering::Acquire)
+    }
+
+    fn status(&self) -> Option<Status> {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn info(&self) -> Option<PeerInfo> {
+        self.status().map(|s| PeerInfo {
+            id: self.id,
+            agent: s.agent,
+            best_height: s.best_height,
+            total_work: s.total_work,
+        })
+    }
+}
+
+/// A connection slot, held from the upgrade request until the connection ends.
+pub(crate) struct Slot(Arc<Hub>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.slots.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What the relay remembers about a block it has seen.
+#[derive(Clone, Copy, Debug)]
+struct SeenBlock {
+    /// Cumulative work of the chain it ends, when its ancestry was seen.
+    work: Option<Work>,
+    /// Whether it was already broadcast.
+    announced: bool,
+}
+
+/// Recently seen ids: to drop duplicates and to work out chain work.
+struct Seen {
+    blocks: LruCache<BlockHash, SeenBlock>,
+    txs: LruCache<TxId, ()>,
+}
+
+/// One row of `GET /api/peers`.
+#[derive(Serialize, Debug)]
+pub struct PeerView {
+    /// Its number.
+    pub id: PeerId,
+    /// Whether it has said `Hello`.
+    pub joined: bool,
+    /// Its software (empty before `Hello`).
+    pub agent: String,
+    /// Height of its best block.
+    pub best_height: u64,
+    /// Its best block (absent before `Hello`).
+    pub best_hash: Option<BlockHash>,
+    /// Work of its best chain.
+    pub total_work: Work,
+    /// Seconds since it connected.
+    pub connected_secs: u64,
+}
+
+/// Shared state of the relay: config, peers, duplicate filter, counters.
+pub(crate) struct Hub {
+    /// Settings.
+    pub config: Config,
+    /// Consensus parameters of the network served.
+    pub params: Params,
+    /// Genesis hash of the network served.
+    pub chain_id: BlockHash,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
+    seen: Mutex<Seen>,
+    next_id: AtomicU64,
+    slots: AtomicUsize,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Hub {
+    /// A hub for a validated `config`.
+    pub fn new(config: Config) -> Self {
+        let params = Params::for_network(config.network);
+        let seen_ids = NonZeroUsize::new(config.seen_ids).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            chain_id: params.chain_id(),
+            params,
+            metrics: Metrics::default(),
+            peers: RwLock::new(HashMap::new()),
+            seen: Mutex::new(Seen { blocks: LruCache::new(seen_ids), txs: LruCache::new(seen_ids) }),
+            next_id: AtomicU64::new(1),
+            slots: AtomicUsize::new(0),
+            shutdown: watch::Sender::new(false),
+            config,
+        }
+    }
+
+    fn peers(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PeerId, Arc<Peer>>> {
+        self.peers.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a connection slot, or `None` when `max_peers` are connected.
+    pub fn reserve_slot(self: &Arc<Self>) -> Option<Slot> {
+        let taken = self.slots.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(self.clone());
+        (taken < self.config.max_peers).then_some(slot)
+    }
+
+    /// Adds a connection: returns it and the receiving end of its queue.
+    pub fn register(&self) -> (Arc<Peer>, mpsc::Receiver<Utf8Bytes>) {
+        let id = PeerId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (queue, rx) = mpsc::channel(self.config.queue_messages);
+        let peer = Arc::new(Peer {
+            id,
+            queue,
+            queued_bytes: AtomicUsize::new(0),
+            max_queued_bytes: self.config.queue_bytes,
+            kicked: AtomicBool::new(false),
+            kick: Notify::new(),
+            joined: AtomicBool::new(false),
+            status: Mutex::new(None),
+            connected_at: Instant::now(),
+        });
+        self.peers.write().unwrap_or_else(PoisonError::into_inner).insert(id, peer.clone());
+        self.metrics.connected();
+        (peer, rx)
+    }
+
+    /// Removes a connection and tells the others if it had joined.
+    pub fn unregister(&self, peer: &Peer, reason: DisconnectReason) {
+        self.peers.write().unwrap_or_else(PoisonError::into_inner).remove(&peer.id);
+        self.metrics.disconnected(reason);
+        if peer.is_joined() {
+            self.broadcast(None, &Envelope::broadcast(Message::PeerLeft { peer_id: peer.id }));
+        }
+    }
+
+    /// The `Welcome` for a new connection: the peers that have joined, most work first.
+    pub fn welcome(&self, peer: PeerId) -> Envelope {
+        let mut peers: Vec<PeerInfo> =
+            self.peers().values().filter(|p| p.is_joined()).filter_map(|p| p.info()).collect();
+        peers.sort_by(|a, b| b.total_work.cmp(&a.total_work).then(a.id.cmp(&b.id)));
+        peers.truncate(MAX_PEERS_PER_MESSAGE);
+        Envelope::broadcast(Message::Welcome {
+            peer_id: peer,
+            network: self.config.network,
+            chain_id: self.chain_id,
+            peers,
+        })
+    }
+
+    /// Records a peer's `Hello`: the first one joins it (everyone, itself
+    /// included, gets `PeerJoined`); later ones update what it claims.
+    pub fn hello(&self, peer: &Peer, status: Status) {
+        self.seen().blocks.get_or_insert_mut(status.best_hash, || SeenBlock { work: None, announced: false }).work =
+            Some(status.total_work);
+        *peer.status.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
+        if !peer.joined.swap(true, Ordering::AcqRel)
+            && let Some(info) = peer.info()
+        {
+            self.broadcast(None, &Envelope::broadcast(Message::PeerJoined { peer: info }));
+        }
+    }
+
+    /// Notes a block announced by `from`: returns `false` if it was already
+    /// announced (a duplicate, not to be forwarded again). Credits `from` with
+    /// the block's chain when the relay knows the block's ancestry.
+    pub fn note_announced_block(&self, from: &Peer, block: &Block, block_work: Work) -> bool {
+        let hash = block.hash();
+        let work = {
+            let mut seen = self.seen();
+            let parent_work = seen.blocks.peek(&block.header.prev_hash).and_then(|s| s.work);
+            let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
+            if entry.announced {
+                return false;
+            }
+            entry.announced = true;
+            entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
+            entry.work
+        };
+        if let Some(work) = work {
+            let mut status = from.status.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(status) = status.as_mut()
+                && work > status.total_work
+            {
+                status.total_work = work;
+                status.best_hash = hash;
+                status.best_height = block.header.height;
+            }
+        }
+        true
+    }
+
+    /// Remembers the chain work of blocks passing through in a sync answer,
+    /// so later announcements on top of them can be credited.
+    pub fn note_synced_blocks(&self, blocks: &[(BlockHash, BlockHash, Work)]) {
+        let mut seen = self.seen();
+        for &(hash, prev, block_work) in blocks {
+            let parent_work = seen.blocks.peek(&prev).and_then(|s| s.work);
+            let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
+            entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
+        }
+    }
+
+    /// Notes a post: returns `false` if it was seen recently.
+    pub fn note_tx(&self, txid: TxId) -> bool {
+        self.seen().txs.put(txid, ()).is_none()
+    }
+
+    /// The joined peer with the most work, other than `asker` (lowest id on ties).
+    pub fn best_peer(&self, asker: PeerId) -> Option<PeerId> {
+        self.peers()
+            .values()
+            .filter(|p| p.id != asker && p.is_joined())
+            .filter_map(|p| p.status().map(|s| (s.total_work, std::cmp::Reverse(p.id))))
+            .max()
+            .map(|(_, std::cmp::Reverse(id))| id)
+    }
+
+    /// Writes a message once for any number of receivers.
+    pub fn encode(envelope: &Envelope) -> Option<Utf8Bytes> {
+        match wire::encode(envelope) {
+            Ok(text) => Some(Utf8Bytes::from(text)),
+            Err(e) => {
+                tracing::error!(kind = envelope.message.kind(), "cannot encode: {e}");
+                None
+            }
+        }
+    }
+
+    /// Queues `envelope` to every joined peer except `except`.
+    pub fn broadcast(&self, except: Option<PeerId>, envelope: &Envelope) {
+        let Some(text) = Self::encode(envelope) else { return };
+        let (mut sent, mut full) = (0, 0);
+        for peer in self.peers().values() {
+            if Some(peer.id) == except || !peer.is_joined() {
+                continue;
+            }
+            if peer.enqueue(text.clone()) {
+                sent += 1;
+            } else {
+                full += 1;
+            }
+        }
+        self.metrics.sent(envelope.message.kind_index(), sent, text.len());
+        if full > 0 {
+            self.metrics.dropped(DropReason::QueueFull, full);
+        }
+    }
+
+    /// Queues `envelope` to one joined peer; `false` if it is not connected
+    /// (or has not said `Hello`).
+    pub fn send_to(&self, to: PeerId, envelope: &Envelope) -> bool {
+        let Some(peer) = self.peers().get(&to).filter(|p| p.is_joined()).cloned() else { return false };
+        self.send_to_peer(&peer, envelope);
+        true
+    }
+
+    /// Queues `envelope` to `peer`, whether or not it has joined (for the
+    /// relay's own replies).
+    pub fn send_to_peer(&self, peer: &Peer, envelope: &Envelope) {
+        let Some(text) = Self::encode(envelope) else { return };
+        let len = text.len();
+        if peer.enqueue(text) {
+            self.metrics.sent(envelope.message.kind_index(), 1, len);
+        } else {
+            self.metrics.dropped(DropReason::QueueFull, 1);
+        }
+    }
+
+    /// Replies with an `Error` message to `peer`.
+    pub fn send_error(&self, peer: &Peer, code: ErrorCode, message: String) {
+        let mut message = message;
+        if message.chars().count() > wire::MAX_ERROR_MESSAGE_CHARS {
+            message = message.chars().take(wire::MAX_ERROR_MESSAGE_CHARS).collect();
+        }
+        self.send_to_peer(peer, &Envelope::broadcast(Message::Error { code, message }));
+    }
+
+    /// Counts of joined and not-yet-joined peers.
+    pub fn peer_counts(&self) -> (usize, usize) {
+        let peers = self.peers();
+        let joined = peers.values().filter(|p| p.is_joined()).count();
+        (joined, peers.len() - joined)
+    }
+
+    /// Every connection, for `GET /api/peers`, by id.
+    pub fn peer_views(&self) -> Vec<PeerView> {
+        let mut views: Vec<PeerView> = self
+            .peers()
+            .values()
+            .map(|p| {
+                let status = p.status();
+                PeerView {
+                    id: p.id,
+                    joined: p.is_joined(),
+                    agent: status.as_ref().map(|s| s.agent.clone()).unwrap_or_default(),
+                    best_height: status.as_ref().map_or(0, |s| s.best_height),
+                    best_hash: status.as_ref().map(|s| s.best_hash),
+                    total_work: status.as_ref().map_or(Work::ZERO, |s| s.total_work),
+                    connected_secs: p.connected_at.elapsed().as_secs(),
+                }
+            })
+            .collect();
+        views.sort_by_key(|v| v.id);
+        views
+    }
+
+    /// A receiver that turns `true` when the relay shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every connection to close.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Whether any connection is still open.
+    pub fn has_connections(&self) -> bool {
+        !self.peers().is_empty()
+    }
+}

@@ -1,0 +1,94 @@
+//! Token buckets: each peer may send a burst, then a sustained rate.
+
+use std::time::Instant;
+
+use crate::config::RateLimits;
+
+/// One bucket: `burst` tokens at most, refilled at `rate` per second.
+#[derive(Clone, Debug)]
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64, now: Instant) -> Self {
+        Self { rate, burst, tokens: burst, last: now }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+}
+
+/// A peer's message and byte buckets: a message passes only if both have room.
+#[derive(Clone, Debug)]
+pub struct PeerLimiter {
+    messages: TokenBucket,
+    bytes: TokenBucket,
+}
+
+impl PeerLimiter {
+    /// Full buckets, as for a peer that just connected.
+    pub fn new(limits: &RateLimits, now: Instant) -> Self {
+        Self {
+            messages: TokenBucket::new(limits.messages_per_sec, limits.burst_messages, now),
+            bytes: TokenBucket::new(limits.bytes_per_sec, limits.burst_bytes, now),
+        }
+    }
+
+    /// Takes one message of `len` bytes if both buckets allow it; a refused
+    /// message takes nothing, so a peer that backs off recovers.
+    pub fn allow(&mut self, len: usize, now: Instant) -> bool {
+        self.messages.refill(now);
+        self.bytes.refill(now);
+        let len = len as f64;
+        if self.messages.tokens < 1.0 || self.bytes.tokens < len {
+            return false;
+        }
+        self.messages.tokens -= 1.0;
+        self.bytes.tokens -= len;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits() -> RateLimits {
+        RateLimits { messages_per_sec: 10.0, burst_messages: 5.0, bytes_per_sec: 1000.0, burst_bytes: 2000.0 }
+    }
+
+    #[test]
+    fn burst_then_sustained_rate() {
+        let t0 = Instant::now();
+        let mut l = PeerLimiter::new(&limits(), t0);
+        assert_eq!((0..8).filter(|_| l.allow(1, t0)).count(), 5);
+        // 10 per second: one more every 100 ms.
+        assert!(!l.allow(1, t0 + Duration::from_millis(50)));
+        assert!(l.allow(1, t0 + Duration::from_millis(100)));
+        assert!(!l.allow(1, t0 + Duration::from_millis(150)));
+        // A long pause refills only up to the burst.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!((0..8).filter(|_| l.allow(1, later)).count(), 5);
+    }
+
+    #[test]
+    fn bytes_limit_independently_and_refusals_cost_nothing() {
+        let t0 = Instant::now();
+        let mut l = PeerLimiter::new(&limits(), t0);
+        assert!(l.allow(1500, t0));
+        assert!(!l.allow(1000, t0), "only 500 bytes left");
+        assert!(l.allow(500, t0), "the refused message took no tokens");
+        assert!(!l.allow(1, t0));
+        assert!(l.allow(1000, t0 + Duration::from_secs(1)));
+        // Time going backwards (clock oddities) never adds tokens.
+        assert!(!l.allow(1, t0));
+    }
+}
