@@ -103,7 +103,7 @@ impl Config {
         if self.max_frame_bytes < MIN_FRAME_BYTES || self.max_frame_bytes > MAX_MESSAGE_BYTES {
             return Err(ConfigError::FrameLimit { bytes: self.max_frame_bytes });
         }
-        if !(self.rate.burst_bytes >= self.max_frame_bytes as f64) {
+        if self.rate.burst_bytes.is_nan() || self.rate.burst_bytes < self.max_frame_bytes as f64 {
             return Err(ConfigError::ByteBurstBelowFrame { burst: self.rate.burst_bytes, frame: self.max_frame_bytes });
         }
         if self.queue_bytes < self.max_frame_bytes {

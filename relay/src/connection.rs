@@ -223,8 +223,9 @@ impl Connection {
             Some(tungstenite::Error::Capacity(detail)) => {
                 self.hub.metrics.received(None, 0);
                 self.hub.metrics.dropped(DropReason::BadMessage, 1);
-                let text =
-                    format!("frame too large ({detail}); the limit is {} bytes", self.hub.config.max_frame_bytes);
+                tracing::debug!(peer = %self.peer.id, "frame too large: {detail}");
+                // A close reason must fit in 123 bytes.
+                let text = format!("frame over the limit of {} bytes", self.hub.config.max_frame_bytes);
                 Ending::close(DisconnectReason::FrameTooLarge, close_code::TOO_BIG, &text)
             }
             _ => {

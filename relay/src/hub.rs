@@ -254,8 +254,11 @@ impl Hub {
     /// Records a peer's `Hello`: the first one joins it (everyone, itself
     /// included, gets `PeerJoined`); later ones update what it claims.
     pub fn hello(&self, peer: &Peer, status: Status) {
-        self.seen().blocks.get_or_insert_mut(status.best_hash, || SeenBlock { work: None, announced: false }).work =
-            Some(status.total_work);
+        // A claim, not a proof: it never overrides work the relay worked out itself.
+        let mut seen = self.seen();
+        let entry = seen.blocks.get_or_insert_mut(status.best_hash, || SeenBlock { work: None, announced: false });
+        entry.work = entry.work.or(Some(status.total_work));
+        drop(seen);
         *peer.status.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
         if !peer.joined.swap(true, Ordering::AcqRel)
             && let Some(info) = peer.info()
@@ -314,7 +317,10 @@ impl Hub {
         self.peers()
             .values()
             .filter(|p| p.id != asker && p.is_joined())
-            .filter_map(|p| p.status().map(|s| (s.total_work, std::cmp::Reverse(p.id))))
+            .filter_map(|p| {
+                let work = p.status.lock().unwrap_or_else(PoisonError::into_inner).as_ref()?.total_work;
+                Some((work, std::cmp::Reverse(p.id)))
+            })
             .max()
             .map(|(_, std::cmp::Reverse(id))| id)
     }
