@@ -72,20 +72,29 @@ pub(crate) async fn upgrade(State(relay): State<Relay>, ws: WebSocketUpgrade) ->
         .on_upgrade(move |socket| serve(hub, socket, slot))
 }
 
-/// How a connection ends: why, and the close frame to send (none when the
-/// socket cannot be written to, or the peer already went).
+/// How a connection ends: why, and what the writer still sends.
 struct Ending {
     reason: DisconnectReason,
-    close: Option<CloseFrame>,
+    last_words: LastWords,
+}
+
+/// What goes out after the reader stops.
+enum LastWords {
+    /// What is queued, then this close frame.
+    Close(CloseFrame),
+    /// Only tungstenite's automatic reply to the peer's close frame.
+    AcknowledgeClose,
+    /// Nothing: the socket is gone or the peer is not reading.
+    Nothing,
 }
 
 impl Ending {
     fn close(reason: DisconnectReason, code: u16, text: &str) -> Self {
-        Self { reason, close: Some(CloseFrame { code, reason: Utf8Bytes::from(text) }) }
+        Self { reason, last_words: LastWords::Close(CloseFrame { code, reason: Utf8Bytes::from(text) }) }
     }
 
     fn drop(reason: DisconnectReason) -> Self {
-        Self { reason, close: None }
+        Self { reason, last_words: LastWords::Nothing }
     }
 }
 
@@ -101,24 +110,32 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, _slot: Slot) {
     let ending = connection.read_loop(&mut stream, &mut writer).await;
     hub.unregister(&peer, ending.reason);
     tracing::debug!(peer = %peer.id, reason = ending.reason.as_str(), "disconnected");
-    match ending.close {
-        Some(frame) if !writer.is_finished() => {
-            let _ = close_tx.send(frame);
-            if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
-                writer.abort();
-            }
+    let last_frame = match ending.last_words {
+        LastWords::Close(frame) => Some(frame),
+        LastWords::AcknowledgeClose => None,
+        LastWords::Nothing => {
+            writer.abort();
+            return;
         }
-        _ => writer.abort(),
+    };
+    if !writer.is_finished() && close_tx.send(last_frame).is_ok() {
+        if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+            writer.abort();
+        }
+    } else {
+        writer.abort();
     }
 }
 
 /// Writes the queue to the socket: waits for one frame, feeds every frame
 /// already queued (up to [`MAX_BATCH`]), flushes once. Pings on a timer.
+/// When `close` fires: with a frame, sends what is queued and then the close
+/// frame; without, only flushes (the reply to the peer's own close frame).
 async fn write_loop(
     mut sink: SplitSink<WebSocket, WsMessage>,
     mut queue: mpsc::Receiver<Utf8Bytes>,
     peer: Arc<Peer>,
-    mut close: oneshot::Receiver<CloseFrame>,
+    mut close: oneshot::Receiver<Option<CloseFrame>>,
     ping_every: Duration,
 ) -> Result<(), axum::Error> {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -127,12 +144,12 @@ async fn write_loop(
         tokio::select! {
             biased;
             frame = &mut close => {
-                // What is queued (an Error explaining the close) goes out first.
-                while let Ok(text) = queue.try_recv() {
-                    peer.dequeued(text.len());
-                    sink.feed(WsMessage::Text(text)).await?;
-                }
-                if let Ok(frame) = frame {
+                if let Ok(Some(frame)) = frame {
+                    // What is queued (an Error explaining the close) goes out first.
+                    while let Ok(text) = queue.try_recv() {
+                        peer.dequeued(text.len());
+                        sink.feed(WsMessage::Text(text)).await?;
+                    }
                     sink.feed(WsMessage::Close(Some(frame))).await?;
                 }
                 return sink.flush().await;
@@ -206,7 +223,9 @@ impl Connection {
                     )
                 }
                 WsMessage::Ping(_) | WsMessage::Pong(_) => None,
-                WsMessage::Close(_) => return Ending::drop(DisconnectReason::Closed),
+                WsMessage::Close(_) => {
+                    return Ending { reason: DisconnectReason::Closed, last_words: LastWords::AcknowledgeClose };
+                }
             };
             if let Some(ending) = ending {
                 return ending;
