@@ -59,6 +59,9 @@ mod close_code {
 /// `GET /ws`: upgrades to a websocket if the relay has room (else `503`).
 pub(crate) async fn upgrade(State(relay): State<Relay>, ws: WebSocketUpgrade) -> Response {
     let hub = relay.hub;
+    if hub.is_shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "relay shutting down\n").into_response();
+    }
     let Some(slot) = hub.reserve_slot() else {
         hub.metrics.refused_full();
         let text = format!("relay full: {} peers connected\n", hub.config.max_peers);
@@ -101,7 +104,6 @@ impl Ending {
 async fn serve(hub: Arc<Hub>, socket: WebSocket, _slot: Slot) {
     let (peer, queue) = hub.register();
     tracing::debug!(peer = %peer.id, "connected");
-    hub.send_to_peer(&peer, &hub.welcome(peer.id));
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let mut writer = tokio::spawn(write_loop(sink, queue, peer.clone(), close_rx, hub.config.ping_interval));
@@ -118,13 +120,22 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, _slot: Slot) {
             return;
         }
     };
+    let closing_handshake = last_frame.is_some();
     if !writer.is_finished() && close_tx.send(last_frame).is_ok() {
-        if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
-            writer.abort();
-        }
-    } else {
-        writer.abort();
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            let _ = (&mut writer).await;
+            // Keep the socket open until the peer answers our close frame, so
+            // a peer that reads late still sees it (and why).
+            while closing_handshake {
+                match stream.next().await {
+                    Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
     }
+    writer.abort();
 }
 
 /// Writes the queue to the socket: waits for one frame, feeds every frame
@@ -404,7 +415,7 @@ impl Connection {
     fn forward(&mut self, to: Option<PeerId>, message: Message) -> Option<Ending> {
         let envelope = Envelope { from: Some(self.peer.id), to, message };
         match to {
-            None => self.hub.broadcast(Some(self.peer.id), &envelope),
+            None => self.hub.broadcast(self.peer.id, &envelope),
             Some(to) => {
                 if !self.hub.send_to(to, &envelope) {
                     let detail = format!("peer {to} is not connected");

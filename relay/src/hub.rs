@@ -208,7 +208,9 @@ impl Hub {
         (taken < self.config.max_peers).then_some(slot)
     }
 
-    /// Adds a connection: returns it and the receiving end of its queue.
+    /// Adds a connection, its `Welcome` already queued: returns it and the
+    /// receiving end of its queue. The welcome is built and the peer added
+    /// under one lock, so every later peer event reaches it after the welcome.
     pub fn register(&self) -> (Arc<Peer>, mpsc::Receiver<Utf8Bytes>) {
         let id = PeerId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (queue, rx) = mpsc::channel(self.config.queue_messages);
@@ -223,7 +225,10 @@ impl Hub {
             status: Mutex::new(None),
             connected_at: Instant::now(),
         });
-        self.peers.write().unwrap_or_else(PoisonError::into_inner).insert(id, peer.clone());
+        let mut peers = self.peers.write().unwrap_or_else(PoisonError::into_inner);
+        self.send_to_peer(&peer, &Self::welcome(&peers, id, self.config.network, self.chain_id));
+        peers.insert(id, peer.clone());
+        drop(peers);
         self.metrics.connected();
         (peer, rx)
     }
@@ -233,22 +238,21 @@ impl Hub {
         self.peers.write().unwrap_or_else(PoisonError::into_inner).remove(&peer.id);
         self.metrics.disconnected(reason);
         if peer.is_joined() {
-            self.broadcast(None, &Envelope::broadcast(Message::PeerLeft { peer_id: peer.id }));
+            self.announce(&Envelope::broadcast(Message::PeerLeft { peer_id: peer.id }));
         }
     }
 
     /// The `Welcome` for a new connection: the peers that have joined, most work first.
-    pub fn welcome(&self, peer: PeerId) -> Envelope {
-        let mut peers: Vec<PeerInfo> =
-            self.peers().values().filter(|p| p.is_joined()).filter_map(|p| p.info()).collect();
-        peers.sort_by(|a, b| b.total_work.cmp(&a.total_work).then(a.id.cmp(&b.id)));
-        peers.truncate(MAX_PEERS_PER_MESSAGE);
-        Envelope::broadcast(Message::Welcome {
-            peer_id: peer,
-            network: self.config.network,
-            chain_id: self.chain_id,
-            peers,
-        })
+    fn welcome(
+        peers: &HashMap<PeerId, Arc<Peer>>,
+        peer: PeerId,
+        network: tabchain_core::params::Network,
+        chain_id: BlockHash,
+    ) -> Envelope {
+        let mut listed: Vec<PeerInfo> = peers.values().filter(|p| p.is_joined()).filter_map(|p| p.info()).collect();
+        listed.sort_by(|a, b| b.total_work.cmp(&a.total_work).then(a.id.cmp(&b.id)));
+        listed.truncate(MAX_PEERS_PER_MESSAGE);
+        Envelope::broadcast(Message::Welcome { peer_id: peer, network, chain_id, peers: listed })
     }
 
     /// Records a peer's `Hello`: the first one joins it (everyone, itself
@@ -263,7 +267,7 @@ impl Hub {
         if !peer.joined.swap(true, Ordering::AcqRel)
             && let Some(info) = peer.info()
         {
-            self.broadcast(None, &Envelope::broadcast(Message::PeerJoined { peer: info }));
+            self.announce(&Envelope::broadcast(Message::PeerJoined { peer: info }));
         }
     }
 
@@ -337,11 +341,21 @@ impl Hub {
     }
 
     /// Queues `envelope` to every joined peer except `except`.
-    pub fn broadcast(&self, except: Option<PeerId>, envelope: &Envelope) {
+    pub fn broadcast(&self, except: PeerId, envelope: &Envelope) {
+        self.fan_out(envelope, |peer| peer.id != except && peer.is_joined());
+    }
+
+    /// Queues peer news to every connection, joined or not, so that the list
+    /// in a `Welcome` stays current until its peer says `Hello`.
+    fn announce(&self, envelope: &Envelope) {
+        self.fan_out(envelope, |_| true);
+    }
+
+    fn fan_out(&self, envelope: &Envelope, wanted: impl Fn(&Peer) -> bool) {
         let Some(text) = Self::encode(envelope) else { return };
         let (mut sent, mut full) = (0, 0);
         for peer in self.peers().values() {
-            if Some(peer.id) == except || !peer.is_joined() {
+            if !wanted(peer) {
                 continue;
             }
             if peer.enqueue(text.clone()) {
@@ -417,6 +431,11 @@ impl Hub {
     /// A receiver that turns `true` when the relay shuts down.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+
+    /// Whether [`Hub::shut_down`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
     }
 
     /// Tells every connection to close.

@@ -1,0 +1,440 @@
+//! Helpers for the relay's websocket tests: a relay on `127.0.0.1:0`, a
+//! websocket [`Client`] with timeouts and clear panics, and dev-network blocks
+//! and posts built the way a node would build them.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tabchain_core::block::Block;
+use tabchain_core::hash::{BlockHash, sha256};
+use tabchain_core::header::{BlockHeader, HEADER_VERSION};
+use tabchain_core::merkle::merkle_root;
+use tabchain_core::params::Params;
+use tabchain_core::post::Post;
+use tabchain_core::pow::solve;
+use tabchain_core::target::{CompactTarget, Work};
+use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, PeerInfo};
+use tabchain_relay::{Config, Network, Relay, app};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// How long any single expected event may take before a test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Dev parameters.
+pub fn dev() -> Params {
+    Params::for_network(Network::Dev)
+}
+
+/// The dev network's chain id (genesis hash).
+pub fn dev_chain_id() -> BlockHash {
+    dev().chain_id()
+}
+
+/// `n` units of work.
+pub fn work(n: u64) -> Work {
+    Work::from_hex(&format!("{n:064x}")).expect("64 hex digits")
+}
+
+/// A made-up block hash, distinct per `tag`.
+pub fn fake_hash(tag: &str) -> BlockHash {
+    BlockHash::from_bytes(sha256(tag.as_bytes()))
+}
+
+/// A relay serving on an ephemeral loopback port.
+pub struct TestRelay {
+    /// Its shared state (peers, counters, shutdown).
+    pub relay: Relay,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+/// A directory for the (unused) web app; it need not hold anything.
+fn www() -> PathBuf {
+    std::env::temp_dir().join(format!("tabchain-relay-ws-test-{}", std::process::id()))
+}
+
+/// Starts a dev relay whose [`Config`] is adjusted by `tweak`.
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestRelay {
+    let mut config = Config::new(Network::Dev, www());
+    tweak(&mut config);
+    let relay = Relay::new(config).expect("valid test config");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, app(relay.clone())).into_future());
+    TestRelay { relay, addr }
+}
+
+impl TestRelay {
+    /// A relay with the default dev settings.
+    pub async fn default() -> Self {
+        start(|_| {}).await
+    }
+
+    /// Ids of the connections the relay holds.
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        self.relay.peers().iter().map(|p| p.id).collect()
+    }
+}
+
+/// Waits (polling every 10 ms, up to [`TIMEOUT`]) until `cond` holds.
+pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// How a connection ended, as the client saw it.
+#[derive(Debug)]
+pub enum Ended {
+    /// A close frame with this code and reason.
+    Close(u16, String),
+    /// A close frame without a code.
+    CloseWithoutCode,
+    /// The stream ended or failed without a close frame.
+    NoCloseFrame(String),
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Whether a message is only news about other peers joining or leaving.
+pub fn is_peer_news(envelope: &Envelope) -> bool {
+    matches!(envelope.message, Message::PeerJoined { .. } | Message::PeerLeft { .. })
+}
+
+/// One websocket peer of the relay.
+pub struct Client {
+    ws: Ws,
+    /// Name in panics (and the agent of its `Hello`).
+    pub name: String,
+    /// The id from its `Welcome`.
+    pub id: PeerId,
+    /// The peers listed in its `Welcome`.
+    pub welcome_peers: Vec<PeerInfo>,
+}
+
+/// Nonces for [`Client::sync`], unique across clients.
+static NONCES: AtomicU64 = AtomicU64::new(1 << 40);
+
+impl Client {
+    /// Opens `/ws` and reads the `Welcome`, checking its network and chain id.
+    pub async fn connect(addr: SocketAddr, name: &str) -> Client {
+        let (ws, _) = tokio::time::timeout(TIMEOUT, connect_async(format!("ws://{addr}/ws")))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: websocket handshake timed out"))
+            .unwrap_or_else(|e| panic!("{name}: websocket handshake failed: {e}"));
+        let mut client = Client { ws, name: name.to_owned(), id: PeerId(0), welcome_peers: Vec::new() };
+        let welcome = client.recv().await;
+        let Message::Welcome { peer_id, network, chain_id, peers } = welcome.message else {
+            panic!("{name}: first message is not Welcome: {welcome:?}");
+        };
+        assert_eq!(network, Network::Dev, "{name}: Welcome network");
+        assert_eq!(chain_id, dev_chain_id(), "{name}: Welcome chain id");
+        assert_eq!((welcome.from, welcome.to), (None, None), "{name}: Welcome is from the relay");
+        client.id = peer_id;
+        client.welcome_peers = peers;
+        client
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, envelope: Envelope) {
+        let text = wire::encode(&envelope).unwrap_or_else(|e| panic!("{}: cannot encode {envelope:?}: {e}", self.name));
+        self.send_text(&text).await;
+    }
+
+    /// Sends `message` without `to`.
+    pub async fn broadcast(&mut self, message: Message) {
+        self.send(Envelope::broadcast(message)).await;
+    }
+
+    /// Sends `message` addressed to `to`.
+    pub async fn send_to(&mut self, to: PeerId, message: Message) {
+        self.send(Envelope::to(to, message)).await;
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_frame(WsMessage::text(text)).await;
+    }
+
+    /// Sends any websocket frame.
+    pub async fn send_frame(&mut self, frame: WsMessage) {
+        let name = &self.name;
+        tokio::time::timeout(TIMEOUT, self.ws.send(frame))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: send timed out"))
+            .unwrap_or_else(|e| panic!("{name}: send failed: {e}"));
+    }
+
+    /// Sends a `Hello` for the dev chain.
+    pub async fn hello(&mut self, total_work: Work, best_hash: BlockHash) {
+        let hello = hello(&self.name, total_work, best_hash);
+        self.broadcast(hello).await;
+    }
+
+    /// The next text message within [`TIMEOUT`] (websocket pings and pongs
+    /// skipped); panics on anything else.
+    pub async fn recv(&mut self) -> Envelope {
+        self.recv_within(TIMEOUT).await.unwrap_or_else(|| panic!("{}: no message within {TIMEOUT:?}", self.name))
+    }
+
+    /// The next text message, or `None` if `within` passes first.
+    async fn recv_within(&mut self, within: Duration) -> Option<Envelope> {
+        let name = self.name.clone();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
+            match frame {
+                Some(Ok(WsMessage::Text(text))) => {
+                    return Some(
+                        wire::decode(text.as_str())
+                            .unwrap_or_else(|e| panic!("{name}: relay sent an undecodable message ({e}): {text}")),
+                    );
+                }
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+                Some(Ok(WsMessage::Binary(b))) => panic!("{name}: unexpected binary frame of {} bytes", b.len()),
+                Some(Ok(WsMessage::Close(frame))) => panic!("{name}: expected a message, got close {frame:?}"),
+                Some(Err(e)) => panic!("{name}: expected a message, got error {e}"),
+                None => panic!("{name}: expected a message, the connection ended"),
+            }
+        }
+    }
+
+    /// The next text frame as it came, within [`TIMEOUT`] (pings and pongs
+    /// skipped): for readers that check many messages cheaply.
+    pub async fn recv_raw(&mut self) -> String {
+        let name = &self.name;
+        loop {
+            let frame = tokio::time::timeout(TIMEOUT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("{name}: no message within {TIMEOUT:?}"));
+            match frame {
+                Some(Ok(WsMessage::Text(text))) => return text.as_str().to_owned(),
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+                other => panic!("{name}: expected a text message, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next message of `kind` (its `"type"`), skipping `PeerJoined` and
+    /// `PeerLeft`; panics on any other message.
+    pub async fn recv_kind(&mut self, kind: &str) -> Envelope {
+        loop {
+            let envelope = self.recv().await;
+            if envelope.message.kind() == kind {
+                return envelope;
+            }
+            assert!(is_peer_news(&envelope), "{}: expected {kind}, got {envelope:?}", self.name);
+        }
+    }
+
+    /// The next message of one of `kinds`, skipping peer news; panics on others.
+    pub async fn recv_kind_of(&mut self, kinds: &[&str]) -> Envelope {
+        loop {
+            let envelope = self.recv().await;
+            if kinds.contains(&envelope.message.kind()) {
+                return envelope;
+            }
+            assert!(is_peer_news(&envelope), "{}: expected one of {kinds:?}, got {envelope:?}", self.name);
+        }
+    }
+
+    /// The next `Error` (skipping peer news): asserts its code, returns its text.
+    pub async fn expect_error(&mut self, code: ErrorCode) -> String {
+        let envelope = self.recv_kind("Error").await;
+        let Message::Error { code: got, message } = envelope.message else { unreachable!() };
+        assert_eq!(got, code, "{}: error code (message: {message})", self.name);
+        assert_eq!(envelope.from, None, "{}: errors come from the relay", self.name);
+        message
+    }
+
+    /// Reads until the connection ends, skipping peer news; panics on other messages.
+    pub async fn ended(&mut self) -> Ended {
+        let name = self.name.clone();
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("{name}: connection still open after {TIMEOUT:?}"));
+            match frame {
+                Some(Ok(WsMessage::Close(Some(frame)))) => {
+                    return Ended::Close(frame.code.into(), frame.reason.as_str().to_owned());
+                }
+                Some(Ok(WsMessage::Close(None))) => return Ended::CloseWithoutCode,
+                Some(Ok(WsMessage::Text(text))) => {
+                    let envelope = wire::decode(text.as_str()).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
+                    assert!(is_peer_news(&envelope), "{name}: expected the close, got {envelope:?}");
+                }
+                Some(Ok(WsMessage::Binary(b))) => panic!("{name}: unexpected binary frame of {} bytes", b.len()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Ended::NoCloseFrame(format!("error: {e}")),
+                None => return Ended::NoCloseFrame("stream ended".to_owned()),
+            }
+        }
+    }
+
+    /// Waits for the relay's close frame (skipping peer news) and returns its code.
+    pub async fn expect_close(&mut self) -> u16 {
+        match self.ended().await {
+            Ended::Close(code, _) => code,
+            other => panic!("{}: expected a close frame, got {other:?}", self.name),
+        }
+    }
+
+    /// Asserts that no text message arrives for `ms` milliseconds.
+    pub async fn expect_silence(&mut self, ms: u64) {
+        if let Some(envelope) = self.recv_within(Duration::from_millis(ms)).await {
+            panic!("{}: expected nothing, got {envelope:?}", self.name);
+        }
+    }
+
+    /// Round trip through the relay: pings it and returns everything that
+    /// arrived before the `Pong`, peer news left out. The relay handles a
+    /// connection's messages in order, so whatever an earlier message of this
+    /// client caused to be sent back to it is in the result.
+    pub async fn sync(&mut self) -> Vec<Envelope> {
+        let nonce = NONCES.fetch_add(1, Ordering::Relaxed);
+        self.broadcast(Message::Ping { nonce }).await;
+        let mut before = Vec::new();
+        loop {
+            let envelope = self.recv().await;
+            match envelope.message {
+                Message::Pong { nonce: n } if n == nonce && envelope.from.is_none() => return before,
+                _ if is_peer_news(&envelope) => {}
+                _ => before.push(envelope),
+            }
+        }
+    }
+
+    /// [`Client::sync`], asserting nothing else came back.
+    pub async fn sync_quiet(&mut self) {
+        let got = self.sync().await;
+        assert!(got.is_empty(), "{}: expected nothing back, got {got:?}", self.name);
+    }
+}
+
+/// A dev-chain `Hello` from `agent`.
+pub fn hello(agent: &str, total_work: Work, best_hash: BlockHash) -> Message {
+    Message::Hello {
+        chain_id: dev_chain_id(),
+        protocol: PROTOCOL_VERSION,
+        agent: agent.to_owned(),
+        best_height: 7,
+        best_hash,
+        total_work,
+    }
+}
+
+/// Connects and says `Hello` (best hash made up from `agent`), returning once
+/// the client has seen its own `PeerJoined`, so it is in the relay's peer list
+/// and receives broadcasts.
+pub async fn join(addr: SocketAddr, agent: &str, total_work: Work) -> Client {
+    join_at(addr, agent, total_work, fake_hash(agent)).await
+}
+
+/// [`join`] with a chosen best hash.
+pub async fn join_at(addr: SocketAddr, agent: &str, total_work: Work, best_hash: BlockHash) -> Client {
+    let mut client = Client::connect(addr, agent).await;
+    client.hello(total_work, best_hash).await;
+    loop {
+        let envelope = client.recv().await;
+        match envelope.message {
+            Message::PeerJoined { peer } if peer.id == client.id => {
+                assert_eq!(peer.agent, agent);
+                assert_eq!(peer.total_work, total_work);
+                assert_eq!(peer.best_height, 7);
+                return client;
+            }
+            Message::PeerJoined { .. } | Message::PeerLeft { .. } => {}
+            other => panic!("{agent}: expected its PeerJoined, got {other:?}"),
+        }
+    }
+}
+
+/// A distinct unsigned post.
+pub fn post(n: u64) -> Post {
+    Post::new("alice", &format!("post number {n}"), 1_795_564_800_000 + n).expect("valid post")
+}
+
+/// A post signed with a fixed test key.
+pub fn signed_post(n: u64) -> Post {
+    Post::new_signed("bob", &format!("signed post {n}"), 1_795_564_800_000 + n, &[7; 32]).expect("valid post")
+}
+
+/// A signed post whose content was changed after signing.
+pub fn forged_post(n: u64) -> Post {
+    let mut post = signed_post(n);
+    post.content.push_str(" (edited)");
+    assert!(post.validate().is_err(), "the forgery is detectable");
+    post
+}
+
+/// A dev block on `prev` at `height` holding `posts`, with a correct Merkle
+/// root and a nonce meeting the dev network's easiest target.
+pub fn block_on(prev: BlockHash, height: u64, posts: Vec<Post>) -> Block {
+    let block = Block {
+        header: BlockHeader {
+            version: HEADER_VERSION,
+            height,
+            prev_hash: prev,
+            merkle_root: merkle_root(&posts.iter().map(Post::txid).collect::<Vec<_>>()),
+            timestamp_ms: dev().genesis_timestamp_ms + height * 1_000,
+            bits: dev().easiest_bits,
+            nonce: 0,
+        },
+        posts,
+    };
+    seal_header(block)
+}
+
+/// Finds a nonce meeting the block's own `bits` (keeps everything else).
+pub fn seal_header(mut block: Block) -> Block {
+    block.header = solve(&block.header, 1 << 24).expect("valid target").expect("a nonce within 2^24 hashes");
+    block
+}
+
+/// A valid dev block on genesis carrying one post numbered `n`.
+pub fn dev_block(n: u64) -> Block {
+    block_on(dev_chain_id(), 1, vec![post(n)])
+}
+
+/// The work one block at the dev network's easiest target proves.
+pub fn dev_block_work() -> Work {
+    dev().easiest_target().work()
+}
+
+/// `bits` as a compact target, for readability.
+pub fn bits(value: u32) -> CompactTarget {
+    CompactTarget(value)
+}
+
+/// `Tx` for `post`.
+pub fn tx(post: Post) -> Message {
+    Message::Tx { tx: post }
+}
+
+/// `Block` for `block`.
+pub fn block_msg(block: Block) -> Message {
+    Message::Block { block }
+}
+
+/// `GET path` over raw HTTP/1.1; returns (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut raw)).await.expect("HTTP response in time").unwrap();
+    let raw = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a header terminator");
+    let status = head.split(' ').nth(1).expect("a status line").parse().expect("a numeric status");
+    (status, body.to_owned())
+}
