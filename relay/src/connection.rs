@@ -126,10 +126,11 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, _slot: Slot) {
             let _ = (&mut writer).await;
             // Keep the socket open until the peer answers our close frame, so
             // a peer that reads late still sees it (and why).
-            while closing_handshake {
-                match stream.next().await {
-                    Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
-                    Some(Ok(_)) => {}
+            if closing_handshake {
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, WsMessage::Close(_)) {
+                        break;
+                    }
                 }
             }
         })
