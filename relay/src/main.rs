@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::serve::ListenerExt;
 use clap::Parser;
 use tabchain_relay::{Config, Network, RateLimits, Relay, app};
 use tracing_subscriber::EnvFilter;
@@ -113,6 +114,12 @@ async fn main() -> Result<()> {
             relay.shut_down(SHUTDOWN_GRACE).await;
         }
     };
+    // Frames are small and latency matters: no Nagle delay (writes are batched already).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, app(relay)).with_graceful_shutdown(on_signal).await.context("serving HTTP")?;
     tracing::info!("relay stopped");
     Ok(())

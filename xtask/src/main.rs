@@ -77,7 +77,7 @@ impl Network {
 enum BenchSuite {
     /// `cargo bench -p tabchain-core`.
     Core,
-    /// Relay benchmarks (not written yet).
+    /// Relay fan-out benchmark: `tabchain-relay` against two bare fan-out servers.
     Relay,
     /// Wasm benchmarks (not written yet).
     Wasm,
@@ -338,9 +338,37 @@ fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
             }
             run(&mut cmd, "core benchmarks")
         }
+        BenchSuite::Relay => bench_relay(root, args),
         // Add these as their benchmarks get written.
-        BenchSuite::Relay => bail!("`bench relay` does not exist yet: no relay benchmarks written"),
         BenchSuite::Wasm => bail!("`bench wasm` does not exist yet: no wasm benchmarks written"),
         BenchSuite::Node => bail!("`bench node` does not exist yet: no node benchmarks written"),
     }
+}
+
+/// Builds the relay and its benchmark (release) and runs the benchmark on the
+/// relay binary, passing `args` through.
+fn bench_relay(root: &Path, args: &[String]) -> Result<()> {
+    run(
+        cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay", "-p", "tabchain-relay-bench"]),
+        "building the relay and its benchmark",
+    )?;
+    let bin = target_dir(root)?.join("release");
+    let exe = |name: &str| bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    run(
+        Command::new(exe("tabchain-relay-bench"))
+            .current_dir(root)
+            .arg("--relay")
+            .arg(exe("tabchain-relay"))
+            .args(args),
+        "relay benchmark",
+    )
+}
+
+/// Cargo's target directory for the workspace, as cargo resolves it
+/// (`CARGO_TARGET_DIR`, `build.target-dir` or `target/`).
+fn target_dir(root: &Path) -> Result<PathBuf> {
+    let json =
+        output(cargo_cmd(root).args(["metadata", "--format-version", "1", "--no-deps"]), "reading cargo metadata")?;
+    let metadata: serde_json::Value = serde_json::from_str(&json).context("parsing cargo metadata")?;
+    metadata["target_directory"].as_str().map(PathBuf::from).context("cargo metadata has no target_directory")
 }
