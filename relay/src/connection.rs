@@ -139,10 +139,12 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, _slot: Slot) {
     writer.abort();
 }
 
-/// Writes the queue to the socket: waits for one frame, feeds every frame
-/// already queued (up to [`MAX_BATCH`]), flushes once. Pings on a timer.
-/// When `close` fires: with a frame, sends what is queued and then the close
-/// frame; without, only flushes (the reply to the peer's own close frame).
+/// Writes the queue to the socket: takes one frame, feeds every frame already
+/// queued (up to [`MAX_BATCH`]), flushes once. While frames keep coming it
+/// loops without touching timers; only an empty queue waits in `select!`.
+/// Pings every `ping_every`, busy or not. When `close` fires: with a frame,
+/// sends what is queued and then the close frame; without, only flushes (the
+/// reply to the peer's own close frame).
 async fn write_loop(
     mut sink: SplitSink<WebSocket, WsMessage>,
     mut queue: mpsc::Receiver<Utf8Bytes>,
@@ -150,37 +152,71 @@ async fn write_loop(
     mut close: oneshot::Receiver<Option<CloseFrame>>,
     ping_every: Duration,
 ) -> Result<(), axum::Error> {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_ping = tokio::time::Instant::now() + ping_every;
     loop {
-        tokio::select! {
-            biased;
-            frame = &mut close => {
-                if let Ok(Some(frame)) = frame {
-                    // What is queued (an Error explaining the close) goes out first.
-                    while let Ok(text) = queue.try_recv() {
-                        peer.dequeued(text.len());
-                        sink.feed(WsMessage::Text(text)).await?;
-                    }
-                    sink.feed(WsMessage::Close(Some(frame))).await?;
+        let first = match queue.try_recv() {
+            Ok(text) => Some(text),
+            Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+        };
+        let close_now = match close.try_recv() {
+            Ok(frame) => Some(frame),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(None),
+        };
+        let first = match (close_now, first) {
+            (Some(frame), first) => return finish(sink, queue, &peer, first, frame).await,
+            (None, Some(text)) => text,
+            (None, None) => tokio::select! {
+                biased;
+                frame = &mut close => return finish(sink, queue, &peer, None, frame.ok().flatten()).await,
+                text = queue.recv() => match text {
+                    Some(text) => text,
+                    None => return Ok(()),
+                },
+                () = tokio::time::sleep_until(next_ping) => {
+                    sink.send(WsMessage::Ping(Bytes::new())).await?;
+                    next_ping = tokio::time::Instant::now() + ping_every;
+                    continue;
                 }
-                return sink.flush().await;
-            }
-            text = queue.recv() => {
-                let Some(text) = text else { return Ok(()) };
-                let mut bytes = text.len();
-                sink.feed(WsMessage::Text(text)).await?;
-                for _ in 1..MAX_BATCH {
-                    let Ok(text) = queue.try_recv() else { break };
-                    bytes += text.len();
-                    sink.feed(WsMessage::Text(text)).await?;
-                }
-                peer.dequeued(bytes);
-                sink.flush().await?;
-            }
-            _ = ping.tick() => sink.send(WsMessage::Ping(Bytes::new())).await?,
+            },
+        };
+        let mut bytes = first.len();
+        sink.feed(WsMessage::Text(first)).await?;
+        for _ in 1..MAX_BATCH {
+            let Ok(text) = queue.try_recv() else { break };
+            bytes += text.len();
+            sink.feed(WsMessage::Text(text)).await?;
         }
+        peer.dequeued(bytes);
+        let now = tokio::time::Instant::now();
+        if now >= next_ping {
+            sink.feed(WsMessage::Ping(Bytes::new())).await?;
+            next_ping = now + ping_every;
+        }
+        sink.flush().await?;
     }
+}
+
+/// The writer's last act: with a close frame, everything queued (an `Error`
+/// explaining the close) and then the frame; without, only a flush, which
+/// sends tungstenite's reply to the peer's own close frame.
+async fn finish(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut queue: mpsc::Receiver<Utf8Bytes>,
+    peer: &Peer,
+    first: Option<Utf8Bytes>,
+    frame: Option<CloseFrame>,
+) -> Result<(), axum::Error> {
+    if let Some(frame) = frame {
+        let queued = std::iter::from_fn(|| queue.try_recv().ok());
+        for text in first.into_iter().chain(queued) {
+            peer.dequeued(text.len());
+            sink.feed(WsMessage::Text(text)).await?;
+        }
+        sink.feed(WsMessage::Close(Some(frame))).await?;
+    }
+    sink.flush().await
 }
 
 /// The reading side of one connection.
