@@ -96,7 +96,7 @@ impl Ending {
         Self { reason, last_words: LastWords::Close(CloseFrame { code, reason: Utf8Bytes::from(text) }) }
     }
 
-    fn drop(reason: DisconnectReason) -> Self {
+    fn abrupt(reason: DisconnectReason) -> Self {
         Self { reason, last_words: LastWords::Nothing }
     }
 }
@@ -241,11 +241,11 @@ impl Connection {
         loop {
             let frame = tokio::select! {
                 biased;
-                () = self.peer.kicked() => return Ending::drop(DisconnectReason::Slow),
+                () = self.peer.kicked() => return Ending::abrupt(DisconnectReason::Slow),
                 _ = shutdown.wait_for(|stop| *stop) => {
                     return Ending::close(DisconnectReason::Shutdown, close_code::GOING_AWAY, "relay shutting down");
                 }
-                _ = &mut *writer => return Ending::drop(DisconnectReason::Io),
+                _ = &mut *writer => return Ending::abrupt(DisconnectReason::Io),
                 () = &mut deadline => {
                     return if self.peer.is_joined() {
                         Ending::close(DisconnectReason::IdleTimeout, close_code::NORMAL, "idle timeout")
@@ -256,7 +256,7 @@ impl Connection {
                 frame = stream.next() => frame,
             };
             let message = match frame {
-                None => return Ending::drop(DisconnectReason::Closed),
+                None => return Ending::abrupt(DisconnectReason::Closed),
                 Some(Ok(message)) => message,
                 Some(Err(error)) => return self.read_error(error),
             };
@@ -297,7 +297,7 @@ impl Connection {
             }
             _ => {
                 tracing::debug!(peer = %self.peer.id, "read error: {inner}");
-                Ending::drop(DisconnectReason::Io)
+                Ending::abrupt(DisconnectReason::Io)
             }
         }
     }
