@@ -69,6 +69,8 @@ fn main() {
     println!("mining, one thread, best of 3 x {HASHES} nonces:");
     println!("  {:<18} {:>8.2} M hashes/s", Kernel::Reference.name(), full / 1e6);
     println!("  {:<18} {:>8.2} M hashes/s  ({:.2}x full header)", Kernel::Sha2Midstate.name(), mid / 1e6, mid / full);
+    let lanes = hashes_per_second(Kernel::Lanes4);
+    println!("  {:<18} {:>8.2} M hashes/s  ({:.2}x full header)", Kernel::Lanes4.name(), lanes / 1e6, lanes / full);
     println!("  kernel chosen here: {}", Kernel::detect().name());
 
     let params = Params::for_network(Network::Dev);

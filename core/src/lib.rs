@@ -10,6 +10,7 @@ pub mod header;
 pub mod json;
 pub mod mempool;
 pub mod merkle;
+pub mod node;
 pub mod orphans;
 pub mod params;
 pub mod post;

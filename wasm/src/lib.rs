@@ -3,9 +3,12 @@
 //! A thin façade: every export parses its JS arguments, calls into
 //! `tabchain-core`, and hands back plain data (strings, numbers, bigints,
 //! plain objects). No chain logic lives here. Exported names are camelCase.
+//! The page's full node is the class `Node` (see `node.rs`).
 //!
 //! Built by `cargo xtask build-wasm`, which writes the ES module
 //! `www/pkg/tabchain_wasm.js` and `www/pkg/tabchain_wasm_bg.wasm`.
+
+mod node;
 
 use std::str::FromStr;
 
@@ -89,4 +92,47 @@ impl Miner {
     pub fn hashes_done(&self) -> f64 {
         self.hashes_done as f64
     }
+}
+
+/// The short id of the Ed25519 key with these 32 secret bytes, as posts
+/// signed with it show it (`keyId`): the first 8 hex digits of the public key.
+///
+/// Throws an `Error` unless `secretKey` has 32 bytes.
+#[wasm_bindgen(js_name = publicKeyId)]
+pub fn public_key_id(secret_key: &[u8]) -> Result<String, JsError> {
+    let key: [u8; 32] = secret_key
+        .try_into()
+        .map_err(|_| JsError::new(&format!("secretKey must be 32 bytes, got {}", secret_key.len())))?;
+    Ok(tabchain_core::node::public_key_id(&key))
+}
+
+/// Checks blocks in the JSON view (a JSON array of consecutive blocks, or one
+/// block), possibly edited by hand, as the tamper demo shows them: returns
+/// `[{height, hash (recomputed), claimedHash (string|null), hashOk, merkleOk,
+/// linkOk, powOk, postsOk}]`, where `merkleOk` compares `merkle_root` with the
+/// posts as given, `linkOk` the `previous_hash` with the recomputed hash of
+/// the block before (true for the first), `powOk` the recomputed hash with the
+/// block's target, and `postsOk` checks the post rules and signatures.
+///
+/// Throws an `Error` if the text is not JSON of blocks or a field is unreadable.
+#[wasm_bindgen(js_name = tamperCheck)]
+pub fn tamper_check(blocks_json: &str) -> Result<JsValue, JsError> {
+    let checks =
+        tabchain_core::node::tamper::check_blocks_json(blocks_json).map_err(|e| JsError::new(&e.to_string()))?;
+    node::to_js(&checks)
+}
+
+/// The tamper demo's view: rebuilds the copied blocks (a JSON array of
+/// consecutive blocks, possibly edited by hand) as a tamperer would, with each
+/// Merkle root recomputed and each `previous_hash` pointed at the rebuilt block
+/// before, and returns `[{height, hash (rebuilt), original (string|null),
+/// changed, powOk, postsOk}]`: an edit changes its block's hash and every later
+/// one.
+///
+/// Throws an `Error` if the text is not JSON of blocks or a field is unreadable.
+#[wasm_bindgen(js_name = tamperRebuild)]
+pub fn tamper_rebuild(blocks_json: &str) -> Result<JsValue, JsError> {
+    let rebuilt =
+        tabchain_core::node::tamper::rebuild_blocks_json(blocks_json).map_err(|e| JsError::new(&e.to_string()))?;
+    node::to_js(&rebuilt)
 }

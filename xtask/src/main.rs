@@ -281,6 +281,7 @@ fn test(root: &Path) -> Result<()> {
     step("cargo test", &mut || run(cargo_cmd(root).args(["test", "--workspace"]), "workspace tests"))?;
     step("build-wasm --release", &mut || build_wasm(root, true).map(|_| ()))?;
     step("wasm smoke test (node --test)", &mut || wasm_smoke_test(root))?;
+    step("browser end-to-end tests (Chromium)", &mut || browser_e2e(root))?;
 
     println!("xtask test: all steps passed in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
@@ -306,6 +307,65 @@ fn wasm_smoke_test(root: &Path) -> Result<()> {
     // Explicit file paths work with every Node test runner version (directory
     // arguments changed meaning in Node 21).
     run(Command::new("node").current_dir(root).arg("--test").args(&files), "wasm smoke test")
+}
+
+/// Runs `e2e/*.test.mjs` under `node --test`: playwright-core drives Debian's
+/// Chromium against a relay the tests start themselves (dev network, port 0).
+/// Installs Chromium and the npm packages first when they are missing.
+fn browser_e2e(root: &Path) -> Result<()> {
+    ensure_node()?;
+    ensure_debian_package("npm", "npm")?;
+    ensure_debian_package("chromium", "chromium")?;
+    let e2e = root.join("e2e");
+    if !e2e.join("node_modules/playwright-core/package.json").is_file() {
+        run(
+            Command::new("npm").current_dir(&e2e).args(["ci", "--no-audit", "--no-fund"]),
+            "installing the e2e test's npm packages (npm ci)",
+        )?;
+    }
+    run(cargo_cmd(root).args(["build", "-p", "tabchain-relay"]), "building the relay for the e2e tests")?;
+    let relay = target_dir(root)?.join("debug").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&e2e)
+        .with_context(|| format!("reading {}", e2e.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("listing {}", e2e.display()))?;
+    files.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.mjs")));
+    files.sort();
+    if files.is_empty() {
+        bail!("no *.test.mjs files in {}", e2e.display());
+    }
+    run(
+        Command::new("node")
+            .current_dir(&e2e)
+            .args(["--test", "--test-concurrency=1"])
+            .args(&files)
+            .env("TABCHAIN_RELAY_BIN", relay)
+            .env("TABCHAIN_WWW", root.join("www"))
+            .env("TABCHAIN_SCREENSHOT", root.join("docs/screenshot.png"))
+            .env("CHROMIUM", "/usr/bin/chromium"),
+        "browser end-to-end tests",
+    )
+}
+
+/// Installs a Debian package when `program` is not on PATH (CI machines start bare).
+fn ensure_debian_package(program: &str, package: &str) -> Result<()> {
+    let found =
+        Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
+    if found {
+        return Ok(());
+    }
+    eprintln!("xtask: `{program}` not found; installing Debian's {package} package");
+    run(
+        Command::new("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive"),
+        &format!("apt-get update (installing {package})"),
+    )?;
+    run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        &format!("apt-get install {package}"),
+    )
 }
 
 /// Installs Node.js from Debian's packages when `node` is not on PATH.

@@ -1,0 +1,312 @@
+//! The tamper check behind the page's tamper demo: given blocks in the JSON
+//! view, possibly edited by hand, show which links of the chain break.
+//!
+//! The JSON view's normal decoding refuses a block whose `hash` field is not
+//! the hash of its header, which is exactly what an edited block looks like;
+//! [`check_blocks_json`] parses leniently instead: it takes the header fields
+//! and the posts, recomputes everything, and compares with what the text
+//! claims. Editing a post's content breaks its block's Merkle root (and a
+//! signed post's signature); "fixing" the `merkle_root` field changes the
+//! header hash, which then misses the target and no longer matches the next
+//! block's `previous_hash`.
+
+use crate::block::Block;
+use crate::hash::{BlockHash, MerkleRoot};
+use crate::header::{BlockHeader, HEADER_VERSION};
+use crate::json::{PostJson, seconds_to_ms};
+use crate::post::Post;
+use crate::target::CompactTarget;
+use serde::{Deserialize, Serialize};
+
+/// Why the text cannot be checked at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TamperError {
+    /// Not JSON of a block or an array of blocks.
+    #[error("not a block or an array of blocks in the JSON view: {0}")]
+    Json(String),
+    /// A block's field cannot be read.
+    #[error("block {index}: {field}: {reason}")]
+    Field {
+        /// Position in the array.
+        index: usize,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// What the check found for one block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockCheck {
+    /// `index` as given.
+    pub height: u64,
+    /// The hash of the header rebuilt from the fields as given.
+    pub hash: BlockHash,
+    /// The `hash` field, if present and readable.
+    pub claimed_hash: Option<BlockHash>,
+    /// Whether the `hash` field is the recomputed hash (true when absent).
+    pub hash_ok: bool,
+    /// Whether `merkle_root` is the root of the posts as given.
+    pub merkle_ok: bool,
+    /// Whether `previous_hash` is the recomputed hash of the block before it
+    /// in the array (true for the first block).
+    pub link_ok: bool,
+    /// Whether the recomputed hash meets the block's own target.
+    pub pow_ok: bool,
+    /// Whether every post passes the post rules, signatures included.
+    pub posts_ok: bool,
+}
+
+/// A block in the JSON view, read without the hash check.
+#[derive(Deserialize)]
+struct LenientBlock {
+    index: u64,
+    transactions: Vec<PostJson>,
+    timestamp: f64,
+    previous_hash: String,
+    nonce: u64,
+    #[serde(default)]
+    hash: Option<String>,
+    #[serde(default = "header_version")]
+    version: u32,
+    merkle_root: String,
+    target: String,
+}
+
+fn header_version() -> u32 {
+    HEADER_VERSION
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    Many(Vec<LenientBlock>),
+    One(Box<LenientBlock>),
+}
+
+/// Reads one block of the JSON view or an array of consecutive ones (as
+/// edited by a person) without refusing a mismatched `hash`, and checks each:
+/// hash, Merkle root, link to the block before, proof of work, posts.
+pub fn check_blocks_json(text: &str) -> Result<Vec<BlockCheck>, TamperError> {
+    Ok(check_blocks(&parse_blocks(text)?))
+}
+
+/// Reads one block or an array of blocks leniently, with the hash each claims.
+fn parse_blocks(text: &str) -> Result<Vec<(Block, Option<BlockHash>)>, TamperError> {
+    let blocks = match serde_json::from_str::<OneOrMany>(text) {
+        Ok(OneOrMany::Many(blocks)) => blocks,
+        Ok(OneOrMany::One(block)) => vec![*block],
+        // The untagged error says nothing useful: explain with the array form.
+        Err(_) => serde_json::from_str::<Vec<LenientBlock>>(text).map_err(|e| TamperError::Json(e.to_string()))?,
+    };
+    blocks.into_iter().enumerate().map(|(index, json)| lenient_block(index, json)).collect()
+}
+
+/// Checks blocks given with the hash each claims (see [`BlockCheck`]).
+pub fn check_blocks(blocks: &[(Block, Option<BlockHash>)]) -> Vec<BlockCheck> {
+    let mut previous: Option<BlockHash> = None;
+    blocks
+        .iter()
+        .map(|(block, claimed)| {
+            let hash = block.hash();
+            let check = BlockCheck {
+                height: block.header.height,
+                hash,
+                claimed_hash: *claimed,
+                hash_ok: claimed.is_none_or(|c| c == hash),
+                merkle_ok: block.compute_merkle_root() == block.header.merkle_root,
+                link_ok: previous.is_none_or(|p| p == block.header.prev_hash),
+                pow_ok: block.header.bits.to_target().is_ok_and(|t| t.is_met_by(&hash)),
+                posts_ok: block.posts.iter().all(|p| p.validate().is_ok()),
+            };
+            previous = Some(hash);
+            check
+        })
+        .collect()
+}
+
+/// One block of a copied chain after a tamperer rebuilt it: see [`rebuild_blocks_json`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rebuilt {
+    /// `index` as given.
+    pub height: u64,
+    /// The hash after rebuilding.
+    pub hash: BlockHash,
+    /// The `hash` field as given: the block's hash on the real chain.
+    pub original: Option<BlockHash>,
+    /// Whether rebuilding changed the hash: the real chain's next block no
+    /// longer points at this one.
+    pub changed: bool,
+    /// Whether the rebuilt hash still meets the block's target.
+    pub pow_ok: bool,
+    /// Whether every post passes the post rules, signatures included.
+    pub posts_ok: bool,
+}
+
+/// What a tamperer gets who edits a post in a copy of consecutive blocks and
+/// then repairs what they can: each block's Merkle root is recomputed from
+/// its (edited) posts and each `previous_hash` is pointed at the rebuilt block
+/// before it. An edit therefore changes its block's hash and, through the
+/// links, the hash of every block after it; each changed block would need its
+/// proof of work redone, and a signed post's signature still breaks.
+pub fn rebuild_blocks_json(text: &str) -> Result<Vec<Rebuilt>, TamperError> {
+    let mut previous: Option<BlockHash> = None;
+    let mut rebuilt = Vec::new();
+    for (block, claimed) in parse_blocks(text)? {
+        let mut header = block.header;
+        header.merkle_root = block.compute_merkle_root();
+        if let Some(previous) = previous {
+            header.prev_hash = previous;
+        }
+        let hash = header.hash();
+        let original = claimed.unwrap_or_else(|| block.hash());
+        rebuilt.push(Rebuilt {
+            height: header.height,
+            hash,
+            original: claimed,
+            changed: hash != original,
+            pow_ok: header.bits.to_target().is_ok_and(|t| t.is_met_by(&hash)),
+            posts_ok: block.posts.iter().all(|p| p.validate().is_ok()),
+        });
+        previous = Some(hash);
+    }
+    Ok(rebuilt)
+}
+
+fn lenient_block(index: usize, json: LenientBlock) -> Result<(Block, Option<BlockHash>), TamperError> {
+    let field = |field: &'static str, reason: String| TamperError::Field { index, field, reason };
+    let hash32 = |name: &'static str, s: &str| s.parse::<BlockHash>().map_err(|e| field(name, e.to_string()));
+    let merkle_root = json.merkle_root.parse::<MerkleRoot>().map_err(|e| field("merkle_root", e.to_string()))?;
+    let bits = if json.target.len() == 8 && json.target.bytes().all(|b| b.is_ascii_hexdigit()) {
+        u32::from_str_radix(&json.target, 16).map(CompactTarget).map_err(|e| field("target", e.to_string()))?
+    } else {
+        return Err(field("target", format!("{:?} is not 8 hex digits", json.target)));
+    };
+    let header = BlockHeader {
+        version: json.version,
+        height: json.index,
+        prev_hash: hash32("previous_hash", &json.previous_hash)?,
+        merkle_root,
+        timestamp_ms: seconds_to_ms(json.timestamp).map_err(|e| field("timestamp", e.to_string()))?,
+        bits,
+        nonce: json.nonce,
+    };
+    let claimed = json.hash.as_deref().map(|h| hash32("hash", h)).transpose()?;
+    let posts = json
+        .transactions
+        .into_iter()
+        .enumerate()
+        .map(|(i, post)| Post::try_from(post).map_err(|e| field("transactions", format!("post {i}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((Block { header, posts }, claimed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{Network, Params};
+    use crate::pow::solve;
+    use crate::state::ChainState;
+
+    /// Three dev blocks after genesis, each with a post (the second signed).
+    fn chain() -> Vec<Block> {
+        let params = Params::for_network(Network::Dev);
+        let now = params.genesis_timestamp_ms + 3_600_000;
+        let mut state = ChainState::new(params);
+        let mut blocks = vec![state.chain().genesis().block.as_ref().clone()];
+        for i in 0..3u64 {
+            let t = params_time(&state) + 1_000;
+            let post = if i == 1 {
+                Post::new_signed("bob", "signed words", t, &[5; 32]).unwrap()
+            } else {
+                Post::new("alice", &format!("words {i}"), t).unwrap()
+            };
+            state.submit_post(post, now).unwrap();
+            let mut block = state.block_template(t);
+            block.header = solve(&block.header, 1 << 20).unwrap().unwrap();
+            state.submit_block(block.clone(), now).unwrap();
+            blocks.push(block);
+        }
+        blocks
+    }
+
+    fn params_time(state: &ChainState) -> u64 {
+        state.chain().tip().timestamp_ms()
+    }
+
+    fn all_ok(c: &BlockCheck) -> bool {
+        c.hash_ok && c.merkle_ok && c.link_ok && c.pow_ok && c.posts_ok
+    }
+
+    #[test]
+    fn an_untouched_chain_passes_and_edits_break_the_right_links() {
+        let blocks = chain();
+        let text = serde_json::to_string_pretty(&blocks).unwrap();
+        let checks = check_blocks_json(&text).unwrap();
+        assert_eq!(checks.len(), 4);
+        assert!(checks.iter().all(all_ok), "{checks:?}");
+        assert_eq!(checks[2].hash, blocks[2].hash());
+
+        // A post's content edited: that block's Merkle root breaks, nothing else.
+        let edited = text.replace("words 0", "words 9");
+        assert_ne!(edited, text);
+        let checks = check_blocks_json(&edited).unwrap();
+        assert!(!checks[1].merkle_ok);
+        assert!(checks[1].hash_ok && checks[1].pow_ok && checks[1].posts_ok && checks[1].link_ok);
+        assert!(all_ok(&checks[0]) && all_ok(&checks[2]) && all_ok(&checks[3]));
+
+        // The signed post edited: its signature breaks too.
+        let checks = check_blocks_json(&text.replace("signed words", "signed wordz")).unwrap();
+        assert!(!checks[2].merkle_ok && !checks[2].posts_ok);
+        assert!(all_ok(&checks[1]) && all_ok(&checks[3]));
+
+        // The Merkle root "fixed" to match: the header hash changes, so the
+        // claimed hash and the next block's link break (and, almost surely,
+        // the proof of work: not asserted, dev targets are met by half the hashes).
+        let mut fixed: serde_json::Value = serde_json::from_str(&edited).unwrap();
+        let mut block = blocks[1].clone();
+        block.posts[0].content = "words 9".into();
+        fixed[1]["merkle_root"] = block.compute_merkle_root().to_hex().into();
+        let checks = check_blocks_json(&fixed.to_string()).unwrap();
+        assert!(checks[1].merkle_ok && !checks[1].hash_ok && !checks[2].link_ok);
+        assert_ne!(checks[1].hash, blocks[1].hash());
+        assert!(all_ok(&checks[3]));
+
+        // One block alone, and no hash field.
+        let mut one = serde_json::to_value(&blocks[1]).unwrap();
+        one.as_object_mut().unwrap().remove("hash");
+        let checks = check_blocks_json(&one.to_string()).unwrap();
+        assert_eq!(checks.len(), 1);
+        assert!(all_ok(&checks[0]) && checks[0].claimed_hash.is_none());
+    }
+
+    #[test]
+    fn rebuilding_after_an_edit_changes_that_hash_and_every_later_one() {
+        let blocks = chain();
+        let text = serde_json::to_string_pretty(&blocks).unwrap();
+        let untouched = rebuild_blocks_json(&text).unwrap();
+        assert!(untouched.iter().all(|r| !r.changed && r.pow_ok && r.posts_ok), "{untouched:?}");
+        let rebuilt = rebuild_blocks_json(&text.replace("words 0", "words 9")).unwrap();
+        assert!(!rebuilt[0].changed);
+        assert!(rebuilt[1..].iter().all(|r| r.changed), "{rebuilt:?}");
+        assert_eq!(rebuilt[3].original, Some(blocks[3].hash()));
+        assert_ne!(rebuilt[3].hash, blocks[3].hash());
+        let rebuilt = rebuild_blocks_json(&text.replace("signed words", "signed wordz")).unwrap();
+        assert!(!rebuilt[1].changed && rebuilt[2].changed && !rebuilt[2].posts_ok && rebuilt[3].changed);
+    }
+
+    #[test]
+    fn unreadable_text_is_an_error() {
+        assert!(matches!(check_blocks_json("nope"), Err(TamperError::Json(_))));
+        assert!(matches!(check_blocks_json("[{\"index\":1}]"), Err(TamperError::Json(_))));
+        let mut value = serde_json::to_value(vec![chain()[1].clone()]).unwrap();
+        value[0]["target"] = "zz".into();
+        assert!(matches!(
+            check_blocks_json(&value.to_string()),
+            Err(TamperError::Field { index: 0, field: "target", .. })
+        ));
+    }
+}

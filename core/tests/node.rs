@@ -1,0 +1,639 @@
+//! `core::node`: nodes wired together through a tiny in-test relay that routes
+//! their `Output::Send` texts the way `tabchain-relay` does.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use tabchain_core::block::Block;
+use tabchain_core::hash::BlockHash;
+use tabchain_core::node::{
+    Event, MinedError, Node, Output, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, public_key_id,
+};
+use tabchain_core::params::{Network, Params};
+use tabchain_core::post::Post;
+use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
+
+/// Nodes plus a relay: numbers connections, sends `Welcome`, turns a first
+/// `Hello` into `PeerJoined` for everyone, stamps `from`, and delivers to `to`,
+/// to every other joined peer (`Tx`, `Block`) or to the peer with the most work
+/// (requests without `to`). Everything is delivered in order by [`Net::run`].
+struct Net {
+    nodes: Vec<Node>,
+    ids: Vec<PeerId>,
+    /// What the relay knows of each joined slot (from its `Hello`).
+    joined: BTreeMap<usize, PeerInfo>,
+    connected: HashSet<usize>,
+    /// Slots whose incoming messages vanish (a hung peer).
+    deaf: HashSet<usize>,
+    queue: VecDeque<(usize, String)>,
+    /// Every block each node asked to store, by hash.
+    stored: Vec<BTreeMap<BlockHash, Vec<u8>>>,
+    events: Vec<Vec<Event>>,
+    /// Every message each node sent, as the relay decoded it.
+    sent: Vec<Vec<Envelope>>,
+    next_id: u64,
+    now: u64,
+}
+
+impl Net {
+    fn new(n: usize) -> Net {
+        Net {
+            nodes: (0..n).map(|i| Node::new(dev(), &format!("test-node/{i}"))).collect(),
+            ids: vec![PeerId(0); n],
+            joined: BTreeMap::new(),
+            connected: HashSet::new(),
+            deaf: HashSet::new(),
+            queue: VecDeque::new(),
+            stored: vec![BTreeMap::new(); n],
+            events: vec![Vec::new(); n],
+            sent: vec![Vec::new(); n],
+            next_id: 1,
+            now: NOW,
+        }
+    }
+
+    fn slot_of(&self, id: PeerId) -> Option<usize> {
+        (0..self.nodes.len()).find(|&s| self.ids[s] == id && self.connected.contains(&s))
+    }
+
+    fn deliver(&mut self, slot: usize, envelope: &Envelope) {
+        if self.deaf.contains(&slot) {
+            return;
+        }
+        let text = wire::encode(envelope).expect("relay re-encodes what it decoded");
+        self.queue.push_back((slot, text));
+    }
+
+    /// Opens slot's connection: a new number and a `Welcome`.
+    fn connect(&mut self, slot: usize) {
+        self.ids[slot] = PeerId(self.next_id);
+        self.next_id += 1;
+        self.connected.insert(slot);
+        let mut peers: Vec<PeerInfo> = self.joined.values().cloned().collect();
+        peers.sort_by(|a, b| b.total_work.cmp(&a.total_work).then(a.id.cmp(&b.id)));
+        let params = dev();
+        let welcome =
+            Message::Welcome { peer_id: self.ids[slot], network: params.network, chain_id: params.chain_id(), peers };
+        self.deliver(slot, &Envelope::broadcast(welcome));
+    }
+
+    fn disconnect(&mut self, slot: usize) {
+        self.nodes[slot].on_disconnected();
+        self.connected.remove(&slot);
+        if self.joined.remove(&slot).is_some() {
+            let left = Envelope::broadcast(Message::PeerLeft { peer_id: self.ids[slot] });
+            for s in self.connected.clone() {
+                self.deliver(s, &left);
+            }
+        }
+    }
+
+    /// Carries out a node's outputs; sends go through the relay.
+    fn handle(&mut self, slot: usize, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Send(text) => self.route(slot, &text),
+                Output::Store { hash, height, bytes } => {
+                    assert_eq!(Block::from_bytes(&bytes).unwrap().header.height, height);
+                    self.stored[slot].insert(hash, bytes);
+                }
+                Output::Event(event) => self.events[slot].push(event),
+            }
+        }
+    }
+
+    fn route(&mut self, slot: usize, text: &str) {
+        let mut envelope = wire::decode(text).expect("nodes send what the relay accepts");
+        assert_eq!(envelope.from, None, "nodes never set from");
+        self.sent[slot].push(envelope.clone());
+        if !self.connected.contains(&slot) {
+            return;
+        }
+        envelope.from = Some(self.ids[slot]);
+        let me = self.ids[slot];
+        match &envelope.message {
+            Message::Hello { agent, best_height, total_work, .. } => {
+                let info =
+                    PeerInfo { id: me, agent: agent.clone(), best_height: *best_height, total_work: *total_work };
+                let first = self.joined.insert(slot, info.clone()).is_none();
+                if first {
+                    let joined = Envelope::broadcast(Message::PeerJoined { peer: info });
+                    for s in self.connected.clone() {
+                        self.deliver(s, &joined);
+                    }
+                }
+            }
+            _ if !self.joined.contains_key(&slot) => panic!("slot {slot} sent before Hello: {text}"),
+            Message::Tx { .. } | Message::Block { .. } if envelope.to.is_none() => {
+                for s in self.joined.keys().copied().collect::<Vec<_>>() {
+                    if s != slot {
+                        self.deliver(s, &envelope);
+                    }
+                }
+            }
+            Message::GetBlocks { .. } | Message::GetMempool {} if envelope.to.is_none() => {
+                let best = self
+                    .joined
+                    .iter()
+                    .filter(|(s, _)| **s != slot)
+                    .max_by(|a, b| a.1.total_work.cmp(&b.1.total_work).then(b.1.id.cmp(&a.1.id)))
+                    .map(|(s, _)| *s);
+                if let Some(s) = best {
+                    self.deliver(s, &envelope);
+                }
+            }
+            _ => {
+                let to = envelope.to.expect("answers are addressed");
+                if let Some(s) = self.slot_of(to) {
+                    self.deliver(s, &envelope);
+                }
+            }
+        }
+    }
+
+    /// Delivers until nothing is queued.
+    fn run(&mut self) {
+        let mut steps = 0;
+        while let Some((slot, text)) = self.queue.pop_front() {
+            steps += 1;
+            assert!(steps < 100_000, "the nodes keep talking forever");
+            let outputs = self.nodes[slot].on_text(&text, self.now);
+            self.handle(slot, outputs);
+        }
+    }
+
+    /// Slot mines one block on its tip (`offset` ms later than one interval
+    /// after it, so two nodes never mine the same block) through
+    /// template + nonce; returns it. `route: false` keeps it from the relay.
+    fn mine(&mut self, slot: usize, offset: u64, route: bool) -> Block {
+        let node = &self.nodes[slot];
+        let t = node.state().chain().tip().timestamp_ms() + node.params().target_block_interval_ms + offset;
+        let mut template = node.template(t);
+        template.header.timestamp_ms = t;
+        let block = seal(template);
+        let outputs = self.nodes[slot].submit_mined(block.clone(), self.now).expect("own block is valid");
+        if route {
+            self.handle(slot, outputs);
+        } else {
+            let outputs = outputs.into_iter().filter(|o| !matches!(o, Output::Send(_))).collect();
+            self.handle(slot, outputs);
+        }
+        block
+    }
+
+    fn mine_n(&mut self, slot: usize, n: usize, offset: u64) {
+        for _ in 0..n {
+            self.mine(slot, offset, true);
+        }
+    }
+
+    fn get_blocks_sent(&self, slot: usize) -> Vec<(Option<PeerId>, Vec<BlockHash>)> {
+        self.sent[slot]
+            .iter()
+            .filter_map(|e| match &e.message {
+                Message::GetBlocks { locator, limit } => {
+                    assert_eq!(*limit, SYNC_PAGE_LIMIT);
+                    Some((e.to, locator.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn tip(node: &Node) -> BlockHash {
+    node.tip()
+}
+
+#[test]
+fn a_late_node_syncs_a_long_chain_in_pages() {
+    let mut net = Net::new(2);
+    net.mine_n(0, 1_200, 0);
+    assert_eq!(net.nodes[0].height(), 1_200);
+    net.connect(0);
+    net.run();
+    net.connect(1);
+    net.run();
+
+    let (a, b) = (&net.nodes[0], &net.nodes[1]);
+    assert_eq!(b.height(), 1_200);
+    assert_eq!(tip(b), tip(a));
+    assert!(!b.is_syncing());
+    assert_eq!(net.stored[1].len(), 1_200);
+
+    // Pages of 500, 500, 200, then an empty one; each next request starts at
+    // the last block received.
+    let requests = net.get_blocks_sent(1);
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    let chain = a.state().chain();
+    assert_eq!(requests[0].1[0], chain.genesis().hash);
+    for (i, height) in [(1, 500), (2, 1_000), (3, 1_200)] {
+        assert_eq!(requests[i].0, Some(net.ids[0]));
+        assert_eq!(requests[i].1[0], chain.best_at(height).unwrap().hash, "request {i}");
+    }
+    let events = &net.events[1];
+    assert!(events.contains(&Event::SyncStarted { peer: net.ids[0], target_height: 1_200 }), "{events:?}");
+    assert!(events.contains(&Event::SyncProgress { peer: net.ids[0], height: 500, target_height: 1_200 }));
+    assert!(events.contains(&Event::Synced { peer: net.ids[0], blocks: 1_200, height: 1_200 }));
+    // B told the relay its new chain, so the relay now knows it at 1,200.
+    assert_eq!(net.joined[&1].best_height, 1_200);
+    // A answered GetMempool with an empty mempool.
+    assert!(events.contains(&Event::MempoolReceived { from: Some(net.ids[0]), received: 0, accepted: 0 }));
+}
+
+#[test]
+fn a_node_on_a_lighter_fork_reorgs_to_the_heavier_chain() {
+    let mut net = Net::new(2);
+    net.mine_n(0, 1_200, 0);
+    // B's own branch: 600 blocks, the first three with a post.
+    let posts: Vec<Post> = (0..3).map(|i| post("bob", i)).collect();
+    for p in &posts {
+        net.nodes[1].submit_post(p.clone(), NOW).unwrap();
+        net.mine(1, 7, true);
+    }
+    net.mine_n(1, 597, 7);
+    assert_eq!(net.nodes[1].height(), 600);
+    let old_tip = tip(&net.nodes[1]);
+
+    net.connect(0);
+    net.run();
+    net.connect(1);
+    net.run();
+
+    let (a, b) = (&net.nodes[0], &net.nodes[1]);
+    assert_eq!(tip(b), tip(a));
+    assert_eq!(b.height(), 1_200);
+    assert!(b.state().chain().get(&old_tip).is_some(), "the old branch stays in the tree");
+    // The first page (1..=500) has less work than B's 600 blocks: the tip only
+    // moves at block 601, in the second page, asked for with the locator of
+    // block 500 (the best-tip locator would have fetched the first page again).
+    let reorg = net.events[1].iter().find(|e| matches!(e, Event::Reorg { .. })).expect("a reorg");
+    assert_eq!(
+        reorg,
+        &Event::Reorg {
+            depth: 600,
+            fork_height: 0,
+            new_tip: a.state().chain().best_at(601).unwrap().hash,
+            new_height: 601,
+            from: Some(net.ids[0]),
+        }
+    );
+    let requests = net.get_blocks_sent(1);
+    assert_eq!(requests[1].1[0], a.state().chain().best_at(500).unwrap().hash);
+    // The disconnected posts went back to B's mempool.
+    for p in &posts {
+        assert!(b.state().mempool().contains(&p.txid()));
+    }
+    assert!(net.events[1].contains(&Event::Synced { peer: net.ids[0], blocks: 1_200, height: 1_200 }));
+}
+
+#[test]
+fn a_post_reaches_every_mempool_is_mined_and_seen_confirmed() {
+    let mut net = Net::new(3);
+    net.connect(0);
+    net.connect(1);
+    net.run();
+
+    let secret = [42u8; 32];
+    let post = Post::new_signed("alice", "hello, tabs", NOW - 5, &secret).unwrap();
+    assert_eq!(post.key_id().unwrap(), public_key_id(&secret));
+    let (txid, outputs) = net.nodes[0].submit_post(post.clone(), NOW).unwrap();
+    net.handle(0, outputs);
+    net.run();
+    assert!(net.nodes[1].state().mempool().contains(&txid));
+    let received = Event::PostReceived { tx_id: txid, author: "alice".into(), from: Some(net.ids[0]) };
+    assert!(net.events[1].contains(&received));
+
+    // C joins later and gets the post from a GetMempool.
+    net.connect(2);
+    net.run();
+    assert!(net.nodes[2].state().mempool().contains(&txid));
+    assert!(net.events[2].contains(&Event::MempoolReceived { from: Some(net.ids[0]), received: 1, accepted: 1 }));
+
+    // B mines it: template, nonce, submit.
+    let template = net.nodes[1].template(NOW);
+    assert_eq!(template.posts, vec![post]);
+    let block = seal(template);
+    let outputs = net.nodes[1].submit_mined(block.clone(), NOW).unwrap();
+    assert!(matches!(&outputs[0], Output::Store { height: 1, .. }));
+    net.handle(1, outputs);
+    net.run();
+    for slot in 0..3 {
+        let node = &net.nodes[slot];
+        assert_eq!(tip(node), block.hash());
+        assert_eq!(node.state().chain().confirmed_height(&txid), Some(1));
+        assert!(node.state().mempool().is_empty());
+    }
+    let accepted = Event::BlockAccepted { hash: block.hash(), height: 1, tx_count: 1, from: Some(net.ids[1]) };
+    assert!(net.events[2].contains(&accepted));
+    let mined = Event::BlockAccepted { hash: block.hash(), height: 1, tx_count: 1, from: None };
+    assert!(net.events[1].contains(&mined));
+    assert_eq!(net.stored[2].len(), 1);
+
+    // A block that does not build on the tip (here: the same block again) is stale.
+    assert_eq!(
+        net.nodes[1].submit_mined(block.clone(), NOW),
+        Err(MinedError::Stale { prev_hash: block.header.prev_hash, tip: block.hash() })
+    );
+}
+
+#[test]
+fn an_orphan_block_makes_the_node_ask_its_sender() {
+    let mut net = Net::new(2);
+    net.connect(0);
+    net.connect(1);
+    net.run();
+    // A mines two blocks; B only hears of the second.
+    net.mine(0, 0, false);
+    let second = net.mine(0, 0, true);
+    let (slot, text) = net.queue.pop_front().unwrap();
+    assert_eq!(slot, 1);
+    let outputs = net.nodes[1].on_text(&text, NOW);
+    let asked: Vec<&Output> = outputs.iter().filter(|o| matches!(o, Output::Send(_))).collect();
+    assert_eq!(asked.len(), 1);
+    let Output::Send(request) = asked[0] else { unreachable!() };
+    let envelope = wire::decode(request).unwrap();
+    assert_eq!(envelope.to, Some(net.ids[0]));
+    assert_eq!(
+        envelope.message,
+        Message::GetBlocks { locator: net.nodes[1].state().locator(), limit: SYNC_PAGE_LIMIT }
+    );
+    assert!(outputs.contains(&Output::Event(Event::SyncStarted { peer: net.ids[0], target_height: 2 })));
+    assert_eq!(net.nodes[1].state().chain().orphan_count(), 1);
+    net.handle(1, outputs);
+    net.run();
+    assert_eq!(tip(&net.nodes[1]), second.hash());
+    assert_eq!(net.stored[1].len(), 2, "the orphan is stored once its parent arrives");
+    assert!(net.events[1].contains(&Event::Synced { peer: net.ids[0], blocks: 2, height: 2 }));
+}
+
+/// A deterministic shuffle (no randomness in this crate's tests either).
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        items.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+}
+
+#[test]
+fn restore_from_stored_bytes_in_any_order_gives_the_same_tip() {
+    let mut net = Net::new(2);
+    net.mine_n(0, 300, 0);
+    net.mine_n(1, 200, 5);
+    net.connect(0);
+    net.run();
+    net.connect(1);
+    net.run();
+    assert_eq!(tip(&net.nodes[1]), tip(&net.nodes[0]));
+    // B stored its own branch and A's chain.
+    let mut blocks: Vec<Vec<u8>> = net.stored[1].values().cloned().collect();
+    assert_eq!(blocks.len(), 500);
+    shuffle(&mut blocks, 7);
+    blocks.push(vec![1, 2, 3]);
+    blocks.push(dev().genesis().to_bytes());
+
+    let mut fresh = Node::new(dev(), "restored");
+    let report = fresh.restore(blocks, NOW);
+    assert_eq!((report.accepted, report.rejected, report.duplicates, report.orphans), (500, 1, 1, 0));
+    assert_eq!(report.tip, tip(&net.nodes[1]));
+    assert_eq!(report.height, 300);
+    assert_eq!(fresh.state().chain().block_count(), net.nodes[1].state().chain().block_count());
+
+    // A block whose parent is missing stays an orphan.
+    let mut partial: Vec<Vec<u8>> = net.stored[0].values().cloned().collect();
+    let height_of = |b: &Vec<u8>| Block::from_bytes(b).unwrap().header.height;
+    partial.retain(|b| height_of(b) != 100);
+    let report = Node::new(dev(), "partial").restore(partial, NOW);
+    assert_eq!((report.accepted, report.orphans, report.height), (99, 200, 99));
+}
+
+#[test]
+fn garbage_text_gives_an_event_and_changes_nothing() {
+    let mut net = Net::new(2);
+    net.connect(0);
+    net.connect(1);
+    net.run();
+    net.mine(0, 0, true);
+    net.run();
+    let node = &mut net.nodes[1];
+    let before = (node.height(), node.tip(), node.me(), node.peers().clone(), node.is_joined());
+    let too_long = format!("{}{}", r#"{"type":"Ping","nonce":1}"#, " ".repeat(wire::MAX_MESSAGE_BYTES));
+    for text in [
+        "",
+        "{",
+        "null",
+        r#"{"type":"Nope"}"#,
+        r#"{"type":"Ping"}"#,
+        r#"{"type":"Block","block":{"index":1}}"#,
+        too_long.as_str(),
+    ] {
+        let outputs = node.on_text(text, NOW);
+        assert_eq!(outputs.len(), 1, "{text:.40}");
+        assert!(matches!(&outputs[0], Output::Event(Event::BadMessage { .. })), "{outputs:?}");
+    }
+    assert_eq!(before, (node.height(), node.tip(), node.me(), node.peers().clone(), node.is_joined()));
+}
+
+#[test]
+fn a_welcome_for_another_network_is_refused() {
+    let mut node = Node::new(dev(), "t");
+    let main = Params::for_network(Network::Main);
+    for (network, chain_id) in [(Network::Main, main.chain_id()), (Network::Dev, main.chain_id())] {
+        let welcome = Message::Welcome { peer_id: PeerId(4), network, chain_id, peers: vec![] };
+        let outputs = node.on_text(&wire::encode(&Envelope::broadcast(welcome)).unwrap(), NOW);
+        assert_eq!(
+            outputs,
+            vec![Output::Event(Event::WrongNetwork {
+                network,
+                chain_id,
+                expected_network: Network::Dev,
+                expected_chain_id: dev().chain_id(),
+            })]
+        );
+        assert_eq!(node.me(), None);
+    }
+}
+
+#[test]
+fn an_unanswered_sync_request_goes_to_another_peer_then_gives_up() {
+    let mut net = Net::new(3);
+    net.mine_n(0, 20, 0);
+    let blocks: Vec<Vec<u8>> = net.stored[0].values().cloned().collect();
+    assert_eq!(net.nodes[2].restore(blocks, NOW).accepted, 20);
+    net.connect(0);
+    net.connect(2);
+    net.run();
+    // A hangs: B's request to it (the lowest id among equals) gets no answer.
+    net.deaf.insert(0);
+    net.connect(1);
+    net.run();
+    assert_eq!(net.get_blocks_sent(1).last().unwrap().0, Some(net.ids[0]));
+    assert!(net.nodes[1].is_syncing());
+    assert!(net.nodes[1].tick(NOW + SYNC_TIMEOUT_MS - 1).is_empty());
+    let outputs = net.nodes[1].tick(NOW + SYNC_TIMEOUT_MS);
+    assert!(outputs.contains(&Output::Event(Event::SyncRetry { peer: net.ids[2], unanswered: 1 })));
+    net.handle(1, outputs);
+    net.run();
+    assert_eq!(tip(&net.nodes[1]), tip(&net.nodes[0]));
+    assert!(!net.nodes[1].is_syncing());
+
+    // With every peer hung, the sync is given up after a few tries.
+    net.deaf.insert(2);
+    net.mine(0, 0, false);
+    let block = net.mine(0, 0, false);
+    let announce = Envelope { from: Some(net.ids[0]), to: None, message: Message::Block { block } };
+    let outputs = net.nodes[1].on_text(&wire::encode(&announce).unwrap(), NOW);
+    net.handle(1, outputs);
+    assert!(net.nodes[1].is_syncing());
+    let mut t = NOW;
+    for _ in 1..SYNC_MAX_UNANSWERED {
+        t += SYNC_TIMEOUT_MS;
+        let outputs = net.nodes[1].tick(t);
+        assert!(matches!(&outputs[0], Output::Event(Event::SyncRetry { .. })), "{outputs:?}");
+    }
+    let outputs = net.nodes[1].tick(t + SYNC_TIMEOUT_MS);
+    assert!(matches!(&outputs[..], [Output::Event(Event::SyncAbandoned { .. })]), "{outputs:?}");
+    assert!(!net.nodes[1].is_syncing());
+}
+
+#[test]
+fn the_sync_peer_leaving_moves_the_sync_and_disconnecting_forgets_peers() {
+    let mut net = Net::new(3);
+    net.mine_n(0, 30, 0);
+    let blocks: Vec<Vec<u8>> = net.stored[0].values().cloned().collect();
+    net.nodes[2].restore(blocks, NOW);
+    net.connect(0);
+    net.connect(2);
+    net.run();
+    net.deaf.insert(0);
+    net.connect(1);
+    net.run();
+    assert!(net.nodes[1].is_syncing());
+    net.deaf.remove(&0);
+    net.disconnect(0);
+    net.run();
+    assert!(net.events[1].contains(&Event::PeerLeft { id: net.ids[0] }));
+    assert!(net.events[1].contains(&Event::SyncStarted { peer: net.ids[2], target_height: 30 }));
+    assert_eq!(net.nodes[1].height(), 30);
+
+    net.disconnect(1);
+    let node = &net.nodes[1];
+    assert_eq!((node.me(), node.is_joined(), node.peers().len(), node.is_syncing()), (None, false, 0, false));
+    assert_eq!(node.height(), 30, "the chain stays");
+}
+
+#[test]
+fn requests_are_answered_and_bad_blocks_refused() {
+    let mut node = Node::new(dev(), "t");
+    let mut helper = dev_node();
+    mine(&mut helper, 3);
+    for block in helper.blocks_after(&[], 10, 1 << 20) {
+        node.submit_mined((*block).clone(), NOW).unwrap();
+    }
+    let text =
+        |from: u64, message: Message| wire::encode(&Envelope { from: Some(PeerId(from)), to: None, message }).unwrap();
+    let sends = |outputs: Vec<Output>| -> Vec<Envelope> {
+        outputs
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Send(t) => Some(wire::decode(&t).unwrap()),
+                _ => None,
+            })
+            .collect()
+    };
+
+    let pong = sends(node.on_text(&text(5, Message::Ping { nonce: 7 }), NOW));
+    assert_eq!(pong, vec![Envelope::to(PeerId(5), Message::Pong { nonce: 7 })]);
+
+    let genesis = node.state().chain().genesis().hash;
+    let answer = sends(node.on_text(&text(6, Message::GetBlocks { locator: vec![genesis], limit: 2 }), NOW));
+    let Message::Blocks { blocks } = &answer[0].message else { panic!("{answer:?}") };
+    assert_eq!(answer[0].to, Some(PeerId(6)));
+    assert_eq!(blocks.iter().map(|b| b.header.height).collect::<Vec<_>>(), vec![1, 2]);
+
+    node.submit_post(post("carol", 1), NOW).unwrap();
+    let answer = sends(node.on_text(&text(6, Message::GetMempool {}), NOW));
+    assert_eq!(answer, vec![Envelope::to(PeerId(6), Message::Mempool { txs: vec![post("carol", 1)] })]);
+
+    // A block whose posts do not match its Merkle root.
+    let mut bad = node.template(NOW);
+    bad.posts.clear();
+    let bad = Block { header: seal(bad).header, posts: vec![post("mallory", 1)] };
+    let outputs = node.on_text(&text(9, Message::Block { block: bad.clone() }), NOW);
+    let error = sends(outputs.clone());
+    assert!(
+        matches!(
+            &error[..],
+            [Envelope { to: Some(PeerId(9)), message: Message::Error { code: ErrorCode::InvalidBlock, .. }, .. }]
+        ),
+        "{error:?}"
+    );
+    assert!(outputs.iter().any(|o| matches!(o, Output::Event(Event::BlockRejected { from: Some(PeerId(9)), .. }))));
+    assert_eq!(node.height(), 3);
+
+    let outputs = node.on_text(&text(9, Message::Error { code: ErrorCode::RateLimited, message: "slow".into() }), NOW);
+    assert_eq!(
+        outputs,
+        vec![Output::Event(Event::PeerError {
+            from: Some(PeerId(9)),
+            code: ErrorCode::RateLimited,
+            message: "slow".into()
+        })]
+    );
+}
+
+#[test]
+fn a_mempool_answer_is_trimmed_to_fit_one_message() {
+    let mut node = Node::new(dev(), "t");
+    let content = "x".repeat(1_000);
+    let mut n = 0u64;
+    while node.state().mempool().bytes() < 3 * 1024 * 1024 {
+        let post = Post::new("a", &content, NOW - n).unwrap();
+        node.submit_post(post, NOW).unwrap();
+        n += 1;
+    }
+    let ask = wire::encode(&Envelope { from: Some(PeerId(2)), to: None, message: Message::GetMempool {} }).unwrap();
+    let outputs = node.on_text(&ask, NOW);
+    let [Output::Send(text)] = &outputs[..] else { panic!("{outputs:?}") };
+    assert!(text.len() <= wire::MAX_MESSAGE_BYTES);
+    let Message::Mempool { txs } = wire::decode(text).unwrap().message else { panic!() };
+    assert!(txs.len() > 1_000 && (txs.len() as u64) < n, "{} of {n}", txs.len());
+    // Oldest first: the answer is the front of the mempool.
+    let front: Vec<Post> = node.state().mempool().iter().take(txs.len()).map(|(_, p)| p.clone()).collect();
+    assert_eq!(txs, front);
+}
+
+#[test]
+fn a_peer_repeating_the_same_page_cannot_keep_the_sync_going() {
+    let mut helper = dev_node();
+    mine(&mut helper, 5);
+    let page: Vec<Block> = helper.blocks_after(&[], 10, 1 << 20).iter().map(|b| (**b).clone()).collect();
+    let x =
+        PeerInfo { id: PeerId(1), agent: "liar".into(), best_height: 5, total_work: helper.chain().tip().chain_work };
+    let mut node = Node::new(dev(), "t");
+    let frame = |from: Option<u64>, message: Message| {
+        wire::encode(&Envelope { from: from.map(PeerId), to: None, message }).unwrap()
+    };
+    let params = dev();
+    let welcome = Message::Welcome {
+        peer_id: PeerId(2),
+        network: params.network,
+        chain_id: params.chain_id(),
+        peers: vec![x.clone()],
+    };
+    node.on_text(&frame(None, welcome), NOW);
+    let me = PeerInfo { id: PeerId(2), agent: "t".into(), best_height: 0, total_work: node.total_work() };
+    let joined = node.on_text(&frame(None, Message::PeerJoined { peer: me }), NOW);
+    assert!(joined.contains(&Output::Event(Event::SyncStarted { peer: PeerId(1), target_height: 5 })));
+
+    let first = node.on_text(&frame(Some(1), Message::Blocks { blocks: page.clone() }), NOW);
+    assert_eq!(node.height(), 5);
+    let asks_again = first.iter().filter(|o| matches!(o, Output::Send(t) if t.contains("GetBlocks"))).count();
+    assert_eq!(asks_again, 1);
+    // The same page again: nothing new, and it ends where the last request started.
+    let second = node.on_text(&frame(Some(1), Message::Blocks { blocks: page }), NOW);
+    assert!(second.contains(&Output::Event(Event::Synced { peer: PeerId(1), blocks: 5, height: 5 })), "{second:?}");
+    assert!(!second.iter().any(|o| matches!(o, Output::Send(t) if t.contains("GetBlocks"))));
+    assert!(!node.is_syncing());
+}

@@ -1,0 +1,178 @@
+// Shared pieces of the browser end-to-end tests: a relay process on a free
+// loopback port (restartable on the same port), Debian's Chromium driven by
+// playwright-core, and helpers that wait on the page's `window.tabchain` API.
+//
+// Environment (set by `cargo xtask test`): TABCHAIN_RELAY_BIN (the relay
+// binary), TABCHAIN_WWW (the web app with the built wasm), CHROMIUM (browser).
+
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const RELAY_BIN = process.env.TABCHAIN_RELAY_BIN || join(ROOT, 'target/debug/tabchain-relay');
+const WWW = process.env.TABCHAIN_WWW || join(ROOT, 'www');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/** A relay child process on 127.0.0.1 (port 0 picks one; `restart` reuses it). */
+export class Relay {
+  constructor(args = []) {
+    this.args = args;
+    this.child = null;
+    this.url = null;
+    this.port = 0;
+  }
+
+  static async start(args = []) {
+    const relay = new Relay(args);
+    await relay.spawn(0);
+    return relay;
+  }
+
+  spawn(port) {
+    return new Promise((resolve, reject) => {
+      const child = spawn(
+        RELAY_BIN,
+        ['--listen', `127.0.0.1:${port}`, '--www', WWW, '--network', 'dev', ...this.args],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } },
+      );
+      this.child = child;
+      let stderr = '';
+      child.stderr.on('data', (chunk) => {
+        stderr = (stderr + chunk).slice(-4000);
+        if (process.env.E2E_VERBOSE) process.stderr.write(chunk);
+      });
+      child.on('exit', (code) => {
+        if (!this.url) reject(new Error(`relay exited with ${code} before listening:\n${stderr}`));
+      });
+      const lines = createInterface({ input: child.stdout });
+      lines.once('line', (line) => {
+        const match = /listening on (http:\/\/127\.0\.0\.1:(\d+)\/)/.exec(line);
+        if (!match) return reject(new Error(`unexpected relay output: ${line}`));
+        this.url = match[1];
+        this.port = Number(match[2]);
+        resolve(this);
+      });
+    });
+  }
+
+  /** Stops the relay (SIGTERM: close frames go out) and waits for it to exit. */
+  async stop() {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Starts it again on the same port. */
+  async restart() {
+    const url = this.url;
+    this.url = null;
+    await this.spawn(this.port);
+    if (this.url !== url) throw new Error(`relay came back at ${this.url}, not ${url}`);
+  }
+}
+
+/** Launches headless Chromium with a fresh profile (`options` go to playwright). */
+export async function launchBrowser(options = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'tabchain-e2e-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    ...options,
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  context.on('weberror', (error) => console.error('page error:', error.error()));
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Opens the app in a new tab of `context` and waits for `tabchain.ready()`. */
+export async function openTab(context, relay) {
+  const page = await context.newPage();
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || process.env.E2E_VERBOSE) console.error(`[tab] ${msg.type()}: ${msg.text()}`);
+  });
+  await page.goto(relay.url);
+  await page.evaluate(() => window.tabchain.ready());
+  return page;
+}
+
+/** Polls `fn` in the page until it returns a truthy value (returned), or fails after `timeoutMs`. */
+export async function waitFor(page, fn, arg, { timeoutMs = 30_000, what = 'condition' } = {}) {
+  const handle = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 }).catch((err) => {
+    throw new Error(`timed out waiting for ${what}: ${err.message}`);
+  });
+  return handle.jsonValue();
+}
+
+/**
+ * A peer that builds a dev chain of `count` blocks one second apart from
+ * genesis (at the easiest target, so it takes milliseconds), announces it, and
+ * stays connected to serve it. It runs the real wasm node inside a page of its
+ * own browser profile at the relay's origin.
+ */
+export async function seedChain(relay, count) {
+  const seeder = await launchBrowser({ bypassCSP: true });
+  const page = await seeder.context.newPage();
+  await page.goto(`${relay.url}healthz`);
+  const height = await page.evaluate(async (count) => {
+    const wasm = await import('/pkg/tabchain_wasm.js');
+    await wasm.default();
+    const node = new wasm.Node('dev', 'e2e-seeder/0.1.0');
+    const socket = new WebSocket(`ws://${location.host}/ws`);
+    const send = (outputs) => {
+      for (const o of outputs) if (o.kind === 'send') socket.send(o.text);
+    };
+    let joined;
+    const joinedPromise = new Promise((resolve) => {
+      joined = resolve;
+    });
+    socket.onmessage = (event) => {
+      const outputs = node.onText(event.data, Date.now());
+      for (const o of outputs) {
+        if (o.kind === 'event' && o.event.type === 'joined') joined();
+      }
+      send(outputs);
+    };
+    await joinedPromise;
+    const genesisMs = node.blocks(0, 1)[0].timestamp;
+    for (let i = 1; i <= count; i++) {
+      const now = genesisMs + i * 1000;
+      const template = node.template(now);
+      const miner = new wasm.Miner(template.headerBytes);
+      let nonce = 0n;
+      let found;
+      while (!(found = miner.mineRange(nonce, 64))) nonce += 64n;
+      send(node.foundNonce(template.id, found.nonce, now));
+    }
+    window.seeder = { node, socket };
+    return node.height();
+  }, count);
+  return {
+    height,
+    async close() {
+      await seeder.close();
+    },
+  };
+}

@@ -1,0 +1,411 @@
+//! The page's node: `tabchain_core::node::Node` behind a JS class `Node`.
+//!
+//! Everything returned is plain data: numbers (heights, times in Unix ms),
+//! strings (hashes as 64 hex digits, nonces as decimal), `Uint8Array`s (block
+//! bytes, header bytes), `null` for absent values, and plain objects and
+//! arrays of those. Times come in as `nowMs` numbers (`Date.now()`).
+//!
+//! An output list (`Output[]`) is what the host must do, in order:
+//!
+//! ```text
+//! {kind: "send",  text}                      write text to the websocket as is
+//! {kind: "store", hash, height, bytes}       persist bytes (Uint8Array) under hash
+//! {kind: "event", event: {type, ...}}        show or log (see core::node::Event)
+//! ```
+
+use std::collections::VecDeque;
+use std::str::FromStr;
+
+use js_sys::{Array, Uint8Array};
+use serde::Serialize;
+use tabchain_core::block::Block;
+use tabchain_core::hash::{BlockHash, TxId};
+use tabchain_core::node::{self as core_node, Event, Output};
+use tabchain_core::params::{Network, Params};
+use tabchain_core::post::Post;
+use tabchain_core::wire::{self, Envelope, Message};
+use wasm_bindgen::prelude::*;
+
+/// Templates kept for `foundNonce`; older ids are forgotten.
+const MAX_TEMPLATES: usize = 8;
+
+/// Serializes to plain JS data: objects for structs and maps, `null` for
+/// `None`, numbers for integers (an integer above 2^53 is an error, and none
+/// is serialized here: nonces go out as strings), `Uint8Array` for bytes.
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+    let serializer =
+        serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true).serialize_maps_as_objects(true);
+    value.serialize(&serializer).map_err(|e| JsError::new(&format!("cannot convert to JS: {e}")))
+}
+
+/// A JS number that must be a non-negative integer-ish value (a time in ms,
+/// a height) as a `u64`; fractions are dropped.
+fn whole(name: &str, value: f64) -> Result<u64, JsError> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(JsError::new(&format!("{name} must be a non-negative number, got {value}")));
+    }
+    Ok(value as u64)
+}
+
+/// A JS time in ms (`Date.now()`) as the core's `u64`.
+fn ms(now_ms: f64) -> Result<u64, JsError> {
+    whole("nowMs", now_ms)
+}
+
+fn secret_key(bytes: &[u8]) -> Result<[u8; 32], JsError> {
+    bytes.try_into().map_err(|_| JsError::new(&format!("secretKey must be 32 bytes, got {}", bytes.len())))
+}
+
+/// Bytes that serialize as a `Uint8Array`.
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum JsOutput<'a> {
+    Send { text: &'a str },
+    Store { hash: BlockHash, height: u64, bytes: Bytes<'a> },
+    Event { event: &'a Event },
+}
+
+/// Outputs as a JS array (see the module docs).
+pub(crate) fn outputs_to_js(outputs: &[Output]) -> Result<Array, JsError> {
+    let array = Array::new_with_length(outputs.len() as u32);
+    for (i, output) in outputs.iter().enumerate() {
+        let js = match output {
+            Output::Send(text) => JsOutput::Send { text },
+            Output::Store { hash, height, bytes } => {
+                JsOutput::Store { hash: *hash, height: *height, bytes: Bytes(bytes) }
+            }
+            Output::Event(event) => JsOutput::Event { event },
+        };
+        array.set(i as u32, to_js(&js)?);
+    }
+    Ok(array)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostResult {
+    tx_id: TxId,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TemplateInfo<'a> {
+    id: u32,
+    header_bytes: Bytes<'a>,
+    height: u64,
+    bits: u32,
+    tx_count: usize,
+    target: String,
+    expected_hashes: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    me: Option<u64>,
+    network: Network,
+    joined: bool,
+    height: u64,
+    tip: BlockHash,
+    syncing: bool,
+    sync_height: Option<u64>,
+    sync_target: Option<u64>,
+    peers: usize,
+    pending: usize,
+    bits: u32,
+    expected_hashes: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PeerRow<'a> {
+    id: u64,
+    agent: &'a str,
+    height: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostRow<'a> {
+    tx_id: TxId,
+    author: &'a str,
+    content: &'a str,
+    timestamp: u64,
+    height: u64,
+    verified: bool,
+    key_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PendingRow<'a> {
+    tx_id: TxId,
+    author: &'a str,
+    content: &'a str,
+    timestamp: u64,
+    key_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockRow {
+    height: u64,
+    hash: BlockHash,
+    prev_hash: BlockHash,
+    nonce: String,
+    timestamp: u64,
+    tx_count: usize,
+}
+
+/// A full node for the page: chain, mempool, peers and sync, driven by the
+/// page's websocket, clock and storage (see the module docs for outputs).
+#[wasm_bindgen(js_name = Node)]
+pub struct WasmNode {
+    node: core_node::Node,
+    templates: VecDeque<(u32, Block)>,
+    next_template: u32,
+}
+
+#[wasm_bindgen(js_class = Node)]
+impl WasmNode {
+    /// A node at genesis of `network` (`"main"` or `"dev"`; the page takes it
+    /// from the relay's `Welcome`) that calls itself `agent` in `Hello`.
+    ///
+    /// Throws an `Error` for an unknown network name.
+    #[wasm_bindgen(constructor)]
+    pub fn new(network: &str, agent: &str) -> Result<WasmNode, JsError> {
+        let network = Network::from_str(network).map_err(|e| JsError::new(&e.to_string()))?;
+        let node = core_node::Node::new(Params::for_network(network), agent);
+        Ok(WasmNode { node, templates: VecDeque::new(), next_template: 1 })
+    }
+
+    /// Rebuilds the chain from stored block bytes (the `bytes` of `store`
+    /// outputs), in any order. Returns `{accepted, rejected, duplicates,
+    /// orphans, height, tip}`.
+    pub fn restore(&mut self, blocks: Vec<Uint8Array>, now_ms: f64) -> Result<JsValue, JsError> {
+        let now = ms(now_ms)?;
+        let report = self.node.restore(blocks.iter().map(Uint8Array::to_vec), now);
+        to_js(&report)
+    }
+
+    /// One text frame from the relay. Returns `Output[]`.
+    #[wasm_bindgen(js_name = onText)]
+    pub fn on_text(&mut self, text: &str, now_ms: f64) -> Result<Array, JsError> {
+        let outputs = self.node.on_text(text, ms(now_ms)?);
+        outputs_to_js(&outputs)
+    }
+
+    /// The websocket closed: peers and the sync in flight are forgotten (the
+    /// chain and the pending posts stay). Reconnect and feed the new `Welcome`.
+    #[wasm_bindgen(js_name = onDisconnected)]
+    pub fn on_disconnected(&mut self) {
+        self.node.on_disconnected();
+    }
+
+    /// Timers (call every second or so): resends an unanswered sync request.
+    /// Returns `Output[]`.
+    pub fn tick(&mut self, now_ms: f64) -> Result<Array, JsError> {
+        let outputs = self.node.tick(ms(now_ms)?);
+        outputs_to_js(&outputs)
+    }
+
+    /// Writes a post signed with the 32-byte Ed25519 `secretKey`, time
+    /// `nowMs`, into the mempool and announces it. Returns `{txId, outputs,
+    /// txText}`: `txText` is the `Tx` message itself, to keep in an outbox.
+    ///
+    /// Throws an `Error` saying why if the post is invalid (empty, too long,
+    /// control characters) or the mempool refuses it.
+    pub fn post(&mut self, author: &str, content: &str, now_ms: f64, secret_key: &[u8]) -> Result<JsValue, JsError> {
+        let now = ms(now_ms)?;
+        let key = self::secret_key(secret_key)?;
+        let post = Post::new_signed(author, content, now, &key).map_err(|e| JsError::new(&e.to_string()))?;
+        // The announcement as sent, for the page's outbox: resent on every
+        // (re)join until the post is confirmed, and fed back after a reload.
+        let tx_text = wire::encode(&Envelope::broadcast(Message::Tx { tx: post.clone() }))
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        let (tx_id, outputs) = self.node.submit_post(post, now).map_err(|e| JsError::new(&e.to_string()))?;
+        let result = to_js(&PostResult { tx_id })?;
+        js_sys::Reflect::set(&result, &"outputs".into(), outputs_to_js(&outputs)?.as_ref())
+            .map_err(|_| JsError::new("cannot set outputs"))?;
+        js_sys::Reflect::set(&result, &"txText".into(), &tx_text.into())
+            .map_err(|_| JsError::new("cannot set txText"))?;
+        Ok(result)
+    }
+
+    /// A mining job on the best tip with the oldest pending posts: `{id,
+    /// headerBytes (96-byte Uint8Array for new Miner), height, bits (number),
+    /// txCount, target (64 hex digits), expectedHashes}`. The node keeps the
+    /// last 8 templates for `foundNonce`.
+    pub fn template(&mut self, now_ms: f64) -> Result<JsValue, JsError> {
+        let block = self.node.template(ms(now_ms)?);
+        let id = self.next_template;
+        self.next_template = self.next_template.wrapping_add(1).max(1);
+        let header = block.header;
+        let header_bytes = header.to_bytes();
+        let target = header.bits.to_target().map_err(|e| JsError::new(&e.to_string()))?;
+        let info = TemplateInfo {
+            id,
+            header_bytes: Bytes(&header_bytes),
+            height: header.height,
+            bits: header.bits.0,
+            tx_count: block.posts.len(),
+            target: hex::encode(target.to_be_bytes()),
+            expected_hashes: target.expected_hashes(),
+        };
+        let js = to_js(&info)?;
+        self.templates.push_back((id, block));
+        while self.templates.len() > MAX_TEMPLATES {
+            self.templates.pop_front();
+        }
+        Ok(js)
+    }
+
+    /// Submits template `id` with the `nonce` (a bigint, as `Miner.mineRange`
+    /// finds it): validated, stored and announced. Returns `Output[]`.
+    ///
+    /// Throws an `Error` if the id is unknown (or older than the last 8
+    /// templates), the tip moved since the template (stale), or the block is
+    /// invalid (the nonce does not meet the target).
+    #[wasm_bindgen(js_name = foundNonce)]
+    pub fn found_nonce(&mut self, id: u32, nonce: u64, now_ms: f64) -> Result<Array, JsError> {
+        let now = ms(now_ms)?;
+        let index =
+            self.templates.iter().position(|(t, _)| *t == id).ok_or_else(|| {
+                JsError::new(&format!("unknown template {id} (only the last {MAX_TEMPLATES} are kept)"))
+            })?;
+        let mut block = self.templates[index].1.clone();
+        block.header.nonce = nonce;
+        let outputs = self.node.submit_mined(block, now).map_err(|e| JsError::new(&e.to_string()))?;
+        self.templates.remove(index);
+        outputs_to_js(&outputs)
+    }
+
+    /// Height of the best tip.
+    pub fn height(&self) -> f64 {
+        self.node.height() as f64
+    }
+
+    /// Hash of the best tip, 64 hex digits.
+    pub fn tip(&self) -> String {
+        self.node.tip().to_hex()
+    }
+
+    /// `{me (number|null), network, joined, height, tip, syncing, syncHeight,
+    /// syncTarget (numbers, null when not syncing), peers (count), pending
+    /// (count), bits (next block's, number), expectedHashes (next block's)}`.
+    pub fn status(&self) -> Result<JsValue, JsError> {
+        let (bits, _) = self.node.state().chain().next_block_rules();
+        let expected_hashes = bits.to_target().map(|t| t.expected_hashes()).unwrap_or(0.0);
+        let sync = self.node.sync_progress();
+        to_js(&Status {
+            me: self.node.me().map(|p| p.0),
+            network: self.node.params().network,
+            joined: self.node.is_joined(),
+            height: self.node.height(),
+            tip: self.node.tip(),
+            syncing: sync.is_some(),
+            sync_height: sync.map(|s| s.height),
+            sync_target: sync.map(|s| s.target_height),
+            peers: self.node.peers().len(),
+            pending: self.node.state().mempool().len(),
+            bits: bits.0,
+            expected_hashes,
+        })
+    }
+
+    /// The other joined peers: `[{id, agent, height}]`.
+    pub fn peers(&self) -> Result<JsValue, JsError> {
+        let rows: Vec<PeerRow> = self
+            .node
+            .peers()
+            .values()
+            .map(|p| PeerRow { id: p.id.0, agent: &p.agent, height: p.best_height })
+            .collect();
+        to_js(&rows)
+    }
+
+    /// Up to `limit` posts of the best chain, newest first: `[{txId, author,
+    /// content, timestamp (ms), height, verified (signed, and the signature
+    /// verified when its block was accepted), keyId (string|null)}]`.
+    pub fn posts(&self, limit: u32) -> Result<JsValue, JsError> {
+        let mut rows = Vec::new();
+        'blocks: for entry in self.node.state().chain().best_chain().rev() {
+            for (post, tx_id) in entry.block.posts.iter().zip(&entry.txids).rev() {
+                if rows.len() >= limit as usize {
+                    break 'blocks;
+                }
+                rows.push(PostRow {
+                    tx_id: *tx_id,
+                    author: &post.author,
+                    content: &post.content,
+                    timestamp: post.timestamp_ms,
+                    height: entry.height(),
+                    verified: post.signature.is_some(),
+                    key_id: post.key_id(),
+                });
+            }
+        }
+        to_js(&rows)
+    }
+
+    /// The pending posts, oldest first: `[{txId, author, content, timestamp,
+    /// keyId}]`.
+    pub fn pending(&self) -> Result<JsValue, JsError> {
+        let rows: Vec<PendingRow> = self
+            .node
+            .state()
+            .mempool()
+            .iter()
+            .map(|(tx_id, post)| PendingRow {
+                tx_id: *tx_id,
+                author: &post.author,
+                content: &post.content,
+                timestamp: post.timestamp_ms,
+                key_id: post.key_id(),
+            })
+            .collect();
+        to_js(&rows)
+    }
+
+    /// Best-chain blocks from `fromHeight`, at most `count`, lowest first:
+    /// `[{height, hash, prevHash, nonce (decimal string), timestamp (ms), txCount}]`.
+    pub fn blocks(&self, from_height: f64, count: u32) -> Result<JsValue, JsError> {
+        let from = whole("fromHeight", from_height)?;
+        let rows: Vec<BlockRow> = self
+            .node
+            .state()
+            .chain()
+            .best_chain()
+            .skip(usize::try_from(from).unwrap_or(usize::MAX))
+            .take(count as usize)
+            .map(|entry| BlockRow {
+                height: entry.height(),
+                hash: entry.hash,
+                prev_hash: entry.block.header.prev_hash,
+                nonce: entry.block.header.nonce.to_string(),
+                timestamp: entry.timestamp_ms(),
+                tx_count: entry.block.posts.len(),
+            })
+            .collect();
+        to_js(&rows)
+    }
+
+    /// The JSON view of a block the node has (any branch), pretty-printed.
+    /// Hand the text to `tamperCheck` as is: do not `JSON.parse` it (nonces
+    /// are 64-bit). Throws an `Error` for a malformed or unknown hash.
+    #[wasm_bindgen(js_name = blockJson)]
+    pub fn block_json(&self, hash: &str) -> Result<String, JsError> {
+        let hash = BlockHash::from_str(hash).map_err(|e| JsError::new(&e.to_string()))?;
+        let entry =
+            self.node.state().chain().get(&hash).ok_or_else(|| JsError::new(&format!("unknown block {hash}")))?;
+        serde_json::to_string_pretty(&*entry.block).map_err(|e| JsError::new(&e.to_string()))
+    }
+}

@@ -1,0 +1,268 @@
+// The wasm `Node` façade (`cargo xtask build-wasm` first), run with
+// `node --test wasm/tests/`: nodes wired through a tiny relay written here,
+// a post mined by another node with `template` + `Miner` + `foundNonce`, the
+// read side the page uses, `tamperCheck`, and `restore`. Node built-ins only.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = new URL('../../', import.meta.url);
+const pkg = new URL('www/pkg/', root);
+const wasm = await import(new URL('tabchain_wasm.js', pkg).href);
+wasm.initSync({ module: fs.readFileSync(fileURLToPath(new URL('tabchain_wasm_bg.wasm', pkg))) });
+
+// An hour after the dev genesis: a fixed clock, so blocks are never "from the future".
+const NOW = 1_795_564_800_000 + 3_600_000;
+const SECRET = new Uint8Array(32).fill(7);
+
+/// Routes texts like tabchain-relay: numbers connections, sends Welcome,
+/// turns a first Hello into PeerJoined for everyone, stamps `from` (by
+/// splicing the text: blocks must never go through JSON.parse/stringify),
+/// delivers to `to`, to every other joined peer (Tx, Block) or to the peer
+/// with the most work (requests without `to`).
+class Relay {
+  constructor(network) {
+    this.network = network;
+    this.chainId = wasm.chainId(network);
+    this.peers = new Map();
+    this.queue = [];
+    this.nextId = 1;
+  }
+
+  connect(node) {
+    const peer = { id: this.nextId++, node, info: null, stored: new Map(), events: [] };
+    this.peers.set(peer.id, peer);
+    const listed = [...this.peers.values()].filter((p) => p.info).map((p) => p.info);
+    listed.sort((a, b) => (a.total_work < b.total_work ? 1 : a.total_work > b.total_work ? -1 : a.id - b.id));
+    this.queue.push([peer.id, JSON.stringify({
+      type: 'Welcome', peer_id: peer.id, network: this.network, chain_id: this.chainId, peers: listed,
+    })]);
+    return peer;
+  }
+
+  /// Carries out a node's outputs.
+  handle(peer, outputs) {
+    for (const out of outputs) {
+      if (out.kind === 'send') this.route(peer, out.text);
+      else if (out.kind === 'store') peer.stored.set(out.hash, out.bytes);
+      else if (out.kind === 'event') peer.events.push(out.event);
+      else assert.fail(`unknown output kind ${out.kind}`);
+    }
+  }
+
+  route(peer, text) {
+    const msg = JSON.parse(text); // read only: type, to, Hello fields
+    assert.equal(msg.from, undefined, 'nodes never set from');
+    const stamped = `{"from":${peer.id},${text.slice(1)}`;
+    const joined = [...this.peers.values()].filter((p) => p.info);
+    const push = (p) => this.queue.push([p.id, stamped]);
+    if (msg.type === 'Hello') {
+      const first = !peer.info;
+      peer.info = { id: peer.id, agent: msg.agent, best_height: msg.best_height, total_work: msg.total_work };
+      if (first) {
+        const news = JSON.stringify({ type: 'PeerJoined', peer: peer.info });
+        for (const p of this.peers.values()) this.queue.push([p.id, news]);
+      }
+    } else if (msg.to !== undefined) {
+      const p = this.peers.get(msg.to);
+      if (p) push(p);
+    } else if (msg.type === 'Tx' || msg.type === 'Block') {
+      joined.filter((p) => p !== peer).forEach(push);
+    } else if (msg.type === 'GetBlocks' || msg.type === 'GetMempool') {
+      const best = joined.filter((p) => p !== peer)
+        .sort((a, b) => (a.info.total_work < b.info.total_work ? 1 : a.info.total_work > b.info.total_work ? -1 : a.id - b.id))[0];
+      if (best) push(best);
+    } else {
+      assert.fail(`unroutable ${text}`);
+    }
+  }
+
+  run(now = NOW) {
+    for (let steps = 0; this.queue.length > 0; steps++) {
+      assert.ok(steps < 10_000, 'the nodes keep talking forever');
+      const [id, text] = this.queue.shift();
+      const peer = this.peers.get(id);
+      this.handle(peer, peer.node.onText(text, now));
+    }
+  }
+}
+
+/// Mines the template with a Miner in slices, as a worker would.
+function mine(template) {
+  const miner = new wasm.Miner(template.headerBytes);
+  try {
+    for (let start = 0n; ; start += 1000n) {
+      const found = miner.mineRange(start, 1000);
+      if (found) return found.nonce;
+    }
+  } finally {
+    miner.free();
+  }
+}
+
+test('a post written on A is mined by B and confirmed on A; tamperCheck and restore', () => {
+  const relay = new Relay('dev');
+  const a = relay.connect(new wasm.Node('dev', 'js-a'));
+  const b = relay.connect(new wasm.Node('dev', 'js-b'));
+  relay.run();
+  assert.equal(a.node.status().joined, true);
+  assert.deepEqual(a.node.peers(), [{ id: b.id, agent: 'js-b', height: 0 }]);
+  assert.ok(b.events.some((e) => e.type === 'joined' && e.peerId === b.id));
+
+  // A posts; B gets it in its mempool.
+  const { txId, outputs } = a.node.post('alice', 'hello from A', NOW, SECRET);
+  assert.match(txId, /^[0-9a-f]{64}$/);
+  assert.deepEqual(outputs.map((o) => o.kind), ['send']);
+  relay.handle(a, outputs);
+  relay.run();
+  const keyId = wasm.publicKeyId(SECRET);
+  assert.match(keyId, /^[0-9a-f]{8}$/);
+  assert.deepEqual(b.node.pending(), [{ txId, author: 'alice', content: 'hello from A', timestamp: NOW, keyId }]);
+  assert.ok(b.events.some((e) => e.type === 'postReceived' && e.txId === txId && e.from === a.id));
+
+  // B mines it.
+  const template = b.node.template(NOW);
+  assert.ok(template.headerBytes instanceof Uint8Array);
+  assert.equal(template.headerBytes.length, 96);
+  assert.equal(template.height, 1);
+  assert.equal(template.txCount, 1);
+  assert.equal(typeof template.bits, 'number');
+  assert.match(template.target, /^[0-9a-f]{64}$/);
+  assert.ok(template.expectedHashes >= 1 && template.expectedHashes < 4, `${template.expectedHashes}`);
+  const nonce = mine(template);
+  assert.equal(typeof nonce, 'bigint');
+  const mined = b.node.foundNonce(template.id, nonce, NOW);
+  const store = mined.find((o) => o.kind === 'store');
+  assert.equal(store.height, 1);
+  assert.ok(store.bytes instanceof Uint8Array);
+  assert.ok(mined.some((o) => o.kind === 'event' && o.event.type === 'blockAccepted' && o.event.from === null));
+  assert.ok(mined.some((o) => o.kind === 'send' && o.text.startsWith('{"type":"Block"')));
+  relay.handle(b, mined);
+  relay.run();
+  assert.throws(() => b.node.foundNonce(template.id, nonce, NOW), /unknown template/);
+
+  // A sees it confirmed.
+  assert.equal(a.node.height(), 1);
+  assert.equal(a.node.tip(), b.node.tip());
+  assert.equal(a.node.tip(), store.hash);
+  assert.deepEqual(a.node.pending(), []);
+  const [newest, genesisPost] = a.node.posts(10);
+  assert.deepEqual(newest, {
+    txId, author: 'alice', content: 'hello from A', timestamp: NOW, height: 1, verified: true, keyId,
+  });
+  assert.equal(genesisPost.height, 0);
+  assert.equal(genesisPost.verified, false);
+  assert.equal(genesisPost.keyId, null);
+  assert.equal(a.node.posts(1).length, 1);
+  assert.ok(a.events.some((e) => e.type === 'blockAccepted' && e.height === 1 && e.from === b.id && e.txCount === 1));
+
+  const status = a.node.status();
+  assert.deepEqual(Object.keys(status).sort(), [
+    'bits', 'expectedHashes', 'height', 'joined', 'me', 'network', 'peers', 'pending', 'syncHeight',
+    'syncTarget', 'syncing', 'tip',
+  ]);
+  assert.equal(status.me, a.id);
+  assert.equal(status.network, 'dev');
+  assert.equal(status.height, 1);
+  assert.equal(status.syncing, false);
+  assert.equal(status.syncHeight, null);
+  assert.equal(status.peers, 1);
+
+  // The explorer rows.
+  const rows = a.node.blocks(0, 10);
+  assert.equal(rows.length, 2);
+  assert.deepEqual(Object.keys(rows[1]).sort(), ['hash', 'height', 'nonce', 'prevHash', 'timestamp', 'txCount']);
+  assert.equal(rows[1].prevHash, rows[0].hash);
+  assert.equal(rows[1].hash, a.node.tip());
+  assert.equal(rows[1].nonce, nonce.toString());
+  assert.equal(rows[1].txCount, 1);
+  assert.equal(rows[1].timestamp, NOW);
+  assert.deepEqual(a.node.blocks(1, 1).map((r) => r.height), [1]);
+  assert.deepEqual(a.node.blocks(5, 1), []);
+
+  // Tamper demo: the JSON view of both blocks, checked, then edited.
+  const text = `[${a.node.blockJson(rows[0].hash)},${a.node.blockJson(rows[1].hash)}]`;
+  const ok = wasm.tamperCheck(text);
+  assert.equal(ok.length, 2);
+  for (const check of ok) {
+    assert.deepEqual(
+      [check.hashOk, check.merkleOk, check.linkOk, check.powOk, check.postsOk],
+      [true, true, true, true, true],
+    );
+  }
+  assert.equal(ok[1].hash, rows[1].hash);
+  const edited = wasm.tamperCheck(text.replace('hello from A', 'hello from Mallory'));
+  assert.equal(edited[0].merkleOk, true);
+  assert.equal(edited[1].merkleOk, false);
+  assert.equal(edited[1].postsOk, false, 'the signature no longer verifies');
+  assert.equal(edited[1].linkOk, true);
+  assert.throws(() => wasm.tamperCheck('not json'), Error);
+  assert.throws(() => a.node.blockJson('00'.repeat(32)), /unknown block/);
+
+  // A fresh node restores B's stored blocks.
+  const c = new wasm.Node('dev', 'js-c');
+  const report = c.restore([...b.stored.values(), new Uint8Array([1, 2, 3])], NOW);
+  assert.deepEqual(report, {
+    accepted: 1, rejected: 1, duplicates: 0, orphans: 0, height: 1, tip: b.node.tip(),
+  });
+  assert.equal(c.tip(), b.node.tip());
+  assert.equal(c.posts(1)[0].txId, txId);
+  for (const n of [a.node, b.node, c]) n.free();
+});
+
+test('a late node syncs from the relay and reports progress', () => {
+  // A mines 30 blocks before it connects: its Hello then claims them.
+  const nodeA = new wasm.Node('dev', 'js-a');
+  for (let i = 0; i < 30; i++) {
+    const t = nodeA.template(NOW);
+    const outputs = nodeA.foundNonce(t.id, mine(t), NOW);
+    assert.deepEqual(outputs.map((o) => o.kind), ['store', 'event'], 'nothing is sent before Welcome');
+  }
+  const relay = new Relay('dev');
+  const a = relay.connect(nodeA);
+  relay.run();
+  const b = relay.connect(new wasm.Node('dev', 'js-b'));
+  relay.run();
+  assert.equal(b.node.tip(), a.node.tip());
+  assert.equal(b.stored.size, 30);
+  const types = b.events.map((e) => e.type);
+  for (const type of ['welcomed', 'joined', 'syncStarted', 'syncProgress', 'synced']) {
+    assert.ok(types.includes(type), `${type} in ${types}`);
+  }
+  assert.deepEqual(b.events.find((e) => e.type === 'synced'), { type: 'synced', peer: a.id, blocks: 30, height: 30 });
+  assert.deepEqual(b.node.tick(NOW + 60_000), []);
+  b.node.onDisconnected();
+  assert.equal(b.node.status().me, null);
+  assert.equal(b.node.height(), 30);
+});
+
+test('errors: bad posts, keys, templates, networks and frames', () => {
+  const node = new wasm.Node('dev', 'js');
+  assert.throws(() => new wasm.Node('nope', 'js'), /nope/);
+  assert.throws(() => node.post('', 'x', NOW, SECRET), /author is empty/);
+  assert.throws(() => node.post('a', 'x', NOW, new Uint8Array(31)), /32 bytes/);
+  assert.throws(() => wasm.publicKeyId(new Uint8Array(3)), /32 bytes/);
+  assert.throws(() => node.foundNonce(12345, 0n, NOW), /unknown template/);
+  assert.throws(() => node.onText('{}', -1), /nowMs/);
+
+  // A template whose tip moved is stale.
+  const t1 = node.template(NOW);
+  const t2 = node.template(NOW);
+  node.foundNonce(t1.id, mine(t1), NOW);
+  assert.throws(() => node.foundNonce(t2.id, mine(t2), NOW), /stale/);
+
+  const garbage = node.onText('{"type":"Nope"}', NOW);
+  assert.equal(garbage.length, 1);
+  assert.equal(garbage[0].kind, 'event');
+  assert.equal(garbage[0].event.type, 'badMessage');
+
+  const welcome = JSON.stringify({ type: 'Welcome', peer_id: 3, network: 'main', chain_id: wasm.chainId('main'), peers: [] });
+  const refused = node.onText(welcome, NOW);
+  assert.deepEqual(refused.map((o) => o.event.type), ['wrongNetwork']);
+  assert.equal(node.status().me, null);
+
+  const ping = node.onText('{"from":4,"type":"Ping","nonce":18446744073709551615}', NOW);
+  assert.deepEqual(ping, [{ kind: 'send', text: '{"to":4,"type":"Pong","nonce":18446744073709551615}' }]);
+  node.free();
+});

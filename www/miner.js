@@ -1,0 +1,77 @@
+// A mining worker: its own wasm instance and Miner, working through the nonce
+// range it is given in short slices, so a new job (new tip, new posts)
+// replaces the old one within a slice (~10 ms). Reports hashes every ~100 ms
+// and the first nonce that meets the target.
+
+import init, { Miner } from './pkg/tabchain_wasm.js';
+
+const ready = init({ module_or_path: new URL('./pkg/tabchain_wasm_bg.wasm', import.meta.url) });
+const SLICE_MS = 10;
+const REPORT_MS = 100;
+
+let job = null;
+let running = false;
+let slice = 20_000;
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  if (msg.type === 'job') {
+    await ready;
+    try {
+      job = { id: msg.id, miner: new Miner(msg.headerBytes), next: msg.start, end: msg.end };
+    } catch (err) {
+      job = null;
+      self.postMessage({ type: 'error', message: String(err) });
+      return;
+    }
+    if (!running) loop();
+  } else if (msg.type === 'stop') {
+    job = null;
+  }
+};
+
+// Lets queued messages (a new job, a stop) run between slices.
+function yieldToMessages() {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(0);
+  });
+}
+
+async function loop() {
+  running = true;
+  let hashes = 0;
+  let since = performance.now();
+  while (job) {
+    const current = job;
+    const remaining = current.end - current.next;
+    if (remaining <= 0n) {
+      job = null;
+      break;
+    }
+    const count = BigInt(slice) < remaining ? slice : Number(remaining);
+    const started = performance.now();
+    const found = current.miner.mineRange(current.next, count);
+    const took = performance.now() - started;
+    current.next += BigInt(count);
+    hashes += count;
+    // Aim each slice at SLICE_MS so a new job is picked up quickly.
+    if (took > 0) slice = Math.max(1_000, Math.min(2_000_000, Math.round((slice * SLICE_MS) / took)));
+    if (found && job === current) {
+      self.postMessage({ type: 'found', id: current.id, nonce: found.nonce, hash: found.hash });
+      job = null;
+    }
+    const now = performance.now();
+    if (now - since >= REPORT_MS) {
+      self.postMessage({ type: 'progress', hashes, ms: now - since });
+      hashes = 0;
+      since = now;
+    }
+    await yieldToMessages();
+  }
+  const now = performance.now();
+  if (hashes > 0) self.postMessage({ type: 'progress', hashes, ms: now - since });
+  self.postMessage({ type: 'idle' });
+  running = false;
+}

@@ -1,0 +1,60 @@
+// Service worker: keeps the app shell (page, scripts, wasm) so a tab reloads
+// and restores its chain from IndexedDB even when the relay, which serves the
+// page, is down. Network first, so a running relay always serves the newest
+// files; the cache only answers when the network cannot.
+
+const CACHE = 'tabchain-shell-v1';
+const SHELL = [
+  './',
+  './index.html',
+  './style.css',
+  './app.js',
+  './store.js',
+  './relay.js',
+  './mining.js',
+  './miner.js',
+  './pkg/tabchain_wasm.js',
+  './pkg/tabchain_wasm_bg.wasm',
+];
+const LIVE = ['/ws', '/healthz', '/metrics', '/api/'];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then((cache) => cache.addAll(SHELL))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) => Promise.all(keys.filter((key) => key !== CACHE).map((key) => caches.delete(key))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== 'GET' || url.origin !== self.location.origin) return;
+  if (LIVE.some((prefix) => url.pathname === prefix || url.pathname.startsWith(prefix))) return;
+  event.respondWith(
+    fetch(request)
+      .then((response) => {
+        if (response.ok) {
+          const copy = response.clone();
+          caches.open(CACHE).then((cache) => cache.put(request, copy));
+        }
+        return response;
+      })
+      .catch(() =>
+        caches.match(request, { ignoreSearch: true }).then((cached) => {
+          if (cached) return cached;
+          return new Response('offline and not cached', { status: 503, headers: { 'content-type': 'text/plain' } });
+        }),
+      ),
+  );
+});
