@@ -1,27 +1,103 @@
-//! `tabchain-node`: the native full node.
-//!
-//! For now it prints the selected network, its chain id and its genesis header
-//! and exits; the node itself is added by its own issue.
+//! `tabchain-node` binary: the command line, logging and signals around
+//! [`tabchain_node::start`].
 
-use anyhow::Result;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
 use clap::Parser;
-use tabchain_core::params::{Network, Params};
+use tabchain_core::params::Network;
+use tabchain_node::{Config, start};
+use tracing_subscriber::EnvFilter;
 
-/// tabchain native full node.
+/// tabchain native full node: relay client, multi-core miner, embedded
+/// database and the classic REST API.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Network to join: main or dev.
+    /// Relay websocket address, e.g. ws://127.0.0.1:8000/ws (repeatable: tried in turn).
+    #[arg(long = "relay")]
+    relays: Vec<String>,
+    /// Address of the REST API (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    http: SocketAddr,
+    /// Directory of the database.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Mine in the background.
+    #[arg(long)]
+    mine: bool,
+    /// Mining threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Network: main or dev.
     #[arg(long, default_value = "main")]
     network: Network,
+    /// HTTP peer to announce blocks to, e.g. http://127.0.0.1:8002 (repeatable).
+    #[arg(long = "peer")]
+    peers: Vec<String>,
 }
 
-fn main() -> Result<()> {
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
     let args = Args::parse();
-    let params = Params::for_network(args.network);
-    let genesis = params.genesis();
-    println!("network: {}", args.network);
-    println!("chain id: {}", params.chain_id());
-    println!("genesis header: {}", hex::encode(genesis.header.to_bytes()));
-    Ok(())
+    for relay in &args.relays {
+        if !(relay.starts_with("ws://") || relay.starts_with("wss://")) {
+            bail!("--relay {relay:?} must be a ws:// or wss:// address");
+        }
+    }
+    for peer in &args.peers {
+        if !peer.starts_with("http://") {
+            bail!("--peer {peer:?} must be an http:// address");
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = match args.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => cores,
+    };
+    let config = Config {
+        network: args.network,
+        relays: args.relays,
+        http: args.http,
+        data: args.data,
+        mine: args.mine,
+        threads,
+        peers: args.peers.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
+    };
+    let node = start(config).await?;
+    // The one line on stdout, for people and for scripts that used port 0.
+    println!("tabchain-node listening on http://{}/", node.addr);
+    std::io::stdout().flush().context("writing to stdout")?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    node.shut_down().await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

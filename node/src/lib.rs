@@ -1,0 +1,117 @@
+//! `tabchain-node`: the native full node. It keeps the chain durable when
+//! every tab is closed, mines on all cores when asked, follows the relay like
+//! a tab does (the same core driver), and speaks the classic tutorial REST API.
+//!
+//! [`start`] runs a node on a given configuration (tests use port 0);
+//! `main` adds the command line and signals.
+
+pub mod api;
+pub mod miner;
+pub mod relay_client;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tabchain_core::node::Node;
+use tabchain_core::params::{Network, Params};
+use tabchain_core::pow::Kernel;
+use tokio::sync::{mpsc, watch};
+
+use crate::miner::MinerPool;
+use crate::service::{AGENT, Service, now_ms};
+use crate::store::Store;
+
+/// How a node runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The chain.
+    pub network: Network,
+    /// Relay websocket addresses (`ws://…/ws`), tried in turn.
+    pub relays: Vec<String>,
+    /// Address of the REST API.
+    pub http: SocketAddr,
+    /// Directory of the database.
+    pub data: PathBuf,
+    /// Mine in the background.
+    pub mine: bool,
+    /// Mining threads (background miner and `GET /mine`).
+    pub threads: usize,
+    /// HTTP peers to announce blocks to from the start.
+    pub peers: Vec<String>,
+}
+
+/// A running node.
+pub struct RunningNode {
+    /// Where the REST API listens.
+    pub addr: SocketAddr,
+    /// The shared state (for tests and statistics).
+    pub service: Arc<Service>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl RunningNode {
+    /// Stops serving, closes the relay connection and waits for the server.
+    pub async fn shut_down(self) -> Result<()> {
+        self.stop.send_replace(true);
+        self.server.await.context("the HTTP server task failed")?
+    }
+}
+
+/// Opens the store, restores the chain, and starts the relay client, the
+/// miners and the REST API.
+pub async fn start(config: Config) -> Result<RunningNode> {
+    let params = Params::for_network(config.network);
+    let (store, node) = {
+        let (data, params) = (config.data.clone(), params.clone());
+        tokio::task::spawn_blocking(move || -> Result<(Store, Node)> {
+            let store = Store::open(&data, &params)?;
+            let mut node = Node::new(params, AGENT);
+            let summary = store::verify_and_restore(&store, &mut node, now_ms())?;
+            tracing::info!(?summary, height = node.height(), tip = %node.tip(), "chain restored");
+            Ok((store, node))
+        })
+        .await
+        .context("restoring the chain")??
+    };
+    let (found_tx, mut found_rx) = mpsc::channel(16);
+    let miner = if config.mine {
+        let pool = MinerPool::start(config.threads, Kernel::detect(), found_tx).context("starting the miners")?;
+        tracing::info!(threads = pool.threads(), kernel = pool.kernel().name(), "mining");
+        Some(pool)
+    } else {
+        None
+    };
+    let service = Service::new(node, store, miner, config.threads.max(1));
+    service.http_peers.lock().unwrap_or_else(|e| e.into_inner()).extend(config.peers.iter().cloned());
+    let (stop, shutdown) = watch::channel(false);
+
+    let on_found = service.clone();
+    tokio::spawn(async move {
+        while let Some(found) = found_rx.recv().await {
+            let service = on_found.clone();
+            let _ = tokio::task::spawn_blocking(move || service.on_found(found)).await;
+        }
+    });
+    tokio::spawn(relay_client::run(config.relays.clone(), service.clone(), shutdown.clone()));
+    let api = api::Api::new(service.clone())?;
+    tokio::spawn(api::announce_to_peers(api.clone(), shutdown.clone()));
+
+    let listener =
+        tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("binding {}", config.http))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let mut shutdown_http = shutdown;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, api::router(api))
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_http.wait_for(|stop| *stop).await;
+            })
+            .await
+            .context("serving HTTP")
+    });
+    Ok(RunningNode { addr, service, stop, server })
+}

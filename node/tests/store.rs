@@ -1,0 +1,677 @@
+//! The node's store: round trips, reopening, refusing what is not ours,
+//! corrupt records, restore checks, persist, and kill -9 in the middle of
+//! writing. `cargo test --release -p tabchain-node --test store -- --ignored
+//! --nocapture` prints the timings.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redb::TableDefinition;
+use tabchain_core::block::Block;
+use tabchain_core::hash::{BlockHash, TxId};
+use tabchain_core::merkle::merkle_root;
+use tabchain_core::node::{Node, Output};
+use tabchain_core::params::{Network, Params};
+use tabchain_core::post::Post;
+use tabchain_core::pow::solve;
+use tabchain_core::state::ChainState;
+use tabchain_core::wire::{Envelope, Message, PeerId};
+use tabchain_node::store::{Batch, DB_FILE, FORMAT_VERSION, Store, StoreError, verify_and_restore};
+
+/// A clock far enough ahead that no test block is "from the future".
+const NOW: u64 = 1_795_564_800_000 + 365 * 24 * 3_600_000;
+/// Set in the child process of the kill -9 test: its data directory.
+const CHILD_ENV: &str = "TABCHAIN_STORE_CRASH_CHILD_DIR";
+
+// The store's tables, to damage them from outside.
+const BLOCKS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("blocks");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+fn dev() -> Params {
+    Params::for_network(Network::Dev)
+}
+
+fn post(author: &str, n: u64) -> Post {
+    Post::new(author, &format!("post number {n}"), 1_795_564_800_000 + n).expect("valid post")
+}
+
+fn seal(mut block: Block) -> Block {
+    block.header.merkle_root = merkle_root(&block.txids());
+    block.header = solve(&block.header, 1 << 24).expect("valid target").expect("a nonce within 2^24 hashes");
+    block
+}
+
+/// The state's template on its tip, `interval + skew_ms` after the tip, sealed.
+fn next_block(state: &ChainState, skew_ms: u64) -> Block {
+    let time = state.chain().tip().timestamp_ms() + state.params().target_block_interval_ms + skew_ms;
+    let mut block = state.block_template(time);
+    block.header.timestamp_ms = time;
+    seal(block)
+}
+
+/// Mines one block on the node's tip (with its pending posts).
+fn mine(node: &mut Node) -> Vec<Output> {
+    let time = node.state().chain().tip().timestamp_ms() + node.params().target_block_interval_ms;
+    let mut block = node.template(time);
+    block.header.timestamp_ms = time;
+    node.submit_mined(seal(block), NOW).expect("own block is valid")
+}
+
+/// The blocks to store among a call's outputs.
+fn stored(outputs: &[Output]) -> Vec<(BlockHash, u64, Vec<u8>)> {
+    let mut batch = Batch::default();
+    batch.add_outputs(outputs);
+    batch.blocks
+}
+
+/// Mines `n` blocks, persisting after each.
+fn mine_and_persist(node: &mut Node, store: &Store, n: usize) {
+    for _ in 0..n {
+        let outputs = mine(node);
+        store.persist(node, stored(&outputs)).expect("persist");
+    }
+}
+
+fn best_of(node: &Node) -> Vec<(u64, BlockHash)> {
+    node.state().chain().best_chain().map(|e| (e.height(), e.hash)).collect()
+}
+
+fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("data");
+    (tmp, dir)
+}
+
+/// A store in a new directory holding a node with `blocks` blocks (one post
+/// each, from the second on) and two pending posts.
+fn populated(blocks: usize) -> (tempfile::TempDir, PathBuf, Node) {
+    let (tmp, dir) = fresh_dir();
+    let store = Store::open(&dir, &dev()).expect("create");
+    let mut node = Node::new(dev(), "test");
+    for i in 0..blocks {
+        if i > 0 {
+            node.submit_post(post("alice", i as u64), NOW).expect("post");
+        }
+        mine_and_persist(&mut node, &store, 1);
+    }
+    for n in [1000, 1001] {
+        node.submit_post(post("bob", n), NOW).expect("post");
+    }
+    store.persist(&node, Vec::new()).expect("persist the mempool");
+    (tmp, dir, node)
+}
+
+fn restore(dir: &Path) -> Result<(Store, Node, tabchain_node::store::RestoreSummary), StoreError> {
+    let store = Store::open(dir, &dev())?;
+    let mut node = Node::new(dev(), "restored");
+    let summary = verify_and_restore(&store, &mut node, NOW)?;
+    Ok((store, node, summary))
+}
+
+#[test]
+fn blocks_best_chain_and_mempool_round_trip_and_survive_reopening() {
+    let (_tmp, dir, node) = populated(20);
+    {
+        let store = Store::open(&dir, &dev()).expect("reopen");
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.blocks, stats.best, stats.mempool), (20, Some((20, node.tip())), 2));
+        assert_eq!(stats.path, dir.join(DB_FILE));
+        assert!(stats.file_bytes > 0);
+        assert_eq!(store.best_chain().unwrap(), best_of(&node));
+        let loaded = store.load_blocks().unwrap();
+        assert_eq!(loaded.len(), 20);
+        let heights: Vec<u64> = loaded.iter().map(|b| Block::from_bytes(b).unwrap().header.height).collect();
+        assert_eq!(heights, (1..=20).collect::<Vec<_>>(), "ordered by height");
+        let entry = node.state().chain().best_at(7).unwrap();
+        assert_eq!(store.get_block(&entry.hash).unwrap(), Some(entry.block.to_bytes()));
+        assert_eq!(store.get_block(&BlockHash::from_bytes([7; 32])).unwrap(), None);
+        let mempool: Vec<TxId> = store.load_mempool().unwrap().iter().map(Post::txid).collect();
+        assert_eq!(mempool, vec![post("bob", 1000).txid(), post("bob", 1001).txid()]);
+    }
+    let (_store, restored, summary) = restore(&dir).expect("restore");
+    assert_eq!((restored.height(), restored.tip()), (20, node.tip()));
+    assert_eq!(best_of(&restored), best_of(&node));
+    assert_eq!(summary.stored_blocks, 20);
+    assert_eq!((summary.report.accepted, summary.report.rejected, summary.report.orphans), (20, 0, 0));
+    assert_eq!(summary.best_mismatch, None);
+    assert_eq!((summary.mempool_restored, summary.mempool_confirmed), (2, 0));
+    assert!(summary.mempool_refused.is_empty());
+    assert_eq!(restored.state().mempool().len(), 2);
+    // Confirmed posts are not pending any more.
+    assert!(restored.state().chain().confirmed_height(&post("alice", 5).txid()).is_some());
+}
+
+#[test]
+fn the_direct_calls_write_what_they_say() {
+    let (_tmp, dir) = fresh_dir();
+    let store = Store::open(&dir, &dev()).unwrap();
+    assert_eq!(store.best_chain().unwrap(), vec![(0, dev().chain_id())], "a new store holds genesis as best");
+    let mut state = ChainState::new(dev());
+    let mut blocks = Vec::new();
+    for _ in 0..5 {
+        let block = next_block(&state, 0);
+        state.submit_block(block.clone(), NOW).unwrap();
+        blocks.push(block);
+    }
+    let records: Vec<(BlockHash, u64, Vec<u8>)> =
+        blocks.iter().map(|b| (b.hash(), b.header.height, b.to_bytes())).collect();
+    store.put_blocks(&records).unwrap();
+    let hashes: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
+    store.set_best_chain(1, &hashes).unwrap();
+    assert_eq!(store.best_chain().unwrap().len(), 6);
+    // A shorter best chain from height 3 truncates the rest.
+    let other = BlockHash::from_bytes([3; 32]);
+    store.set_best_chain(3, &[other]).unwrap();
+    let best = store.best_chain().unwrap();
+    assert_eq!(best.iter().map(|(h, _)| *h).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert_eq!(best[3], (3, other));
+    assert_eq!(best[2], (2, hashes[1]));
+    store.set_best_chain(2, &[]).unwrap();
+    assert_eq!(store.best_chain().unwrap().len(), 2);
+
+    let (a, b) = (post("a", 1), post("b", 2));
+    store.put_mempool(&[b.clone(), a.clone()]).unwrap();
+    assert_eq!(store.load_mempool().unwrap(), vec![a.clone(), b.clone()], "oldest first");
+    store.remove_mempool(&[a.txid(), TxId::from_bytes([1; 32])]).unwrap();
+    assert_eq!(store.load_mempool().unwrap(), vec![b]);
+
+    // A relaxed batch is visible at once and durable with the next commit.
+    store.commit(&Batch { mempool_put: vec![a.clone()], relaxed: true, ..Batch::default() }).unwrap();
+    store.put_mempool(&[]).unwrap();
+    drop(store);
+    let store = Store::open(&dir, &dev()).unwrap();
+    assert_eq!(store.load_mempool().unwrap().len(), 2);
+    assert_eq!(store.stats().unwrap().blocks, 5);
+}
+
+#[test]
+fn blocks_that_are_not_what_their_key_says_are_not_written() {
+    let (_tmp, dir) = fresh_dir();
+    let store = Store::open(&dir, &dev()).unwrap();
+    let block = next_block(&ChainState::new(dev()), 0);
+    let good = (block.hash(), 1, block.to_bytes());
+    let wrong_hash = (BlockHash::from_bytes([9; 32]), 1, block.to_bytes());
+    let wrong_height = (block.hash(), 2, block.to_bytes());
+    let short = (block.hash(), 1, vec![1, 2, 3]);
+    for bad in [wrong_hash, wrong_height, short] {
+        let err = store.put_blocks(&[good.clone(), bad.clone()]).unwrap_err();
+        assert!(matches!(err, StoreError::BadInput { .. }), "{err}");
+        assert!(err.to_string().contains(&bad.0.to_hex()), "{err}");
+    }
+    assert_eq!(store.stats().unwrap().blocks, 0, "nothing of a refused batch was written");
+    let err = store.set_best_chain(u64::MAX, &[block.hash()]).unwrap_err();
+    assert!(matches!(err, StoreError::BadInput { .. }), "{err}");
+}
+
+#[test]
+fn a_store_of_another_network_is_refused_naming_both() {
+    let (_tmp, dir) = fresh_dir();
+    drop(Store::open(&dir, &dev()).unwrap());
+    let before = std::fs::read(dir.join(DB_FILE)).unwrap();
+    let err = Store::open(&dir, &Params::for_network(Network::Main)).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Foreign { .. }), "{text}");
+    assert!(text.contains("network dev") && text.contains("network main"), "{text}");
+    assert!(text.contains(&dev().chain_id().to_hex()), "{text}");
+    assert!(text.contains(&Params::for_network(Network::Main).chain_id().to_hex()), "{text}");
+    assert!(text.contains(&dir.join(DB_FILE).display().to_string()), "{text}");
+    assert_eq!(std::fs::read(dir.join(DB_FILE)).unwrap(), before, "left untouched");
+    // A store of another format version is refused too.
+    {
+        let db = redb::Database::open(dir.join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META).unwrap().insert("format", (FORMAT_VERSION + 1).to_le_bytes().as_slice()).unwrap();
+        txn.commit().unwrap();
+    }
+    let text = Store::open(&dir, &dev()).unwrap_err().to_string();
+    assert!(text.contains(&format!("store format {}", FORMAT_VERSION + 1)), "{text}");
+}
+
+/// Pseudo-random bytes (xorshift), reproducible.
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_and_left_untouched() {
+    for len in [10, 4096, 100_000] {
+        let (_tmp, dir) = fresh_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let bytes = noise(len, 0x9e37_79b9_7f4a_7c15);
+        std::fs::write(dir.join(DB_FILE), &bytes).unwrap();
+        let err = Store::open(&dir, &dev()).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::NotADatabase { .. }), "{len} bytes: {text}");
+        assert!(text.contains(&dir.join(DB_FILE).display().to_string()), "{text}");
+        assert_eq!(std::fs::read(dir.join(DB_FILE)).unwrap(), bytes, "left untouched");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "nothing added");
+    }
+}
+
+#[test]
+fn another_programs_redb_database_is_refused_and_left_untouched() {
+    let (_tmp, dir) = fresh_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    {
+        let db = redb::Database::create(dir.join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        let users: TableDefinition<&str, u64> = TableDefinition::new("users");
+        txn.open_table(users).unwrap().insert("ann", 1).unwrap();
+        txn.commit().unwrap();
+    }
+    let before = std::fs::read(dir.join(DB_FILE)).unwrap();
+    let err = Store::open(&dir, &dev()).unwrap_err();
+    assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
+    assert!(err.to_string().contains("users"), "{err}");
+    assert_eq!(std::fs::read(dir.join(DB_FILE)).unwrap(), before, "left untouched");
+}
+
+#[test]
+fn a_directory_with_other_files_is_refused_and_an_empty_one_used() {
+    let (_tmp, dir) = fresh_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let err = Store::open(&dir, &dev()).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("notes.txt") && text.contains(&dir.display().to_string()), "{text}");
+    assert!(!dir.join(DB_FILE).exists());
+    // A path that is a file is refused too.
+    let err = Store::open(&dir.join("notes.txt"), &dev()).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    // An empty directory, and an empty database file (a creation cut short), are fine.
+    std::fs::remove_file(dir.join("notes.txt")).unwrap();
+    drop(Store::open(&dir, &dev()).unwrap());
+    let (_tmp2, dir2) = fresh_dir();
+    std::fs::create_dir_all(&dir2).unwrap();
+    std::fs::write(dir2.join(DB_FILE), b"").unwrap();
+    let store = Store::open(&dir2, &dev()).unwrap();
+    assert_eq!(store.best_chain().unwrap(), vec![(0, dev().chain_id())]);
+}
+
+#[test]
+fn a_store_in_use_is_refused() {
+    let (_tmp, dir) = fresh_dir();
+    let _store = Store::open(&dir, &dev()).unwrap();
+    let err = Store::open(&dir, &dev()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+}
+
+/// Writes raw bytes under a key of the blocks table, or removes the key.
+fn poke_block(dir: &Path, key: BlockHash, bytes: Option<&[u8]>) {
+    let db = redb::Database::open(dir.join(DB_FILE)).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(BLOCKS).unwrap();
+        match bytes {
+            Some(bytes) => drop(table.insert(*key.as_bytes(), bytes).unwrap()),
+            None => drop(table.remove(*key.as_bytes()).unwrap()),
+        }
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn undecodable_or_mismatched_block_records_are_corrupt_naming_each_key() {
+    let (_tmp, dir, node) = populated(6);
+    let garbage_key = BlockHash::from_bytes([0xab; 32]);
+    poke_block(&dir, garbage_key, Some(b"not a block at all"));
+    // A real block under another block's key.
+    let (b3, b4) = (node.state().chain().best_at(3).unwrap(), node.state().chain().best_at(4).unwrap());
+    poke_block(&dir, b4.hash, Some(&b3.block.to_bytes()));
+
+    let store = Store::open(&dir, &dev()).expect("the database itself is fine");
+    let err = store.load_blocks().unwrap_err();
+    let StoreError::Corrupt { bad, .. } = &err else { panic!("{err}") };
+    assert_eq!(bad.len(), 2);
+    let text = err.to_string();
+    assert!(text.contains(&garbage_key.to_hex()) && text.contains("do not decode"), "{text}");
+    assert!(text.contains(&b4.hash.to_hex()) && text.contains(&format!("hashes to {}", b3.hash)), "{text}");
+    drop(store);
+    let err = restore(&dir).expect_err("refused");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains(&garbage_key.to_hex()), "{err}");
+    // Nothing was dropped: the bad records are still there.
+    let store = Store::open(&dir, &dev()).unwrap();
+    assert_eq!(store.get_block(&garbage_key).unwrap().as_deref(), Some(&b"not a block at all"[..]));
+}
+
+#[test]
+fn blocks_that_do_not_validate_or_connect_refuse_the_restore() {
+    // A missing block: its descendants do not connect.
+    let (_tmp, dir, node) = populated(6);
+    let gone = node.state().chain().best_at(3).unwrap().hash;
+    poke_block(&dir, gone, None);
+    let err = restore(&dir).expect_err("refused");
+    let StoreError::Corrupt { bad, .. } = &err else { panic!("{err}") };
+    assert_eq!(bad.len(), 3, "{err}");
+    let child = node.state().chain().best_at(4).unwrap().hash;
+    assert_eq!(bad[0].key, child.to_hex());
+    assert!(bad[0].reason.contains(&format!("its parent {gone} is not stored")), "{err}");
+
+    // A block whose posts do not match its header (stored under its header hash).
+    let (_tmp, dir, node) = populated(4);
+    let mut block = (*node.state().chain().best_at(2).unwrap().block).clone();
+    block.posts[0].content.push('!');
+    poke_block(&dir, block.hash(), Some(&block.to_bytes()));
+    let err = restore(&dir).expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains(&block.hash().to_hex()) && text.contains("merkle root"), "{text}");
+
+    // A clock behind the blocks.
+    let (_tmp, dir, _node) = populated(3);
+    let store = Store::open(&dir, &dev()).unwrap();
+    let mut fresh = Node::new(dev(), "t");
+    let err = verify_and_restore(&store, &mut fresh, dev().genesis_timestamp_ms - 200_000).unwrap_err();
+    assert!(err.to_string().contains("clock"), "{err}");
+}
+
+#[test]
+fn a_stale_best_chain_is_a_warning_and_is_rewritten() {
+    let (_tmp, dir, node) = populated(8);
+    {
+        let store = Store::open(&dir, &dev()).unwrap();
+        store.set_best_chain(5, &[BlockHash::from_bytes([5; 32])]).unwrap();
+    }
+    let (store, restored, summary) = restore(&dir).unwrap();
+    assert_eq!(restored.tip(), node.tip());
+    let mismatch = summary.best_mismatch.expect("reported");
+    assert_eq!(mismatch.first_difference, 5);
+    assert_eq!(mismatch.stored, Some((5, BlockHash::from_bytes([5; 32]))));
+    assert_eq!(mismatch.restored, (8, node.tip()));
+    assert_eq!(store.best_chain().unwrap(), best_of(&node), "rewritten");
+    drop(store);
+    assert_eq!(restore(&dir).unwrap().2.best_mismatch, None);
+}
+
+#[test]
+fn equal_work_branches_restore_to_the_stored_best() {
+    // Two one-block branches on genesis with the same work.
+    let state = ChainState::new(dev());
+    let a = next_block(&state, 0);
+    let b = next_block(&state, 1);
+    for best in [&a, &b] {
+        let (_tmp, dir) = fresh_dir();
+        let store = Store::open(&dir, &dev()).unwrap();
+        let blocks: Vec<_> = [&a, &b].iter().map(|x| (x.hash(), 1, x.to_bytes())).collect();
+        store.commit(&Batch { blocks, best: Some((1, vec![best.hash()])), ..Batch::default() }).unwrap();
+        drop(store);
+        let (_store, node, summary) = restore(&dir).unwrap();
+        assert_eq!(node.tip(), best.hash());
+        assert_eq!(summary.best_mismatch, None);
+    }
+}
+
+#[test]
+fn persist_follows_growth_reorgs_and_the_mempool() {
+    let (_tmp, dir) = fresh_dir();
+    let store = Store::open(&dir, &dev()).unwrap();
+    let mut node = Node::new(dev(), "t");
+    store.persist(&node, Vec::new()).unwrap();
+    assert_eq!(store.best_chain().unwrap(), best_of(&node));
+    for n in 0..3 {
+        node.submit_post(post("mine", n), NOW).unwrap();
+    }
+    store.persist(&node, Vec::new()).unwrap();
+    assert_eq!(store.load_mempool().unwrap().len(), 3);
+    mine_and_persist(&mut node, &store, 4);
+    assert_eq!(store.load_mempool().unwrap(), vec![], "mined posts left the stored mempool");
+    assert_eq!(store.best_chain().unwrap(), best_of(&node));
+
+    // A heavier branch from height 1 arrives from a peer: a reorg that
+    // returns the posts of blocks 2..4 to the mempool.
+    let mut other = ChainState::new(dev());
+    let first = node.state().chain().best_at(1).unwrap().block.clone();
+    other.submit_block((*first).clone(), NOW).unwrap();
+    let mut outputs = Vec::new();
+    for _ in 0..5 {
+        let block = next_block(&other, 7);
+        other.submit_block(block.clone(), NOW).unwrap();
+        let envelope = Envelope { from: Some(PeerId(9)), to: None, message: Message::Block { block } };
+        outputs.extend(node.on_envelope(envelope, NOW));
+    }
+    assert_eq!(node.height(), 6);
+    let blocks = stored(&outputs);
+    assert_eq!(blocks.len(), 5);
+    store.persist(&node, blocks).unwrap();
+    assert_eq!(store.best_chain().unwrap(), best_of(&node));
+    let pending: Vec<TxId> = node.state().mempool().iter().map(|(id, _)| *id).collect();
+    let mut stored_ids: Vec<TxId> = store.load_mempool().unwrap().iter().map(Post::txid).collect();
+    stored_ids.sort();
+    let mut expected = pending.clone();
+    expected.sort();
+    assert_eq!(stored_ids, expected);
+    drop(store);
+
+    let (store, restored, summary) = restore(&dir).unwrap();
+    assert_eq!((restored.tip(), summary.best_mismatch, summary.stored_blocks), (node.tip(), None, 9));
+    assert_eq!(summary.mempool_restored, pending.len());
+    // The restored store is in step: persisting the same state writes nothing new.
+    store.persist(&restored, Vec::new()).unwrap();
+    assert_eq!(store.best_chain().unwrap(), best_of(&node));
+    // set_best_chain_from writes only the best chain.
+    let mut node = restored;
+    let outputs = mine(&mut node);
+    store.put_blocks(&stored(&outputs)).unwrap();
+    store.set_best_chain_from(&node).unwrap();
+    assert_eq!(store.best_chain().unwrap(), best_of(&node));
+}
+
+#[test]
+fn posts_confirmed_meanwhile_leave_the_stored_mempool_at_restore() {
+    let (_tmp, dir) = fresh_dir();
+    let store = Store::open(&dir, &dev()).unwrap();
+    let mut node = Node::new(dev(), "t");
+    let p = post("x", 1);
+    node.submit_post(p.clone(), NOW).unwrap();
+    mine_and_persist(&mut node, &store, 1);
+    store.put_mempool(&[p.clone(), post("x", 2)]).unwrap();
+    drop(store);
+    let (store, restored, summary) = restore(&dir).unwrap();
+    assert_eq!((summary.mempool_restored, summary.mempool_confirmed), (1, 1));
+    assert_eq!(restored.state().mempool().len(), 1);
+    assert_eq!(store.load_mempool().unwrap(), vec![post("x", 2)]);
+}
+
+#[test]
+fn a_damaged_file_is_an_error_not_a_panic() {
+    let (_tmp, dir, _node) = populated(30);
+    let path = dir.join(DB_FILE);
+    let clean = std::fs::read(&path).unwrap();
+    let mut failures = 0;
+    // Overwrite 64 bytes in every 4 KiB page, one page at a time (header, tables, data, free space).
+    for (i, offset) in (0..clean.len()).step_by(4096).map(|page| page + 512).enumerate() {
+        let mut bytes = clean.clone();
+        let end = (offset + 64).min(bytes.len());
+        bytes[offset..end].copy_from_slice(&noise(end - offset, i as u64 + 1));
+        std::fs::write(&path, &bytes).unwrap();
+        match restore(&dir) {
+            Ok((_, node, _)) => assert_eq!(node.height(), 30, "offset {offset}: opened, so it must be whole"),
+            Err(e) => {
+                failures += 1;
+                let text = e.to_string();
+                eprintln!("offset {offset}: {text}");
+                assert!(text.contains(&path.display().to_string()) || text.contains("corrupt"), "{text}");
+            }
+        }
+    }
+    assert!(failures > 0, "some damage must be noticed");
+}
+
+// ---- kill -9 ------------------------------------------------------------------
+
+/// The child of [`acknowledged_blocks_survive_kill_9`] (does nothing in a
+/// normal run): reopens the store, then mines and commits blocks forever,
+/// printing `ack HEIGHT HASH` after each commit returns.
+#[test]
+fn crash_child() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else { return };
+    let store = Store::open(Path::new(&dir), &dev()).expect("child: open");
+    let mut node = Node::new(dev(), "child");
+    verify_and_restore(&store, &mut node, NOW).expect("child: restore");
+    let mut out = std::io::stdout().lock();
+    loop {
+        let height = node.height() + 1;
+        // One post of varying size per block, so blocks and the mempool change.
+        let content = format!("block {height} {}", "x".repeat((height as usize * 37) % 900));
+        let p = Post::new("child", &content, 1_795_564_800_000 + height).unwrap();
+        let _ = node.submit_post(p, NOW);
+        let outputs = mine(&mut node);
+        store.persist(&node, stored(&outputs)).expect("child: persist");
+        writeln!(out, "ack {} {}", node.height(), node.tip()).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+fn parse_ack(line: &str) -> Option<(u64, BlockHash)> {
+    let mut parts = line.strip_prefix("ack ")?.split(' ');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+#[test]
+fn acknowledged_blocks_survive_kill_9() {
+    let (_tmp, dir) = fresh_dir();
+    let mut acked: Vec<(u64, BlockHash)> = Vec::new();
+    for (round, pause_ms) in [0u64, 1, 3, 0, 7].into_iter().enumerate() {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["crash_child", "--exact", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_ENV, &dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the child");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let want = 30 + 20 * round;
+        let mut seen = 0;
+        while seen < want {
+            let line = lines.next().expect("the child stopped early").unwrap();
+            if let Some(ack) = parse_ack(&line) {
+                acked.push(ack);
+                seen += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Whatever it printed before dying was acknowledged too.
+        acked.extend(lines.map_while(Result::ok).filter_map(|l| parse_ack(&l)));
+
+        let (store, node, summary) = restore(&dir).expect("reopen after kill -9");
+        assert_eq!(summary.best_mismatch, None);
+        for (height, hash) in &acked {
+            assert_eq!(node.state().chain().best_at(*height).map(|e| e.hash), Some(*hash), "round {round}");
+            assert!(store.get_block(hash).unwrap().is_some());
+        }
+        assert!(node.height() >= acked.last().unwrap().0);
+    }
+    assert!(acked.len() >= 30 + 50 + 70 + 90 + 110);
+}
+
+// ---- timings ----------------------------------------------------------------------
+
+/// `n` dev blocks on one chain, one post each (every tenth signed).
+fn chain_of(n: usize) -> Vec<Block> {
+    let mut state = ChainState::new(dev());
+    let key = [7u8; 32];
+    (0..n as u64)
+        .map(|i| {
+            let content = format!("timing post {i}: {}", "y".repeat(200));
+            let p = if i % 10 == 0 {
+                Post::new_signed("bench", &content, 1_795_564_800_000 + i, &key).unwrap()
+            } else {
+                Post::new("bench", &content, 1_795_564_800_000 + i).unwrap()
+            };
+            state.submit_post(p, NOW).unwrap();
+            let block = next_block(&state, 0);
+            state.submit_block(block.clone(), NOW).unwrap();
+            block
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+#[test]
+#[ignore = "timings: run with --release --ignored --nocapture"]
+fn timings() {
+    let blocks = chain_of(10_000);
+    let records: Vec<(BlockHash, u64, Vec<u8>)> =
+        blocks.iter().map(|b| (b.hash(), b.header.height, b.to_bytes())).collect();
+    let bytes: usize = records.iter().map(|r| r.2.len()).sum();
+    println!("10,000 dev blocks, {} bytes each on average", bytes / records.len());
+
+    // One block (and the best chain) per commit.
+    let (_tmp, dir) = fresh_dir();
+    let store = Store::open(&dir, &dev()).unwrap();
+    let mut each = Vec::new();
+    for r in &records[..500] {
+        let batch = Batch { blocks: vec![r.clone()], best: Some((r.1, vec![r.0])), ..Batch::default() };
+        let start = Instant::now();
+        store.commit(&batch).unwrap();
+        each.push(start.elapsed());
+    }
+    each.sort();
+    let mean = each.iter().sum::<Duration>() / each.len() as u32;
+    println!(
+        "commit 1 block: mean {:.2} ms, median {:.2} ms, p99 {:.2} ms (500 commits)",
+        ms(mean),
+        ms(each[each.len() / 2]),
+        ms(each[each.len() * 99 / 100])
+    );
+    let relaxed = Instant::now();
+    for r in &records[500..1000] {
+        let batch = Batch { blocks: vec![r.clone()], best: Some((r.1, vec![r.0])), relaxed: true, ..Batch::default() };
+        store.commit(&batch).unwrap();
+    }
+    println!("commit 1 block relaxed (no fsync): mean {:.3} ms", ms(relaxed.elapsed()) / 500.0);
+    drop(store);
+
+    for size in [100, 1000] {
+        let (_tmp, dir) = fresh_dir();
+        let store = Store::open(&dir, &dev()).unwrap();
+        let start = Instant::now();
+        for chunk in records.chunks(size) {
+            let best = Some((chunk[0].1, chunk.iter().map(|r| r.0).collect()));
+            store.commit(&Batch { blocks: chunk.to_vec(), best, ..Batch::default() }).unwrap();
+        }
+        println!("commit 10,000 blocks in batches of {size}: {:.0} ms", ms(start.elapsed()));
+        drop(store);
+        if size == 1000 {
+            let file = std::fs::metadata(dir.join(DB_FILE)).unwrap().len();
+            println!("file: {:.1} MB", file as f64 / 1e6);
+            let start = Instant::now();
+            let store = Store::open(&dir, &dev()).unwrap();
+            println!("open (checksums of the whole file): {:.0} ms", ms(start.elapsed()));
+            let start = Instant::now();
+            let loaded = store.load_blocks().unwrap();
+            println!("load_blocks (decode + hash check): {:.0} ms", ms(start.elapsed()));
+            let start = Instant::now();
+            let mut node = Node::new(dev(), "bench");
+            let report = node.restore(loaded, NOW);
+            assert_eq!(report.height, 10_000);
+            println!("Node::restore alone: {:.0} ms", ms(start.elapsed()));
+            let start = Instant::now();
+            let mut node = Node::new(dev(), "bench");
+            let summary = verify_and_restore(&store, &mut node, NOW).unwrap();
+            assert_eq!((summary.report.height, summary.best_mismatch), (10_000, None));
+            println!("verify_and_restore (load, restore, best check, mempool): {:.0} ms", ms(start.elapsed()));
+        }
+    }
+}
+
+#[test]
+fn a_store_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Store>();
+    shared::<StoreError>();
+}
