@@ -44,6 +44,9 @@ enum Cmd {
         /// Address the relay listens on.
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: String,
+        /// Address of the node's REST API.
+        #[arg(long, default_value = "127.0.0.1:8001")]
+        http: String,
     },
     /// Run every check CI runs: fmt, clippy (native + wasm), tests, wasm build, wasm smoke test.
     Test,
@@ -79,7 +82,7 @@ enum BenchSuite {
     Core,
     /// Relay fan-out benchmark: `tabchain-relay` against two bare fan-out servers.
     Relay,
-    /// Wasm benchmarks (not written yet).
+    /// Browser mining speed: www/miner.js workers in headless Chromium against native `sha2` and hash-wasm.
     Wasm,
     /// Native node benchmarks (not written yet).
     Node,
@@ -102,7 +105,7 @@ fn run_cmd(cmd: Cmd) -> Result<()> {
     let root = workspace_root();
     match cmd {
         Cmd::BuildWasm { release } => build_wasm(&root, release).map(|_| ()),
-        Cmd::Serve { network, listen } => serve(&root, network, &listen),
+        Cmd::Serve { network, listen, http } => serve(&root, network, &listen, &http),
         Cmd::Test => test(&root),
         Cmd::Bench { suite, args } => bench(&root, suite, &args),
     }
@@ -217,28 +220,61 @@ fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
 }
 
 /// Builds the wasm and runs the relay serving `www/`.
-fn serve(root: &Path, network: Network, listen: &str) -> Result<()> {
+fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> {
     build_wasm(root, true)?;
-
-    // Place for the native node: once `tabchain-node` runs a real node, start it
-    // here (as a child process next to the relay) and stop it when the relay exits.
-
-    let url = match listen.rsplit_once(':') {
-        Some((host, port)) if host == "0.0.0.0" || host == "127.0.0.1" || host == "localhost" => {
-            format!("http://127.0.0.1:{port}/")
-        }
-        _ => format!("http://{listen}/"),
-    };
-    println!("xtask: serving network {} at {url}", network.as_str());
     run(
-        cargo_cmd(root).args(["run", "--release", "-p", "tabchain-relay", "--", "--www"]).arg(root.join("www")).args([
-            "--listen",
-            listen,
-            "--network",
-            network.as_str(),
-        ]),
-        "running the relay",
-    )
+        cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay", "-p", "tabchain-node"]),
+        "building the relay and the node",
+    )?;
+    let bin = target_dir(root)?.join("release");
+    let exe = |name: &str| bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+
+    let mut relay = Command::new(exe("tabchain-relay"))
+        .current_dir(root)
+        .arg("--www")
+        .arg(root.join("www"))
+        .args(["--listen", listen, "--network", network.as_str()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting the relay")?;
+    // Its first stdout line names the address (the port may have been 0).
+    let mut line = String::new();
+    if let Some(stdout) = relay.stdout.take() {
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).context("reading the relay")?;
+    }
+    let Some(url) = line.trim().strip_prefix("tabchain-relay listening on ").map(str::to_owned) else {
+        let _ = relay.kill();
+        bail!("the relay did not start (it printed {line:?})");
+    };
+    let ws = format!("{}ws", url.replacen("http://", "ws://", 1));
+    // One non-mining node keeps the chain when every tab is closed.
+    let data = root.join("data").join(network.as_str());
+    let node = Command::new(exe("tabchain-node"))
+        .current_dir(root)
+        .args(["--relay", &ws, "--network", network.as_str(), "--http", http, "--data"])
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let mut node = match node {
+        Ok(node) => node,
+        Err(e) => {
+            let _ = relay.kill();
+            bail!("starting the node: {e}");
+        }
+    };
+    let mut line = String::new();
+    if let Some(stdout) = node.stdout.take() {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+    }
+    let api = line.trim().strip_prefix("tabchain-node listening on ").unwrap_or("(the node did not start: see above)");
+    println!("xtask: network {} — open {url} (node REST API {api}, data in {})", network.as_str(), data.display());
+    let status = relay.wait().context("waiting for the relay")?;
+    let _ = node.kill();
+    let _ = node.wait();
+    if !status.success() {
+        bail!("the relay exited with {status}");
+    }
+    Ok(())
 }
 
 /// Runs every check CI runs, in order, failing fast.
@@ -400,7 +436,7 @@ fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
         }
         BenchSuite::Relay => bench_relay(root, args),
         // Add these as their benchmarks get written.
-        BenchSuite::Wasm => bail!("`bench wasm` does not exist yet: no wasm benchmarks written"),
+        BenchSuite::Wasm => bench_wasm(root, args),
         BenchSuite::Node => bail!("`bench node` does not exist yet: no node benchmarks written"),
     }
 }
@@ -421,6 +457,44 @@ fn bench_relay(root: &Path, args: &[String]) -> Result<()> {
             .arg(exe("tabchain-relay"))
             .args(args),
         "relay benchmark",
+    )
+}
+
+/// Builds the release wasm and `core/examples/hashrate.rs` (release), then runs
+/// `e2e/bench-wasm.mjs`: the www/miner.js workers' hash rate in headless
+/// Chromium with 1 and 2 workers, native `sha2` full-header hashing on one
+/// thread and hash-wasm, in the same run. `args` go to the script
+/// (`--secs`, `--warmup-secs`, `--hash-wasm-secs`, `--native-secs`, `--runs`).
+fn bench_wasm(root: &Path, args: &[String]) -> Result<()> {
+    ensure_node()?;
+    ensure_debian_package("npm", "npm")?;
+    ensure_debian_package("chromium", "chromium")?;
+    let e2e = root.join("e2e");
+    let missing = ["playwright-core", "hash-wasm"]
+        .iter()
+        .any(|pkg| !e2e.join("node_modules").join(pkg).join("package.json").is_file());
+    if missing {
+        run(
+            Command::new("npm").current_dir(&e2e).args(["ci", "--no-audit", "--no-fund"]),
+            "installing the e2e npm packages (npm ci)",
+        )?;
+    }
+    build_wasm(root, true)?;
+    run(
+        cargo_cmd(root).args(["build", "--release", "-p", "tabchain-core", "--example", "hashrate"]),
+        "building the native hash-rate example",
+    )?;
+    let hashrate =
+        target_dir(root)?.join("release").join("examples").join(format!("hashrate{}", std::env::consts::EXE_SUFFIX));
+    run(
+        Command::new("node")
+            .current_dir(&e2e)
+            .arg("bench-wasm.mjs")
+            .args(args)
+            .env("TABCHAIN_HASHRATE_BIN", hashrate)
+            .env("TABCHAIN_WWW", root.join("www"))
+            .env("CHROMIUM", "/usr/bin/chromium"),
+        "wasm benchmark",
     )
 }
 
