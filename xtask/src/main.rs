@@ -84,7 +84,7 @@ enum BenchSuite {
     Relay,
     /// Browser mining speed: www/miner.js workers in headless Chromium against native `sha2` and hash-wasm.
     Wasm,
-    /// Native node benchmarks (not written yet).
+    /// Native node: mining threads, `/chain` latency, sync through the relay.
     Node,
 }
 
@@ -437,7 +437,9 @@ fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
         BenchSuite::Relay => bench_relay(root, args),
         // Add these as their benchmarks get written.
         BenchSuite::Wasm => bench_wasm(root, args),
-        BenchSuite::Node => bail!("`bench node` does not exist yet: no node benchmarks written"),
+        BenchSuite::Node => {
+            run(cargo_cmd(root).args(["bench", "-p", "tabchain-node", "--bench", "node"]).args(args), "node benchmarks")
+        }
     }
 }
 
