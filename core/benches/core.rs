@@ -64,13 +64,16 @@ fn build_chain(params: &Params) -> Vec<Block> {
 
 fn main() {
     println!("tabchain-core benchmarks ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
-    let full = hashes_per_second(Kernel::Reference);
-    let mid = hashes_per_second(Kernel::Sha2Midstate);
     println!("mining, one thread, best of 3 x {HASHES} nonces:");
-    println!("  {:<18} {:>8.2} M hashes/s", Kernel::Reference.name(), full / 1e6);
-    println!("  {:<18} {:>8.2} M hashes/s  ({:.2}x full header)", Kernel::Sha2Midstate.name(), mid / 1e6, mid / full);
-    let lanes = hashes_per_second(Kernel::Lanes4);
-    println!("  {:<18} {:>8.2} M hashes/s  ({:.2}x full header)", Kernel::Lanes4.name(), lanes / 1e6, lanes / full);
+    let full = hashes_per_second(Kernel::Reference);
+    for &kernel in Kernel::ALL {
+        if !kernel.is_available() {
+            println!("  {:<18} skipped: this CPU cannot run it", kernel.name());
+            continue;
+        }
+        let rate = if kernel == Kernel::Reference { full } else { hashes_per_second(kernel) };
+        println!("  {:<18} {:>8.2} M hashes/s  ({:.2}x full header)", kernel.name(), rate / 1e6, rate / full);
+    }
     println!("  kernel chosen here: {}", Kernel::detect().name());
 
     let params = Params::for_network(Network::Dev);

@@ -8,12 +8,15 @@
 //!
 //! [`Kernel::Lanes4`] hashes four consecutive nonces at once, one per lane of a
 //! `u32x4` vector (wasm SIMD128 intrinsics on wasm32 with `simd128`, plain
-//! `[u32; 4]` arrays elsewhere). The block hash is a single SHA-256 of the
-//! header, so each nonce costs one compression of the second block, whose
-//! message words are W0..W5 = header bytes 64..88, W6/W7 = the nonce (the
-//! byte-swapped low and high halves of its little-endian encoding), W8 = the
-//! `0x80` pad byte, W9..W14 = 0 and W15 = 768 (the length in bits). Only W6
-//! and W7 change with the nonce, so per job ([`MiningJob::new`]) we precompute:
+//! `[u32; 4]` arrays elsewhere). On x86-64, [`Kernel::Avx2x8`] and
+//! [`Kernel::Avx512x16`] run the same code on 8 and 16 lanes of AVX2 and
+//! AVX-512F registers, if the CPU has them (checked at run time). The block
+//! hash is a single SHA-256 of the header, so each nonce costs one compression
+//! of the second block, whose message words are W0..W5 = header bytes 64..88,
+//! W6/W7 = the nonce (the byte-swapped low and high halves of its
+//! little-endian encoding), W8 = the `0x80` pad byte, W9..W14 = 0 and W15 = 768
+//! (the length in bits). Only W6 and W7 change with the nonce, so per job
+//! ([`MiningJob::new`]) we precompute:
 //!
 //! - rounds 0..5 (state after round 5), and round 6 except its `+ W6`, which
 //!   leaves the new `a` and `e` as constants plus W6;
@@ -44,18 +47,65 @@ const NONCE_IN_TAIL: usize = NONCE_OFFSET - 64;
 pub enum Kernel {
     /// Hash the whole 96-byte header with `sha2` per nonce: the reference.
     Reference,
-    /// `sha2`'s block compression from the precomputed midstate.
+    /// `sha2`'s block compression from the precomputed midstate (`sha2` uses
+    /// the CPU's SHA extensions where present).
     Sha2Midstate,
     /// Four consecutive nonces per step in `u32x4` lanes, nonce-independent
     /// rounds and schedule words precomputed per job (see the module docs).
     Lanes4,
+    /// [`Kernel::Lanes4`]'s algorithm on eight nonces per step in AVX2
+    /// registers. Needs an x86-64 CPU with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    Avx2x8,
+    /// [`Kernel::Lanes4`]'s algorithm on sixteen nonces per step in AVX-512
+    /// registers, with native rotates and three-input logic (`vpternlogd`) for
+    /// Ch, Maj and the σ/Σ xors. Needs an x86-64 CPU with AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    Avx512x16,
 }
 
 impl Kernel {
-    /// The fastest kernel available here: [`Kernel::Lanes4`] on wasm32 with
-    /// SIMD128, otherwise [`Kernel::Sha2Midstate`] (`sha2` uses the CPU's SHA
-    /// extensions where present, which beat four software lanes).
+    /// Every kernel of this build, whether or not this CPU can run it.
+    #[cfg(target_arch = "x86_64")]
+    pub const ALL: &'static [Kernel] =
+        &[Kernel::Reference, Kernel::Sha2Midstate, Kernel::Lanes4, Kernel::Avx2x8, Kernel::Avx512x16];
+    /// Every kernel of this build, whether or not this CPU can run it.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub const ALL: &'static [Kernel] = &[Kernel::Reference, Kernel::Sha2Midstate, Kernel::Lanes4];
+
+    /// Whether this CPU can run the kernel: the portable kernels always, the
+    /// x86-64 SIMD kernels if the CPU reports their feature at run time.
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernel::Reference | Kernel::Sha2Midstate | Kernel::Lanes4 => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2x8 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512x16 => std::arch::is_x86_feature_detected!("avx512f"),
+        }
+    }
+
+    /// The kernels this CPU can run, in [`Kernel::ALL`] order.
+    pub fn available() -> Vec<Kernel> {
+        Kernel::ALL.iter().copied().filter(|kernel| kernel.is_available()).collect()
+    }
+
+    /// The fastest kernel this CPU can run, decided at run time on x86-64:
+    /// [`Kernel::Avx512x16`] with AVX-512F, else [`Kernel::Avx2x8`] with AVX2
+    /// (which beat `sha2` on SHA extensions, one block at a time, where
+    /// measured), else [`Kernel::Sha2Midstate`]. On wasm32 with SIMD128
+    /// [`Kernel::Lanes4`]; elsewhere [`Kernel::Sha2Midstate`] (`sha2` uses the
+    /// CPU's SHA extensions where present, which beat four software lanes).
     pub fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Kernel::Avx512x16.is_available() {
+                return Kernel::Avx512x16;
+            }
+            if Kernel::Avx2x8.is_available() {
+                return Kernel::Avx2x8;
+            }
+        }
         if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
             Kernel::Lanes4
         } else {
@@ -69,6 +119,10 @@ impl Kernel {
             Kernel::Reference => "sha2-full-header",
             Kernel::Sha2Midstate => "sha2-midstate",
             Kernel::Lanes4 => "4-lane",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2x8 => "avx2-8-lane",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512x16 => "avx512-16-lane",
         }
     }
 }
@@ -90,7 +144,7 @@ pub struct MiningJob {
     tail: [u8; 64],
     target: [u8; 32],
     target_top: u32,
-    lanes4: Lanes4Plan,
+    plan: LanePlan,
 }
 
 impl MiningJob {
@@ -113,7 +167,7 @@ impl MiningJob {
             tail,
             target,
             target_top: u32::from_be_bytes([target[0], target[1], target[2], target[3]]),
-            lanes4: Lanes4Plan::new(&midstate, &tail),
+            plan: LanePlan::new(&midstate, &tail),
         })
     }
 
@@ -123,11 +177,32 @@ impl MiningJob {
     }
 
     /// Searches `count` nonces from `start_nonce` (wrapping) with `kernel`.
+    ///
+    /// A kernel this CPU cannot run ([`Kernel::is_available`] is false) falls
+    /// back to [`Kernel::Sha2Midstate`], which finds the same.
     pub fn mine(&self, kernel: Kernel, start_nonce: u64, count: u64) -> MineOutcome {
         match kernel {
             Kernel::Reference => self.mine_reference(start_nonce, count),
             Kernel::Sha2Midstate => self.mine_midstate(start_nonce, count),
-            Kernel::Lanes4 => self.mine_lanes4(start_nonce, count),
+            Kernel::Lanes4 => U32x4::mine(self, start_nonce, count),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2x8 => {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2, the only feature this function enables, was detected just above.
+                    unsafe { U32x8::mine(self, start_nonce, count) }
+                } else {
+                    self.mine_midstate(start_nonce, count)
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512x16 => {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F, the only feature this function enables, was detected just above.
+                    unsafe { U32x16::mine(self, start_nonce, count) }
+                } else {
+                    self.mine_midstate(start_nonce, count)
+                }
+            }
         }
     }
 
@@ -159,57 +234,18 @@ impl MiningJob {
         MineOutcome { found: None, hashes: count }
     }
 
-    fn mine_lanes4(&self, start_nonce: u64, count: u64) -> MineOutcome {
-        let mut done = 0u64;
-        while count - done >= 4 {
-            let first = start_nonce.wrapping_add(done);
-            let (w6, w7) = consecutive_nonce_words(first);
-            let top = self.lanes4.hash_first_word(w6, w7);
-            if top.any_le(self.target_top)
-                && let Some((lane, hash)) = self.first_hit(first, top.to_array())
-            {
-                return MineOutcome { found: Some((first.wrapping_add(lane), hash)), hashes: done + lane + 1 };
-            }
-            done += 4;
-        }
-        // Fewer than four nonces left: one at a time.
-        let rest = self.mine_midstate(start_nonce.wrapping_add(done), count - done);
-        MineOutcome { found: rest.found, hashes: done + rest.hashes }
-    }
-
-    /// The first of the four nonces from `first` whose hash meets the target,
+    /// The first of the `N` nonces from `first` whose hash meets the target,
     /// as its lane and hash, given the hashes' first words `top`. Candidates
     /// are rare and rehashed with the reference path, which alone decides.
     #[cold]
     #[inline(never)]
-    fn first_hit(&self, first: u64, top: [u32; 4]) -> Option<(u64, BlockHash)> {
+    fn first_hit<const N: usize>(&self, first: u64, top: [u32; N]) -> Option<(u64, BlockHash)> {
         (0u64..).zip(top).filter(|&(_, word)| word <= self.target_top).find_map(|(lane, word)| {
             let hash = self.header_with_nonce(first.wrapping_add(lane)).hash();
             debug_assert_eq!(hash.as_bytes()[..4], word.to_be_bytes());
             (hash.as_bytes() <= &self.target).then_some((lane, hash))
         })
     }
-}
-
-/// Message words W6 and W7 of the second block for four nonces: the
-/// little-endian nonce bytes read as two big-endian words.
-fn nonce_words(nonces: [u64; 4]) -> (U32x4, U32x4) {
-    (
-        U32x4::from_array(nonces.map(|n| (n as u32).swap_bytes())),
-        U32x4::from_array(nonces.map(|n| ((n >> 32) as u32).swap_bytes())),
-    )
-}
-
-/// [`nonce_words`] of `first` and the three nonces after it (wrapping).
-#[inline(always)]
-fn consecutive_nonce_words(first: u64) -> (U32x4, U32x4) {
-    let low = first as u32;
-    if low > u32::MAX - 3 {
-        // The high half changes inside these four.
-        return nonce_words([first, first.wrapping_add(1), first.wrapping_add(2), first.wrapping_add(3)]);
-    }
-    let lows = U32x4::splat(low).add(U32x4::from_array([0, 1, 2, 3]));
-    (lows.swap_bytes(), U32x4::splat(((first >> 32) as u32).swap_bytes()))
 }
 
 /// SHA-256 round constants (FIPS 180-4, section 4.2.2).
@@ -254,9 +290,9 @@ const fn nonce_free(t: usize) -> bool {
     t <= 20 && t != 6 && t != 7
 }
 
-/// Everything [`Kernel::Lanes4`] computes once per job (see the module docs).
+/// Everything the lane kernels compute once per job (see the module docs).
 #[derive(Clone, Debug)]
-struct Lanes4Plan {
+struct LanePlan {
     midstate: [u32; 8],
     /// State before round 7 with W6 left out of `a` (index 0) and `e` (index
     /// 4), and `K[7]` folded into `h` (index 7), which only round 7 reads.
@@ -267,7 +303,7 @@ struct Lanes4Plan {
     partial_w: [u32; 16],
 }
 
-impl Lanes4Plan {
+impl LanePlan {
     fn new(midstate: &[u32; 8], tail: &[u8; 64]) -> Self {
         let mut w = [0u32; 21];
         for (word, bytes) in w.iter_mut().zip(tail.chunks_exact(4)) {
@@ -307,74 +343,177 @@ impl Lanes4Plan {
         });
         Self { midstate: *midstate, state7, kw, partial_w }
     }
+}
 
-    /// The first word of the four hashes whose nonces give message words `w6`
-    /// and `w7`: only that word decides whether a lane can meet the target.
-    #[inline(always)]
-    fn hash_first_word(&self, w6: U32x4, w7: U32x4) -> U32x4 {
-        self.hash(w6, w7)[0]
-    }
-
-    /// The full SHA-256 state after the second block for four nonces (callers
-    /// that read only some words let the compiler drop the rest).
-    #[inline(always)]
-    fn hash(&self, w6: U32x4, w7: U32x4) -> [U32x4; 8] {
-        let splat = U32x4::splat;
-        let p = &self.partial_w;
-        let mut s = self.state7.map(splat);
-        s[0] = s[0].add(w6);
-        s[4] = s[4].add(w6);
-        s = round4(s, w7);
-        macro_rules! constant_rounds {
-            ($($t:literal)*) => { $( s = round4(s, splat(self.kw[$t - 8])); )* };
-        }
-        constant_rounds!(8 9 10 11 12 13 14 15 16 17 18 19 20);
-        let mut w = [splat(0); 64];
+/// Rounds 7..=63 of the second block on lane type `$V` from a [`LanePlan`],
+/// the nonces given by their message words W6 and W7: the state after round
+/// 63, the midstate not yet added. Callers that use only some words let the
+/// compiler drop the rest. (The `@` arms repeat a round over a list of `t`;
+/// locals are passed in by name for hygiene.)
+macro_rules! second_block_rounds {
+    ($V:ident, $plan:expr, $w6:expr, $w7:expr) => {{
+        let plan: &LanePlan = $plan;
+        let (w6, w7): ($V, $V) = ($w6, $w7);
+        let (c, p) = (&plan.state7, &plan.partial_w);
+        let mut s = [
+            $V::splat(c[0]).add(w6),
+            $V::splat(c[1]),
+            $V::splat(c[2]),
+            $V::splat(c[3]),
+            $V::splat(c[4]).add(w6),
+            $V::splat(c[5]),
+            $V::splat(c[6]),
+            $V::splat(c[7]),
+        ];
+        s = $V::round(s, w7);
+        second_block_rounds!(@constant $V, s, plan; 8 9 10 11 12 13 14 15 16 17 18 19 20);
+        let mut w = [$V::splat(0); 64];
         w[6] = w6;
         w[7] = w7;
         // The nonce-dependent terms of W21..=W36; the rest is in `partial_w`.
-        macro_rules! partial_rounds {
-            ($($t:literal => $w:expr;)*) => { $( w[$t] = $w; s = round4(s, w[$t].add(splat(K[$t]))); )* };
+        second_block_rounds! { @partial $V, s, w;
+            21 => $V::splat(p[0]).add(w[6].small_sigma0());
+            22 => $V::splat(p[1]).add(w[7].small_sigma0()).add(w[6]);
+            23 => w[21].small_sigma1().add($V::splat(p[2])).add(w[7]);
+            24 => w[22].small_sigma1().add($V::splat(p[3]));
+            25 => w[23].small_sigma1().add($V::splat(p[4]));
+            26 => w[24].small_sigma1().add($V::splat(p[5]));
+            27 => w[25].small_sigma1().add($V::splat(p[6]));
+            28 => w[26].small_sigma1().add(w[21]).add($V::splat(p[7]));
+            29 => w[27].small_sigma1().add(w[22]).add($V::splat(p[8]));
+            30 => w[28].small_sigma1().add(w[23]).add($V::splat(p[9]));
+            31 => w[29].small_sigma1().add(w[24]).add($V::splat(p[10]));
+            32 => w[30].small_sigma1().add(w[25]).add($V::splat(p[11]));
+            33 => w[31].small_sigma1().add(w[26]).add($V::splat(p[12]));
+            34 => w[32].small_sigma1().add(w[27]).add($V::splat(p[13]));
+            35 => w[33].small_sigma1().add(w[28]).add($V::splat(p[14]));
+            36 => w[34].small_sigma1().add(w[29]).add(w[21].small_sigma0()).add($V::splat(p[15]));
         }
-        partial_rounds! {
-            21 => splat(p[0]).add(w[6].small_sigma0());
-            22 => splat(p[1]).add(w[7].small_sigma0()).add(w[6]);
-            23 => w[21].small_sigma1().add(splat(p[2])).add(w[7]);
-            24 => w[22].small_sigma1().add(splat(p[3]));
-            25 => w[23].small_sigma1().add(splat(p[4]));
-            26 => w[24].small_sigma1().add(splat(p[5]));
-            27 => w[25].small_sigma1().add(splat(p[6]));
-            28 => w[26].small_sigma1().add(w[21]).add(splat(p[7]));
-            29 => w[27].small_sigma1().add(w[22]).add(splat(p[8]));
-            30 => w[28].small_sigma1().add(w[23]).add(splat(p[9]));
-            31 => w[29].small_sigma1().add(w[24]).add(splat(p[10]));
-            32 => w[30].small_sigma1().add(w[25]).add(splat(p[11]));
-            33 => w[31].small_sigma1().add(w[26]).add(splat(p[12]));
-            34 => w[32].small_sigma1().add(w[27]).add(splat(p[13]));
-            35 => w[33].small_sigma1().add(w[28]).add(splat(p[14]));
-            36 => w[34].small_sigma1().add(w[29]).add(w[21].small_sigma0()).add(splat(p[15]));
-        }
-        macro_rules! full_rounds {
-            ($($t:literal)*) => { $(
-                w[$t] = w[$t - 2].small_sigma1().add(w[$t - 7]).add(w[$t - 15].small_sigma0()).add(w[$t - 16]);
-                s = round4(s, w[$t].add(splat(K[$t])));
-            )* };
-        }
-        full_rounds!(37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
-        std::array::from_fn(|i| s[i].add(splat(self.midstate[i])))
-    }
+        second_block_rounds!(@full $V, s, w;
+            37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
+        s
+    }};
+    (@constant $V:ident, $s:ident, $plan:ident; $($t:literal)*) => {
+        $( $s = $V::round($s, $V::splat($plan.kw[$t - 8])); )*
+    };
+    (@partial $V:ident, $s:ident, $w:ident; $($t:literal => $word:expr;)*) => {
+        $( $w[$t] = $word; $s = $V::round($s, $w[$t].add($V::splat(K[$t]))); )*
+    };
+    (@full $V:ident, $s:ident, $w:ident; $($t:literal)*) => {
+        $(
+            $w[$t] = $w[$t - 2].small_sigma1().add($w[$t - 7]).add($w[$t - 15].small_sigma0()).add($w[$t - 16]);
+            $s = $V::round($s, $w[$t].add($V::splat(K[$t])));
+        )*
+    };
 }
 
-/// One SHA-256 round on four lanes; `kw` is `K[t] + W[t]`.
-#[inline(always)]
-fn round4(s: [U32x4; 8], kw: U32x4) -> [U32x4; 8] {
-    let [a, b, c, d, e, f, g, h] = s;
-    // `h + kw` first: in rounds 7..=9 both are nonce-free and get hoisted.
-    let t1 = h.add(kw).add(e.big_sigma1()).add(U32x4::select(e, f, g));
-    // Maj(a, b, c): where a and b agree it is b, elsewhere c.
-    let t2 = a.big_sigma0().add(U32x4::select(a.xor(b), c, b));
-    [t1.add(t2), a, b, c, d.add(t1), e, f, g]
+/// The lane kernel on lane type `$V` of `$n` lanes: SHA-256 round, nonce
+/// words, hashes from a [`LanePlan`] and the search loop. `$feature` are the
+/// `target_feature` attributes its methods need (none for [`U32x4`]), and
+/// `$inline` the inline hint of the small functions (`inline(always)` cannot
+/// go with `target_feature`).
+macro_rules! lane_kernel {
+    ($V:ident, $n:literal, [$(#[$feature:meta])*], $inline:meta) => {
+        impl $V {
+            /// One SHA-256 round on every lane; `kw` is `K[t] + W[t]`.
+            $(#[$feature])*
+            #[$inline]
+            fn round(s: [$V; 8], kw: $V) -> [$V; 8] {
+                let [a, b, c, d, e, f, g, h] = s;
+                // `h + kw` first: in rounds 7..=9 both are nonce-free and get hoisted.
+                let t1 = h.add(kw).add(e.big_sigma1()).add($V::ch(e, f, g));
+                let t2 = a.big_sigma0().add($V::maj(a, b, c));
+                [t1.add(t2), a, b, c, d.add(t1), e, f, g]
+            }
+
+            /// Message words W6 and W7 of the second block for one nonce per
+            /// lane: the little-endian nonce bytes read as two big-endian words.
+            $(#[$feature])*
+            #[$inline]
+            fn nonce_words(nonces: [u64; $n]) -> ($V, $V) {
+                let mut low = [0u32; $n];
+                let mut high = [0u32; $n];
+                for ((low, high), nonce) in low.iter_mut().zip(&mut high).zip(nonces) {
+                    *low = (nonce as u32).swap_bytes();
+                    *high = ((nonce >> 32) as u32).swap_bytes();
+                }
+                ($V::from_array(low), $V::from_array(high))
+            }
+
+            /// [`Self::nonce_words`] of `first` and the nonces after it (wrapping).
+            $(#[$feature])*
+            #[$inline]
+            fn consecutive_nonce_words(first: u64) -> ($V, $V) {
+                let low = first as u32;
+                if low > u32::MAX - ($n - 1) {
+                    // The high half changes inside these nonces.
+                    let mut nonces = [first; $n];
+                    for (lane, nonce) in (0u64..).zip(&mut nonces) {
+                        *nonce = first.wrapping_add(lane);
+                    }
+                    return $V::nonce_words(nonces);
+                }
+                let lows = $V::splat(low).add($V::lane_index());
+                (lows.swap_bytes(), $V::splat(((first >> 32) as u32).swap_bytes()))
+            }
+
+            /// The full SHA-256 state after the second block for the nonces
+            /// whose message words are `w6` and `w7`.
+            #[cfg(test)]
+            $(#[$feature])*
+            #[$inline]
+            fn hash(plan: &LanePlan, w6: $V, w7: $V) -> [$V; 8] {
+                let s = second_block_rounds!($V, plan, w6, w7);
+                let m = &plan.midstate;
+                [
+                    s[0].add($V::splat(m[0])),
+                    s[1].add($V::splat(m[1])),
+                    s[2].add($V::splat(m[2])),
+                    s[3].add($V::splat(m[3])),
+                    s[4].add($V::splat(m[4])),
+                    s[5].add($V::splat(m[5])),
+                    s[6].add($V::splat(m[6])),
+                    s[7].add($V::splat(m[7])),
+                ]
+            }
+
+            /// The first word of [`Self::hash`], which alone decides whether a
+            /// lane can meet the target; the rounds' other outputs are dropped.
+            $(#[$feature])*
+            #[$inline]
+            fn first_word(plan: &LanePlan, w6: $V, w7: $V) -> $V {
+                let s = second_block_rounds!($V, plan, w6, w7);
+                s[0].add($V::splat(plan.midstate[0]))
+            }
+
+            /// [`MiningJob::mine`] on `$n` consecutive nonces per step; the
+            /// last fewer than `$n` one at a time with the midstate kernel.
+            $(#[$feature])*
+            fn mine(job: &MiningJob, start_nonce: u64, count: u64) -> MineOutcome {
+                let mut done = 0u64;
+                while count - done >= $n {
+                    let first = start_nonce.wrapping_add(done);
+                    let (w6, w7) = $V::consecutive_nonce_words(first);
+                    let top = $V::first_word(&job.plan, w6, w7);
+                    if top.any_le(job.target_top)
+                        && let Some((lane, hash)) = job.first_hit(first, top.to_array())
+                    {
+                        return MineOutcome { found: Some((first.wrapping_add(lane), hash)), hashes: done + lane + 1 };
+                    }
+                    done += $n;
+                }
+                let rest = job.mine_midstate(start_nonce.wrapping_add(done), count - done);
+                MineOutcome { found: rest.found, hashes: done + rest.hashes }
+            }
+        }
+    };
 }
+
+lane_kernel!(U32x4, 4, [], inline(always));
+#[cfg(target_arch = "x86_64")]
+lane_kernel!(U32x8, 8, [#[target_feature(enable = "avx2")]], inline);
+#[cfg(target_arch = "x86_64")]
+lane_kernel!(U32x16, 16, [#[target_feature(enable = "avx512f")]], inline);
 
 impl U32x4 {
     #[inline(always)]
@@ -400,6 +539,24 @@ impl U32x4 {
     #[inline(always)]
     fn small_sigma1(self) -> Self {
         self.rotr(17).xor(self.rotr(19)).xor(self.shr(10))
+    }
+
+    /// Ch(e, f, g): f where e is set, g elsewhere.
+    #[inline(always)]
+    fn ch(e: Self, f: Self, g: Self) -> Self {
+        U32x4::select(e, f, g)
+    }
+
+    /// Maj(a, b, c): where a and b agree it is b, elsewhere c (`a ^ b` is the
+    /// next round's `b ^ c`, which the compiler reuses).
+    #[inline(always)]
+    fn maj(a: Self, b: Self, c: Self) -> Self {
+        U32x4::select(a.xor(b), c, b)
+    }
+
+    #[inline(always)]
+    fn lane_index() -> Self {
+        U32x4::from_array([0, 1, 2, 3])
     }
 }
 
@@ -552,6 +709,274 @@ mod lanes {
 
 use lanes::U32x4;
 
+/// The lane types of [`Kernel::Avx2x8`] and [`Kernel::Avx512x16`], with the
+/// same methods as [`U32x4`]. Every method enables its CPU feature, so only
+/// code compiled for that feature (the kernels' `target_feature` functions,
+/// entered after run-time detection) can call them without `unsafe`.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::*;
+
+    /// Eight `u32` lanes in an AVX2 register.
+    #[derive(Clone, Copy)]
+    pub(super) struct U32x8(__m256i);
+
+    /// Every lane of `$x` rotated right by `$n` bits: AVX2 has no rotate.
+    macro_rules! ror8 {
+        ($x:expr, $n:literal) => {
+            _mm256_or_si256(_mm256_srli_epi32::<$n>($x), _mm256_slli_epi32::<{ 32 - $n }>($x))
+        };
+    }
+
+    impl U32x8 {
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn splat(x: u32) -> Self {
+            Self(_mm256_set1_epi32(x as i32))
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn from_array(a: [u32; 8]) -> Self {
+            let a = a.map(|x| x as i32);
+            Self(_mm256_setr_epi32(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]))
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn to_array(self) -> [u32; 8] {
+            let v = self.0;
+            [
+                _mm256_extract_epi32::<0>(v),
+                _mm256_extract_epi32::<1>(v),
+                _mm256_extract_epi32::<2>(v),
+                _mm256_extract_epi32::<3>(v),
+                _mm256_extract_epi32::<4>(v),
+                _mm256_extract_epi32::<5>(v),
+                _mm256_extract_epi32::<6>(v),
+                _mm256_extract_epi32::<7>(v),
+            ]
+            .map(|x| x as u32)
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn lane_index() -> Self {
+            Self(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn add(self, o: Self) -> Self {
+            Self(_mm256_add_epi32(self.0, o.0))
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn big_sigma0(self) -> Self {
+            let x = self.0;
+            Self(_mm256_xor_si256(_mm256_xor_si256(ror8!(x, 2), ror8!(x, 13)), ror8!(x, 22)))
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn big_sigma1(self) -> Self {
+            let x = self.0;
+            Self(_mm256_xor_si256(_mm256_xor_si256(ror8!(x, 6), ror8!(x, 11)), ror8!(x, 25)))
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn small_sigma0(self) -> Self {
+            let x = self.0;
+            Self(_mm256_xor_si256(_mm256_xor_si256(ror8!(x, 7), ror8!(x, 18)), _mm256_srli_epi32::<3>(x)))
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn small_sigma1(self) -> Self {
+            let x = self.0;
+            Self(_mm256_xor_si256(_mm256_xor_si256(ror8!(x, 17), ror8!(x, 19)), _mm256_srli_epi32::<10>(x)))
+        }
+
+        /// Ch(e, f, g) = g ^ (e & (f ^ g)): f where e is set, g elsewhere.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn ch(e: Self, f: Self, g: Self) -> Self {
+            Self(_mm256_xor_si256(g.0, _mm256_and_si256(e.0, _mm256_xor_si256(f.0, g.0))))
+        }
+
+        /// Maj(a, b, c) = b ^ ((a ^ b) & (b ^ c)); `a ^ b` is the next round's
+        /// `b ^ c`, which the compiler reuses.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn maj(a: Self, b: Self, c: Self) -> Self {
+            Self(_mm256_xor_si256(b.0, _mm256_and_si256(_mm256_xor_si256(a.0, b.0), _mm256_xor_si256(b.0, c.0))))
+        }
+
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn swap_bytes(self) -> Self {
+            #[rustfmt::skip]
+            let order = _mm256_setr_epi8(
+                3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12,
+                3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12,
+            );
+            Self(_mm256_shuffle_epi8(self.0, order))
+        }
+
+        /// Whether any lane is at most `bound` (`max(x, bound) == bound`: AVX2
+        /// has no unsigned compare).
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(super) fn any_le(self, bound: u32) -> bool {
+            let bound = _mm256_set1_epi32(bound as i32);
+            _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(self.0, bound), bound)) != 0
+        }
+    }
+
+    /// Sixteen `u32` lanes in an AVX-512 register.
+    #[derive(Clone, Copy)]
+    pub(super) struct U32x16(__m512i);
+
+    /// Three-input bitwise functions for `vpternlogd`: bit `4a + 2b + c` of
+    /// the immediate is the result for input bits a, b, c.
+    const XOR3: i32 = 0x96;
+    const CH: i32 = 0xca;
+    const MAJ: i32 = 0xe8;
+
+    impl U32x16 {
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn splat(x: u32) -> Self {
+            Self(_mm512_set1_epi32(x as i32))
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn from_array(a: [u32; 16]) -> Self {
+            let a = a.map(|x| x as i32);
+            Self(_mm512_setr_epi32(
+                a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
+            ))
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn to_array(self) -> [u32; 16] {
+            let v = self.0;
+            let quarters = [
+                _mm512_extracti32x4_epi32::<0>(v),
+                _mm512_extracti32x4_epi32::<1>(v),
+                _mm512_extracti32x4_epi32::<2>(v),
+                _mm512_extracti32x4_epi32::<3>(v),
+            ];
+            let mut out = [0u32; 16];
+            for (chunk, q) in out.chunks_exact_mut(4).zip(quarters) {
+                chunk.copy_from_slice(&[
+                    _mm_extract_epi32::<0>(q) as u32,
+                    _mm_extract_epi32::<1>(q) as u32,
+                    _mm_extract_epi32::<2>(q) as u32,
+                    _mm_extract_epi32::<3>(q) as u32,
+                ]);
+            }
+            out
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn lane_index() -> Self {
+            Self(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn add(self, o: Self) -> Self {
+            Self(_mm512_add_epi32(self.0, o.0))
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn big_sigma0(self) -> Self {
+            let x = self.0;
+            Self(_mm512_ternarylogic_epi32::<XOR3>(
+                _mm512_ror_epi32::<2>(x),
+                _mm512_ror_epi32::<13>(x),
+                _mm512_ror_epi32::<22>(x),
+            ))
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn big_sigma1(self) -> Self {
+            let x = self.0;
+            Self(_mm512_ternarylogic_epi32::<XOR3>(
+                _mm512_ror_epi32::<6>(x),
+                _mm512_ror_epi32::<11>(x),
+                _mm512_ror_epi32::<25>(x),
+            ))
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn small_sigma0(self) -> Self {
+            let x = self.0;
+            Self(_mm512_ternarylogic_epi32::<XOR3>(
+                _mm512_ror_epi32::<7>(x),
+                _mm512_ror_epi32::<18>(x),
+                _mm512_srli_epi32::<3>(x),
+            ))
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn small_sigma1(self) -> Self {
+            let x = self.0;
+            Self(_mm512_ternarylogic_epi32::<XOR3>(
+                _mm512_ror_epi32::<17>(x),
+                _mm512_ror_epi32::<19>(x),
+                _mm512_srli_epi32::<10>(x),
+            ))
+        }
+
+        /// Ch(e, f, g): f where e is set, g elsewhere.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn ch(e: Self, f: Self, g: Self) -> Self {
+            Self(_mm512_ternarylogic_epi32::<CH>(e.0, f.0, g.0))
+        }
+
+        /// Maj(a, b, c): the bit most of a, b, c have.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn maj(a: Self, b: Self, c: Self) -> Self {
+            Self(_mm512_ternarylogic_epi32::<MAJ>(a.0, b.0, c.0))
+        }
+
+        /// Bytes 0 and 2 rotated right and bytes 1 and 3 left by 8 bits
+        /// (`vpshufb` on 512 bits would need AVX-512BW).
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn swap_bytes(self) -> Self {
+            let even = _mm512_set1_epi32(0x00ff_00ff);
+            Self(_mm512_or_si512(
+                _mm512_ror_epi32::<8>(_mm512_and_si512(self.0, even)),
+                _mm512_rol_epi32::<8>(_mm512_andnot_si512(even, self.0)),
+            ))
+        }
+
+        /// Whether any lane is at most `bound`.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(super) fn any_le(self, bound: u32) -> bool {
+            _mm512_cmple_epu32_mask(self.0, _mm512_set1_epi32(bound as i32)) != 0
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+use x86::{U32x8, U32x16};
+
 fn state_to_hash(state: &[u32; 8]) -> BlockHash {
     let mut out = [0u8; 32];
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
@@ -592,6 +1017,15 @@ mod tests {
         }
     }
 
+    /// The kernels to compare with [`Kernel::Reference`]: every other one this
+    /// CPU can run. Prints those it cannot run, which are skipped.
+    fn kernels_under_test() -> Vec<Kernel> {
+        for kernel in Kernel::ALL.iter().filter(|kernel| !kernel.is_available()) {
+            println!("skipped {}: this CPU cannot run it", kernel.name());
+        }
+        Kernel::available().into_iter().filter(|&kernel| kernel != Kernel::Reference).collect()
+    }
+
     #[test]
     fn midstate_finds_same_nonce_as_reference() {
         // 0x1f00ffff: about one hash in 65,536 meets it.
@@ -602,6 +1036,30 @@ mod tests {
         assert_eq!(reference, fast);
         let (nonce, hash) = fast.found.unwrap();
         assert_eq!(job.header_with_nonce(nonce).hash(), hash);
+    }
+
+    #[test]
+    fn every_kernel_finds_the_same_rare_nonce() {
+        let job = MiningJob::new(&header(42, 0x1f00_ffff)).unwrap();
+        let reference = job.mine(Kernel::Sha2Midstate, 0, 1_000_000);
+        assert!(reference.found.is_some());
+        for kernel in kernels_under_test() {
+            assert_eq!(job.mine(kernel, 0, 1_000_000), reference, "{}", kernel.name());
+        }
+    }
+
+    #[test]
+    fn available_kernels_and_detection() {
+        let available = Kernel::available();
+        println!("available: {:?}, detected: {:?}", available, Kernel::detect());
+        assert_eq!(available[..3], [Kernel::Reference, Kernel::Sha2Midstate, Kernel::Lanes4]);
+        assert!(available.contains(&Kernel::detect()));
+        // Whatever this CPU lacks, `mine` answers like the reference (by falling back).
+        let job = MiningJob::new(&header(7, 0x2000_ffff)).unwrap();
+        let reference = job.mine(Kernel::Reference, 1000, 500);
+        for &kernel in Kernel::ALL {
+            assert_eq!(job.mine(kernel, 1000, 500), reference, "{}", kernel.name());
+        }
     }
 
     #[test]
@@ -622,12 +1080,13 @@ mod tests {
             // 0x2000ffff: about one hash in 256 meets it, so ranges find and miss.
             let job = MiningJob::new(&header(seed, 0x2000_ffff)).unwrap();
             let reference = job.mine(Kernel::Reference, start, 300);
-            prop_assert_eq!(reference, job.mine(Kernel::Sha2Midstate, start, 300));
-            prop_assert_eq!(reference, job.mine(Kernel::Lanes4, start, 300));
+            for kernel in Kernel::available() {
+                prop_assert_eq!(reference, job.mine(kernel, start, 300), "{}", kernel.name());
+            }
         }
     }
 
-    /// SplitMix64: a tiny deterministic PRNG for the 4-lane tests.
+    /// SplitMix64: a tiny deterministic PRNG for the lane tests.
     struct Rng(u64);
 
     impl Rng {
@@ -656,90 +1115,125 @@ mod tests {
         }
     }
 
-    /// Full SHA-256 compression of one block per lane with the 4-lane round
-    /// and schedule code, nothing precomputed.
-    fn compress4(states: &[[u32; 8]; 4], blocks: &[[u8; 64]; 4]) -> [[u32; 8]; 4] {
-        use std::array::from_fn;
-        let mut w = [U32x4::splat(0); 64];
-        for (t, word) in w.iter_mut().enumerate().take(16) {
-            *word = U32x4::from_array(from_fn(|l| u32::from_be_bytes(blocks[l][4 * t..4 * t + 4].try_into().unwrap())));
-        }
-        for t in 16..64 {
-            w[t] = w[t - 2].small_sigma1().add(w[t - 7]).add(w[t - 15].small_sigma0()).add(w[t - 16]);
-        }
-        let initial: [U32x4; 8] = from_fn(|i| U32x4::from_array(from_fn(|l| states[l][i])));
-        let mut s = initial;
-        for (t, word) in w.iter().enumerate() {
-            s = round4(s, word.add(U32x4::splat(K[t])));
-        }
-        let words: [[u32; 4]; 8] = from_fn(|i| s[i].add(initial[i]).to_array());
-        from_fn(|l| from_fn(|i| words[i][l]))
-    }
+    /// A function checking lane type `$V` of `$n` lanes against `sha2` lane by
+    /// lane: a full SHA-256 compression per lane of random states and blocks
+    /// with its round and schedule code (nothing precomputed) against
+    /// `compress256`; header hashes from a [`LanePlan`] bit for bit, for
+    /// unrelated nonces per lane; and the message words of consecutive nonces,
+    /// across the low half's and the whole nonce's wrap.
+    macro_rules! lane_checks {
+        ($name:ident, $V:ident, $n:literal, [$(#[$feature:meta])*]) => {
+            $(#[$feature])*
+            fn $name() {
+                use std::array::from_fn;
+                let mut rng = Rng($n);
+                for _ in 0..100 {
+                    let states: [[u32; 8]; $n] = from_fn(|_| from_fn(|_| rng.next() as u32));
+                    let blocks: [[u8; 64]; $n] = from_fn(|_| rng.bytes());
+                    let mut w = [$V::splat(0); 64];
+                    for (t, word) in w.iter_mut().enumerate().take(16) {
+                        *word = $V::from_array(from_fn(|l| {
+                            u32::from_be_bytes(blocks[l][4 * t..4 * t + 4].try_into().unwrap())
+                        }));
+                    }
+                    for t in 16..64 {
+                        w[t] = w[t - 2].small_sigma1().add(w[t - 7]).add(w[t - 15].small_sigma0()).add(w[t - 16]);
+                    }
+                    let initial: [$V; 8] = from_fn(|i| $V::from_array(from_fn(|l| states[l][i])));
+                    let mut s = initial;
+                    for (t, word) in w.iter().enumerate() {
+                        s = $V::round(s, word.add($V::splat(K[t])));
+                    }
+                    let words: [[u32; $n]; 8] = from_fn(|i| s[i].add(initial[i]).to_array());
+                    for lane in 0..$n {
+                        let mut expected = states[lane];
+                        compress256(&mut expected, &blocks[lane..=lane]);
+                        let got: [u32; 8] = from_fn(|i| words[i][lane]);
+                        assert_eq!(got, expected, "compression, lane {lane}");
+                    }
+                }
 
-    #[test]
-    fn four_lane_compression_matches_sha2_per_lane() {
-        let mut rng = Rng(1);
-        for _ in 0..100 {
-            let states: [[u32; 8]; 4] = std::array::from_fn(|_| std::array::from_fn(|_| rng.next() as u32));
-            let blocks: [[u8; 64]; 4] = std::array::from_fn(|_| rng.bytes());
-            let lanes = compress4(&states, &blocks);
-            for lane in 0..4 {
-                let mut expected = states[lane];
-                compress256(&mut expected, &blocks[lane..=lane]);
-                assert_eq!(lanes[lane], expected, "lane {lane}");
+                for i in 0..250 {
+                    let job = MiningJob::new(&random_header(&mut rng, 0x1d1c_a1f3)).unwrap();
+                    // Unrelated nonces per lane, including ones with the same low or high half.
+                    let mut nonces: [u64; $n] = from_fn(|_| rng.next());
+                    if i % 3 == 0 {
+                        nonces[1] = nonces[0] ^ 0xffff_ffff;
+                        nonces[2] = nonces[0] ^ (0xffff_ffff << 32);
+                        nonces[3] = u64::MAX - (i as u64 % 4);
+                    }
+                    let (w6, w7) = $V::nonce_words(nonces);
+                    let state = $V::hash(&job.plan, w6, w7).map(|word| word.to_array());
+                    let first = $V::first_word(&job.plan, w6, w7).to_array();
+                    for (lane, &nonce) in nonces.iter().enumerate() {
+                        let expected = sha256(&job.header_with_nonce(nonce).to_bytes());
+                        let words: [u32; 8] = from_fn(|w| state[w][lane]);
+                        assert_eq!(state_to_hash(&words).as_bytes(), &expected, "header {i} lane {lane}");
+                        assert_eq!(first[lane].to_be_bytes(), expected[..4]);
+                    }
+                }
+
+                let low_wrap = u32::MAX as u64;
+                let edges = [0, 1, low_wrap - $n, low_wrap - $n + 1, low_wrap - $n + 2, low_wrap - 2, low_wrap];
+                let randoms: Vec<u64> = (0..100).map(|_| rng.next()).collect();
+                let ends = (0..$n + 1).map(|back| u64::MAX - back);
+                for first in edges.into_iter().chain(randoms).chain(ends) {
+                    let lanes: [u64; $n] = from_fn(|i| first.wrapping_add(i as u64));
+                    let (w6, w7) = $V::consecutive_nonce_words(first);
+                    let (e6, e7) = $V::nonce_words(lanes);
+                    assert_eq!((w6.to_array(), w7.to_array()), (e6.to_array(), e7.to_array()), "first {first:#x}");
+                    for (lane, nonce) in lanes.iter().enumerate() {
+                        let bytes = nonce.to_le_bytes();
+                        assert_eq!(w6.to_array()[lane], u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
+                        assert_eq!(w7.to_array()[lane], u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]));
+                    }
+                }
             }
-        }
+        };
+    }
+
+    lane_checks!(check_lanes4, U32x4, 4, []);
+    #[cfg(target_arch = "x86_64")]
+    lane_checks!(check_lanes8, U32x8, 8, [#[target_feature(enable = "avx2")]]);
+    #[cfg(target_arch = "x86_64")]
+    lane_checks!(check_lanes16, U32x16, 16, [#[target_feature(enable = "avx512f")]]);
+
+    #[test]
+    fn four_lanes_match_sha2_lane_by_lane() {
+        check_lanes4();
     }
 
     #[test]
-    fn four_lane_header_hash_matches_sha2_bit_for_bit() {
-        let mut rng = Rng(2);
-        for i in 0..250 {
-            let job = MiningJob::new(&random_header(&mut rng, 0x1d1c_a1f3)).unwrap();
-            // Unrelated nonces per lane, including ones with the same low or high half.
-            let mut nonces: [u64; 4] = std::array::from_fn(|_| rng.next());
-            if i % 3 == 0 {
-                nonces[1] = nonces[0] ^ 0xffff_ffff;
-                nonces[2] = nonces[0] ^ (0xffff_ffff << 32);
-                nonces[3] = u64::MAX - (i as u64 % 4);
-            }
-            let (w6, w7) = nonce_words(nonces);
-            let state = job.lanes4.hash(w6, w7);
-            let first = job.lanes4.hash_first_word(w6, w7).to_array();
-            for (lane, &nonce) in nonces.iter().enumerate() {
-                let expected = sha256(&job.header_with_nonce(nonce).to_bytes());
-                let words: [u32; 8] = std::array::from_fn(|w| state[w].to_array()[lane]);
-                assert_eq!(state_to_hash(&words).as_bytes(), &expected, "header {i} lane {lane}");
-                assert_eq!(first[lane].to_be_bytes(), expected[..4]);
-            }
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_eight_lanes_match_sha2_lane_by_lane() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            println!("skipped: this CPU has no AVX2");
+            return;
         }
+        // SAFETY: AVX2, the only feature this function enables, was detected just above.
+        unsafe { check_lanes8() }
     }
 
     #[test]
-    fn consecutive_nonce_words_match_per_lane_words() {
-        let mut rng = Rng(5);
-        let edges =
-            [0, 1, u32::MAX as u64 - 4, u32::MAX as u64 - 3, u32::MAX as u64 - 2, u32::MAX as u64, u64::MAX - 3];
-        let randoms: Vec<u64> = (0..100).map(|_| rng.next()).collect();
-        for first in edges.into_iter().chain(randoms).chain([u64::MAX - 2, u64::MAX - 1, u64::MAX]) {
-            let lanes = std::array::from_fn(|i| first.wrapping_add(i as u64));
-            let (w6, w7) = consecutive_nonce_words(first);
-            let (e6, e7) = nonce_words(lanes);
-            assert_eq!((w6.to_array(), w7.to_array()), (e6.to_array(), e7.to_array()), "first {first:#x}");
-            let bytes = lanes[0].to_le_bytes();
-            assert_eq!(w6.to_array()[0], u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
-            assert_eq!(w7.to_array()[0], u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]));
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_sixteen_lanes_match_sha2_lane_by_lane() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            println!("skipped: this CPU has no AVX-512F");
+            return;
         }
+        // SAFETY: AVX-512F, the only feature this function enables, was detected just above.
+        unsafe { check_lanes16() }
     }
 
     #[test]
-    fn four_lane_kernel_finds_what_reference_finds() {
+    fn lane_kernels_find_what_reference_finds() {
         // From "every hash meets it" and the dev target (about half) down to
         // one that no hash meets.
         const BITS: [u32; 5] = [0x2100_ffff, 0x207f_ffff, 0x2000_ffff, 0x1f00_ffff, 0x0300_0001];
-        const COUNTS: [u64; 14] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 64, 100, 257];
+        const COUNTS: [u64; 21] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 15, 16, 17, 23, 31, 33, 47, 64, 100, 257];
+        let kernels = kernels_under_test();
         let mut rng = Rng(3);
-        for i in 0..280 {
+        for i in 0..420 {
             let bits = BITS[i % BITS.len()];
             let count = COUNTS[i % COUNTS.len()];
             let job = MiningJob::new(&random_header(&mut rng, bits)).unwrap();
@@ -748,32 +1242,38 @@ mod tests {
                 rng.next() % 1000,
                 // The range ends exactly at u64::MAX.
                 u64::MAX.wrapping_sub(count).wrapping_add(1),
-                // The range wraps past u64::MAX.
+                // The range wraps past u64::MAX, at different lanes.
                 u64::MAX - 2,
-                // The nonce's high word changes inside the range.
+                u64::MAX - 10,
+                // The nonce's high word changes inside the range, at different lanes.
                 (1 << 32) - 3,
+                (1 << 32) - 13,
             ];
             for start in starts {
                 let reference = job.mine(Kernel::Reference, start, count);
-                assert_eq!(
-                    job.mine(Kernel::Lanes4, start, count),
-                    reference,
-                    "bits {bits:#x} start {start} count {count}"
-                );
                 assert!(reference.hashes <= count);
+                for &kernel in &kernels {
+                    assert_eq!(
+                        job.mine(kernel, start, count),
+                        reference,
+                        "{} bits {bits:#x} start {start} count {count}",
+                        kernel.name()
+                    );
+                }
             }
         }
     }
 
     #[test]
-    fn four_lane_kernel_rejects_near_misses() {
+    fn lane_kernels_reject_near_misses() {
         // Targets just below and at one nonce's hash: that nonce passes the
         // first-word filter, yet only the exact comparison decides.
+        let kernels = kernels_under_test();
         let mut rng = Rng(4);
-        for i in 0..200 {
+        for i in 0..340 {
             let mut job = MiningJob::new(&random_header(&mut rng, 0x207f_ffff)).unwrap();
             let start = rng.next();
-            let offset = i % 11;
+            let offset = i % 34;
             let hash = *job.header_with_nonce(start.wrapping_add(offset)).hash().as_bytes();
             let mut below = hash;
             if let Some(pos) = below.iter().rposition(|&b| b != 0) {
@@ -783,8 +1283,10 @@ mod tests {
             for target in [below, hash] {
                 job.target = target;
                 job.target_top = u32::from_be_bytes([target[0], target[1], target[2], target[3]]);
-                let reference = job.mine(Kernel::Reference, start, 16);
-                assert_eq!(job.mine(Kernel::Lanes4, start, 16), reference);
+                let reference = job.mine(Kernel::Reference, start, 40);
+                for &kernel in &kernels {
+                    assert_eq!(job.mine(kernel, start, 40), reference, "{}", kernel.name());
+                }
                 if target == hash {
                     assert!(reference.found.is_some());
                 }
