@@ -1,0 +1,113 @@
+//! `kill -9` during a sync: after a restart on the same data directory the
+//! node has at least what it had, and finishes the sync.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tabchain_core::block::Block;
+use tabchain_core::params::{Network, Params};
+use tabchain_core::pow::solve;
+use tabchain_core::state::ChainState;
+use tabchain_core::wire::{Envelope, Message};
+use tabchain_node::{Config, start};
+use tabchain_relay::{Config as RelayConfig, Relay, app};
+
+const NODE: &str = env!("CARGO_BIN_EXE_tabchain-node");
+
+fn dev_chain(count: u64) -> Vec<Block> {
+    let params = Params::for_network(Network::Dev);
+    let mut state = ChainState::new(params.clone());
+    let now = params.genesis_timestamp_ms + (count + 10) * 1_000;
+    (1..=count)
+        .map(|height| {
+            let time = params.genesis_timestamp_ms + height * 1_000;
+            let post = tabchain_core::post::Post::new("seed", &format!("post {height}"), time).unwrap();
+            state.submit_post(post, now).unwrap();
+            let mut block = state.block_template(time);
+            block.header = solve(&block.header, 1 << 24).unwrap().unwrap();
+            state.submit_block(block.clone(), now).unwrap();
+            block
+        })
+        .collect()
+}
+
+async fn height(client: &reqwest::Client, url: &str) -> Option<usize> {
+    let text = client.get(format!("{url}/chain")).send().await.ok()?.text().await.ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(value["length"].as_u64()? as usize - 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_sync_then_resume() {
+    let www = tempfile::tempdir().unwrap();
+    let relay = Relay::new(RelayConfig::new(Network::Dev, www.path())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws = format!("ws://{}/ws", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app(relay)).into_future());
+
+    // A holds 6,000 blocks and joins the relay with them.
+    let count = 6_000;
+    let data_a = tempfile::tempdir().unwrap();
+    let config = |relays: Vec<String>| Config {
+        network: Network::Dev,
+        relays,
+        http: "127.0.0.1:0".parse().unwrap(),
+        data: data_a.path().to_path_buf(),
+        mine: false,
+        threads: 1,
+        peers: vec![],
+    };
+    let a = start(config(vec![])).await.unwrap();
+    let blocks = dev_chain(count);
+    a.service
+        .run_blocking(move |n| {
+            let now = tabchain_node::service::now_ms();
+            let outputs =
+                blocks.into_iter().flat_map(|block| n.on_envelope(Envelope::broadcast(Message::Block { block }), now));
+            ((), outputs.collect())
+        })
+        .await
+        .unwrap();
+    a.shut_down().await.unwrap();
+    let a = start(config(vec![ws.clone()])).await.unwrap();
+
+    let data_b = tempfile::tempdir().unwrap();
+    let spawn = || {
+        let mut child = Command::new(NODE)
+            .args(["--network", "dev", "--http", "127.0.0.1:0", "--relay", &ws, "--data"])
+            .arg(data_b.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url =
+            line.trim().strip_prefix("tabchain-node listening on ").expect(&line).trim_end_matches('/').to_owned();
+        (child, url)
+    };
+    let client = reqwest::Client::new();
+    let mut had = 0;
+    for delay_ms in [100, 150] {
+        let (mut child, url) = spawn();
+        let restored = height(&client, &url).await.unwrap_or(0);
+        assert!(restored >= had, "restart lost blocks: had {had}, restored {restored}");
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        had = height(&client, &url).await.unwrap_or(restored);
+        child.kill().unwrap(); // SIGKILL, likely mid-sync
+        eprintln!("killed at height {had} of {count}");
+        child.wait().unwrap();
+    }
+    let (mut child, url) = spawn();
+    let restored = height(&client, &url).await.unwrap();
+    assert!(restored >= had, "restart lost blocks: had {had}, restored {restored}");
+    let started = Instant::now();
+    while height(&client, &url).await.unwrap_or(0) < count as usize {
+        assert!(started.elapsed() < Duration::from_secs(60), "the sync did not finish after the restarts");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    a.shut_down().await.unwrap();
+}
