@@ -52,13 +52,23 @@ pub struct RunningNode {
     pub service: Arc<Service>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningNode {
-    /// Stops serving, closes the relay connection and waits for the server.
+    /// Stops serving, the miners and the relay connection, and waits for all
+    /// of them, so the database is closed when this returns.
     pub async fn shut_down(self) -> Result<()> {
         self.stop.send_replace(true);
-        self.server.await.context("the HTTP server task failed")?
+        let served = self.server.await.context("the HTTP server task failed");
+        self.service.stop_mining();
+        for task in self.tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(5), task).await.is_err() {
+                abort.abort();
+            }
+        }
+        served?
     }
 }
 
@@ -91,15 +101,15 @@ pub async fn start(config: Config) -> Result<RunningNode> {
     let (stop, shutdown) = watch::channel(false);
 
     let on_found = service.clone();
-    tokio::spawn(async move {
+    let mut tasks = vec![tokio::spawn(async move {
         while let Some(found) = found_rx.recv().await {
             let service = on_found.clone();
             let _ = tokio::task::spawn_blocking(move || service.on_found(found)).await;
         }
-    });
-    tokio::spawn(relay_client::run(config.relays.clone(), service.clone(), shutdown.clone()));
+    })];
+    tasks.push(tokio::spawn(relay_client::run(config.relays.clone(), service.clone(), shutdown.clone())));
     let api = api::Api::new(service.clone())?;
-    tokio::spawn(api::announce_to_peers(api.clone(), shutdown.clone()));
+    tasks.push(tokio::spawn(api::announce_to_peers(api.clone(), shutdown.clone())));
 
     let listener =
         tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("binding {}", config.http))?;
@@ -113,5 +123,5 @@ pub async fn start(config: Config) -> Result<RunningNode> {
             .await
             .context("serving HTTP")
     });
-    Ok(RunningNode { addr, service, stop, server })
+    Ok(RunningNode { addr, service, stop, server, tasks })
 }

@@ -44,7 +44,7 @@ pub struct Service {
     node: Mutex<Node>,
     store: Store,
     relay: Mutex<Option<mpsc::Sender<String>>>,
-    miner: Option<MinerPool>,
+    miner: Mutex<Option<MinerPool>>,
     next_job: AtomicU64,
     tip: watch::Sender<Tip>,
     /// HTTP peers (`/register_node`), as given.
@@ -62,7 +62,7 @@ impl Service {
             node: Mutex::new(node),
             store,
             relay: Mutex::new(None),
-            miner,
+            miner: Mutex::new(miner),
             next_job: AtomicU64::new(1),
             tip: watch::Sender::new(tip),
             http_peers: Mutex::new(BTreeSet::new()),
@@ -167,7 +167,8 @@ impl Service {
 
     /// Gives the background miner a template for the current tip and mempool.
     fn refresh_template(&self, node: &Node) {
-        let Some(miner) = &self.miner else { return };
+        let miner = self.miner.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(miner) = miner.as_ref() else { return };
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
         match Job::new(id, node.template(now_ms())) {
             Ok(job) => miner.set_job(Some(job)),
@@ -194,7 +195,14 @@ impl Service {
 
     /// The miner's statistics: kernel, threads and hashes so far per thread.
     pub fn miner_stats(&self) -> Option<(String, Vec<u64>)> {
-        self.miner.as_ref().map(|m| (m.kernel().name().to_owned(), m.hashes_per_thread()))
+        let miner = self.miner.lock().unwrap_or_else(PoisonError::into_inner);
+        miner.as_ref().map(|m| (m.kernel().name().to_owned(), m.hashes_per_thread()))
+    }
+
+    /// Stops the background miner for good (its threads end).
+    pub fn stop_mining(&self) {
+        let pool = self.miner.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(pool);
     }
 
     /// Mines `block` now on all threads (for `GET /mine`).
