@@ -8,35 +8,21 @@
 //! - the time a fresh node takes to sync 10,000 blocks from another through
 //!   the relay.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::dev_chain;
 
 use tabchain_core::block::Block;
 use tabchain_core::params::{Network, Params};
-use tabchain_core::pow::{Kernel, MiningJob, solve};
+use tabchain_core::pow::{Kernel, MiningJob};
 use tabchain_core::state::ChainState;
 use tabchain_core::wire::{Envelope, Message};
 use tabchain_node::miner::{Job, MinerPool};
 use tabchain_node::{Config, RunningNode, start};
 use tabchain_relay::{Config as RelayConfig, Relay, app};
-
-/// A dev chain of `count` blocks one second apart from genesis, each with a
-/// post, at the easiest target (so building it takes milliseconds).
-fn dev_chain(count: u64) -> Vec<Block> {
-    let params = Params::for_network(Network::Dev);
-    let mut state = ChainState::new(params.clone());
-    let mut blocks = Vec::with_capacity(count as usize);
-    let now = params.genesis_timestamp_ms + (count + 10) * 1_000;
-    for height in 1..=count {
-        let time = params.genesis_timestamp_ms + height * 1_000;
-        let post = tabchain_core::post::Post::new("bench", &format!("post {height}"), time).expect("valid post");
-        state.submit_post(post, now).expect("mempool accepts");
-        let mut block = state.block_template(time);
-        block.header = solve(&block.header, 1 << 24).expect("usable target").expect("a nonce");
-        state.submit_block(block.clone(), now).expect("valid block");
-        blocks.push(block);
-    }
-    blocks
-}
 
 async fn node(data: &std::path::Path, relays: Vec<String>) -> RunningNode {
     start(Config {

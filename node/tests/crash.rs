@@ -1,26 +1,15 @@
 //! `kill -9` while mining: every block the node showed before is there after
 //! a restart on the same data directory, and the node goes on mining.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
+use common::spawn_node;
 use serde_json::Value;
 
-const NODE: &str = env!("CARGO_BIN_EXE_tabchain-node");
-
-fn spawn(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(NODE)
-        .args(["--network", "dev", "--http", "127.0.0.1:0", "--mine", "--threads", "1", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("tabchain-node listening on ").expect(&line).trim_end_matches('/').to_owned();
-    (child, url)
+fn spawn(data: &std::path::Path) -> (std::process::Child, String) {
+    spawn_node(data, &["--mine", "--threads", "1"])
 }
 
 async fn chain(url: &str) -> Vec<String> {

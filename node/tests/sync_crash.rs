@@ -1,36 +1,15 @@
 //! `kill -9` during a sync: after a restart on the same data directory the
 //! node has at least what it had, and finishes the sync.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use tabchain_core::block::Block;
-use tabchain_core::params::{Network, Params};
-use tabchain_core::pow::solve;
-use tabchain_core::state::ChainState;
+use common::{dev_chain, spawn_node};
+use tabchain_core::params::Network;
 use tabchain_core::wire::{Envelope, Message};
 use tabchain_node::{Config, start};
 use tabchain_relay::{Config as RelayConfig, Relay, app};
-
-const NODE: &str = env!("CARGO_BIN_EXE_tabchain-node");
-
-fn dev_chain(count: u64) -> Vec<Block> {
-    let params = Params::for_network(Network::Dev);
-    let mut state = ChainState::new(params.clone());
-    let now = params.genesis_timestamp_ms + (count + 10) * 1_000;
-    (1..=count)
-        .map(|height| {
-            let time = params.genesis_timestamp_ms + height * 1_000;
-            let post = tabchain_core::post::Post::new("seed", &format!("post {height}"), time).unwrap();
-            state.submit_post(post, now).unwrap();
-            let mut block = state.block_template(time);
-            block.header = solve(&block.header, 1 << 24).unwrap().unwrap();
-            state.submit_block(block.clone(), now).unwrap();
-            block
-        })
-        .collect()
-}
 
 async fn height(client: &reqwest::Client, url: &str) -> Option<usize> {
     let text = client.get(format!("{url}/chain")).send().await.ok()?.text().await.ok()?;
@@ -73,20 +52,7 @@ async fn kill_9_during_sync_then_resume() {
     let a = start(config(vec![ws.clone()])).await.unwrap();
 
     let data_b = tempfile::tempdir().unwrap();
-    let spawn = || {
-        let mut child = Command::new(NODE)
-            .args(["--network", "dev", "--http", "127.0.0.1:0", "--relay", &ws, "--data"])
-            .arg(data_b.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url =
-            line.trim().strip_prefix("tabchain-node listening on ").expect(&line).trim_end_matches('/').to_owned();
-        (child, url)
-    };
+    let spawn = || spawn_node(data_b.path(), &["--relay", &ws]);
     let client = reqwest::Client::new();
     let mut had = 0;
     for delay_ms in [100, 150] {
