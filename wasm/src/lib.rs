@@ -100,10 +100,7 @@ impl Miner {
 /// Throws an `Error` unless `secretKey` has 32 bytes.
 #[wasm_bindgen(js_name = publicKeyId)]
 pub fn public_key_id(secret_key: &[u8]) -> Result<String, JsError> {
-    let key: [u8; 32] = secret_key
-        .try_into()
-        .map_err(|_| JsError::new(&format!("secretKey must be 32 bytes, got {}", secret_key.len())))?;
-    Ok(tabchain_core::node::public_key_id(&key))
+    Ok(tabchain_core::node::public_key_id(&node::secret_key(secret_key)?))
 }
 
 /// Checks blocks in the JSON view (a JSON array of consecutive blocks, or one

@@ -52,7 +52,8 @@ fn ms(now_ms: f64) -> Result<u64, JsError> {
     whole("nowMs", now_ms)
 }
 
-fn secret_key(bytes: &[u8]) -> Result<[u8; 32], JsError> {
+/// A 32-byte Ed25519 secret key from JS bytes, or an `Error` saying the length.
+pub(crate) fn secret_key(bytes: &[u8]) -> Result<[u8; 32], JsError> {
     bytes.try_into().map_err(|_| JsError::new(&format!("secretKey must be 32 bytes, got {}", bytes.len())))
 }
 

@@ -328,18 +328,7 @@ fn test(root: &Path) -> Result<()> {
 fn wasm_smoke_test(root: &Path) -> Result<()> {
     ensure_node()?;
     let dir = root.join("wasm/tests");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("listing {}", dir.display()))?;
-    files.retain(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.mjs") || n.ends_with(".test.js"))
-    });
-    files.sort();
-    if files.is_empty() {
-        bail!("no *.test.mjs files in {}", dir.display());
-    }
+    let files = test_files(&dir)?;
     // Explicit file paths work with every Node test runner version (directory
     // arguments changed meaning in Node 21).
     run(Command::new("node").current_dir(root).arg("--test").args(&files), "wasm smoke test")
@@ -361,16 +350,7 @@ fn browser_e2e(root: &Path) -> Result<()> {
     }
     run(cargo_cmd(root).args(["build", "-p", "tabchain-relay"]), "building the relay for the e2e tests")?;
     let relay = target_dir(root)?.join("debug").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&e2e)
-        .with_context(|| format!("reading {}", e2e.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("listing {}", e2e.display()))?;
-    files.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.mjs")));
-    files.sort();
-    if files.is_empty() {
-        bail!("no *.test.mjs files in {}", e2e.display());
-    }
+    let files = test_files(&e2e)?;
     run(
         Command::new("node")
             .current_dir(&e2e)
@@ -382,6 +362,24 @@ fn browser_e2e(root: &Path) -> Result<()> {
             .env("CHROMIUM", "/usr/bin/chromium"),
         "browser end-to-end tests",
     )
+}
+
+/// The `*.test.mjs` / `*.test.js` files directly in `dir`, sorted; an error
+/// when there are none (a test step that runs nothing must not pass).
+fn test_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
+    files.retain(|p| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.mjs") || n.ends_with(".test.js"))
+    });
+    files.sort();
+    if files.is_empty() {
+        bail!("no *.test.mjs files in {}", dir.display());
+    }
+    Ok(files)
 }
 
 /// Installs a Debian package when `program` is not on PATH (CI machines start bare).
