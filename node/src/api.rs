@@ -324,29 +324,29 @@ async fn add_block(State(api): State<Api>, body: Bytes) -> Response {
         Ok(block) => block,
         Err(e) => return bad_request(WHAT, e),
     };
-    let announcement = wire::encode(&Envelope::broadcast(Message::Block { block: block.clone() }));
     let result = api
         .service
         .run_blocking(move |node| {
-            let hash = block.hash();
+            let (hash, parent) = (block.hash(), block.header.prev_hash);
             let known = node.state().chain().get(&hash).is_some();
-            let outputs = node.on_envelope(Envelope::broadcast(Message::Block { block }), now_ms());
+            let mut outputs = node.on_envelope(Envelope::broadcast(Message::Block { block }), now_ms());
             let mut verdict: Result<(), String> = Ok(());
             for output in &outputs {
                 if let Output::Event(Event::BlockRejected { reason, .. }) = output {
                     verdict = Err(reason.clone());
                 }
             }
-            if verdict.is_ok() && !known && node.state().chain().get(&hash).is_none() {
-                verdict = Err(format!("its parent {} is unknown", hash));
-            }
-            let mut outputs = outputs;
-            // Blocks that arrive over HTTP reach the tabs too.
-            if verdict.is_ok()
-                && !known
-                && let Ok(text) = &announcement
-            {
-                outputs.push(Output::Send(text.clone()));
+            let stored = node.state().chain().get(&hash).map(|entry| entry.block.clone());
+            if verdict.is_ok() && !known {
+                match stored {
+                    // Blocks that arrive over HTTP reach the tabs too.
+                    Some(block) => match wire::encode(&Envelope::broadcast(Message::Block { block: (*block).clone() }))
+                    {
+                        Ok(text) => outputs.push(Output::Send(text)),
+                        Err(e) => tracing::warn!("cannot announce block {hash}: {e}"),
+                    },
+                    None => verdict = Err(format!("its parent {parent} is unknown")),
+                }
             }
             (verdict, outputs)
         })
