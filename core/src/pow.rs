@@ -6,11 +6,14 @@
 //! comparison. [`Kernel::detect`] picks the fastest kernel this build and CPU
 //! offer; every kernel must find exactly what [`Kernel::Reference`] finds.
 //!
-//! [`Kernel::Lanes4`] hashes four consecutive nonces at once, one per lane of a
-//! `u32x4` vector (wasm SIMD128 intrinsics on wasm32 with `simd128`, plain
-//! `[u32; 4]` arrays elsewhere). On x86-64, [`Kernel::Avx2x8`] and
-//! [`Kernel::Avx512x16`] run the same code on 8 and 16 lanes of AVX2 and
-//! AVX-512F registers, if the CPU has them (checked at run time). The block
+//! [`Kernel::Lanes4`] hashes eight consecutive nonces per step as two batches
+//! of four, one nonce per lane of a `u32x4` vector (wasm SIMD128 intrinsics
+//! on wasm32 with `simd128`, plain `[u32; 4]` arrays elsewhere), the two
+//! batches' rounds interleaved and their order pinned for V8 (see
+//! `LaneBatch`). On x86-64, [`Kernel::Avx2x8`] and [`Kernel::Avx512x16`]
+//! run the same rounds (one batch, `second_block_rounds!`) on 8 and 16 lanes
+//! of AVX2 and AVX-512F registers, if the CPU has them (checked at run time),
+//! where LLVM's own instruction order is good. The block
 //! hash is a single SHA-256 of the header, so each nonce costs one compression
 //! of the second block, whose message words are W0..W5 = header bytes 64..88,
 //! W6/W7 = the nonce (the byte-swapped low and high halves of its
@@ -25,6 +28,10 @@
 //! - for W21..W36, the sum of the σ0/σ1/plain terms that only involve
 //!   constant words, so the per-nonce work adds just the terms in W6, W7 or
 //!   later nonce-dependent words.
+//!
+//! W7, the nonce's high half, changes only every 2^32 nonces, so
+//! [`Kernel::Lanes4`] also folds it into round 7 and W22/W23 once per value
+//! (`LanePlan::high_word_terms`).
 //!
 //! The hash meets the target only if its first word (state word 0 plus the
 //! midstate) is at most the target's first word, so the lanes compute just
@@ -50,8 +57,9 @@ pub enum Kernel {
     /// `sha2`'s block compression from the precomputed midstate (`sha2` uses
     /// the CPU's SHA extensions where present).
     Sha2Midstate,
-    /// Four consecutive nonces per step in `u32x4` lanes, nonce-independent
-    /// rounds and schedule words precomputed per job (see the module docs).
+    /// Eight consecutive nonces per step as two interleaved batches of
+    /// `u32x4` lanes, nonce-independent rounds and schedule words precomputed
+    /// per job (see the module docs). The browser miner's kernel.
     Lanes4,
     /// [`Kernel::Lanes4`]'s algorithm on eight nonces per step in AVX2
     /// registers. Needs an x86-64 CPU with AVX2.
@@ -184,7 +192,7 @@ impl MiningJob {
         match kernel {
             Kernel::Reference => self.mine_reference(start_nonce, count),
             Kernel::Sha2Midstate => self.mine_midstate(start_nonce, count),
-            Kernel::Lanes4 => U32x4::mine(self, start_nonce, count),
+            Kernel::Lanes4 => self.mine_lanes4(start_nonce, count),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2x8 => {
                 if std::arch::is_x86_feature_detected!("avx2") {
@@ -232,6 +240,44 @@ impl MiningJob {
             }
         }
         MineOutcome { found: None, hashes: count }
+    }
+
+    /// [`Kernel::Lanes4`]: eight consecutive nonces per step as two
+    /// [`LaneBatch`]es; the last fewer than eight, and the eight around each
+    /// change of the nonce's high half, with the midstate kernel.
+    fn mine_lanes4(&self, start_nonce: u64, count: u64) -> MineOutcome {
+        let mut high = self.plan.high_word_terms(((start_nonce >> 32) as u32).swap_bytes());
+        let mut done = 0u64;
+        while count - done >= 8 {
+            let first = start_nonce.wrapping_add(done);
+            if first as u32 > u32::MAX - 7 {
+                let out = self.mine_midstate(first, 8);
+                if out.found.is_some() {
+                    return MineOutcome { found: out.found, hashes: done + out.hashes };
+                }
+                done += 8;
+                continue;
+            }
+            let w7 = ((first >> 32) as u32).swap_bytes();
+            if w7 != high.w7 {
+                high = self.plan.high_word_terms(w7);
+            }
+            let second = first.wrapping_add(4);
+            let (w6, _) = U32x4::consecutive_nonce_words(first);
+            let (w6_second, _) = U32x4::consecutive_nonce_words(second);
+            let tops = batch_pair_first_words(&self.plan, &high, [w6, w6_second]);
+            for (batch_first, top) in [first, second].into_iter().zip(tops) {
+                if top.any_le(self.target_top)
+                    && let Some((lane, hash)) = self.first_hit(batch_first, top.to_array())
+                {
+                    let offset = batch_first.wrapping_sub(first) + lane;
+                    return MineOutcome { found: Some((first.wrapping_add(offset), hash)), hashes: done + offset + 1 };
+                }
+            }
+            done += 8;
+        }
+        let rest = self.mine_midstate(start_nonce.wrapping_add(done), count - done);
+        MineOutcome { found: rest.found, hashes: done + rest.hashes }
     }
 
     /// The first of the `N` nonces from `first` whose hash meets the target,
@@ -301,13 +347,6 @@ struct LanePlan {
     kw: [u32; 13],
     /// The nonce-free part of W21..=W36, at `t - 21`.
     partial_w: [u32; 16],
-    /// Message words W0..=W20 of the second block (W6/W7 zero), for
-    /// `U32x4::first_word_wasm`'s schedule ring.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    w: [u32; 21],
-    /// `σ0(W[t-15]) + W[t-16]` for t = 24..=35 (nonce-free), at `t - 24`.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    w_tail: [u32; 12],
 }
 
 impl LanePlan {
@@ -348,17 +387,34 @@ impl LanePlan {
             }
             sum
         });
-        Self {
-            midstate: *midstate,
-            state7,
-            kw,
-            partial_w,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            w_tail: std::array::from_fn(|i| small_sigma0(w[i + 9]).wrapping_add(w[i + 8])),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            w,
+        Self { midstate: *midstate, state7, kw, partial_w }
+    }
+
+    /// The terms that W7, the high half of the nonce (byte-swapped), adds to
+    /// the plan. It changes only every 2^32 nonces, so [`Kernel::Lanes4`]
+    /// treats it as a constant while the low half counts.
+    fn high_word_terms(&self, w7: u32) -> HighWordTerms {
+        HighWordTerms {
+            w7,
+            h7: self.state7[7].wrapping_add(w7),
+            w22: self.partial_w[1].wrapping_add(small_sigma0(w7)),
+            w23: self.partial_w[2].wrapping_add(w7),
         }
     }
+}
+
+/// [`LanePlan`]'s constants for one value of W7 (see
+/// [`LanePlan::high_word_terms`]).
+#[derive(Clone, Copy)]
+struct HighWordTerms {
+    /// The W7 these terms are for.
+    w7: u32,
+    /// `h + K[7] + W7` of round 7.
+    h7: u32,
+    /// The nonce-free part of W22 plus σ0(W7): W22 is this plus W6.
+    w22: u32,
+    /// The nonce-free part of W23 plus W7: W23 is this plus σ1(W21).
+    w23: u32,
 }
 
 /// Rounds 7..=63 of the second block on lane type `$V` from a [`LanePlan`],
@@ -493,16 +549,27 @@ macro_rules! lane_kernel {
                 ]
             }
 
-            /// The first word of [`Self::hash`], which alone decides whether a
+            /// The first word of `hash` (tests only), which alone decides whether a
             /// lane can meet the target; the rounds' other outputs are dropped.
-            #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+            /// ([`U32x4`] searches with [`LaneBatch`] instead and uses this only
+            /// in tests.)
+            #[cfg_attr(not(test), allow(dead_code))]
             $(#[$feature])*
             #[$inline]
             fn first_word(plan: &LanePlan, w6: $V, w7: $V) -> $V {
                 let s = second_block_rounds!($V, plan, w6, w7);
                 s[0].add($V::splat(plan.midstate[0]))
             }
+        }
+    };
+}
 
+/// [`MiningJob::mine`] for the wide lane type `$V` of `$n` lanes (what
+/// [`U32x4`] does instead is [`MiningJob::mine_lanes4`]).
+#[cfg(target_arch = "x86_64")]
+macro_rules! lane_search {
+    ($V:ident, $n:literal, [$(#[$feature:meta])*]) => {
+        impl $V {
             /// [`MiningJob::mine`] on `$n` consecutive nonces per step; the
             /// last fewer than `$n` one at a time with the midstate kernel.
             $(#[$feature])*
@@ -511,9 +578,6 @@ macro_rules! lane_kernel {
                 while count - done >= $n {
                     let first = start_nonce.wrapping_add(done);
                     let (w6, w7) = $V::consecutive_nonce_words(first);
-                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                    let top = $V::first_word_wasm(&job.plan, w6, w7);
-                    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
                     let top = $V::first_word(&job.plan, w6, w7);
                     if top.any_le(job.target_top)
                         && let Some((lane, hash)) = job.first_hit(first, top.to_array())
@@ -534,6 +598,10 @@ lane_kernel!(U32x4, 4, [], inline(always));
 lane_kernel!(U32x8, 8, [#[target_feature(enable = "avx2")]], inline);
 #[cfg(target_arch = "x86_64")]
 lane_kernel!(U32x16, 16, [#[target_feature(enable = "avx512f")]], inline);
+#[cfg(target_arch = "x86_64")]
+lane_search!(U32x8, 8, [#[target_feature(enable = "avx2")]]);
+#[cfg(target_arch = "x86_64")]
+lane_search!(U32x16, 16, [#[target_feature(enable = "avx512f")]]);
 
 impl U32x4 {
     #[inline(always)]
@@ -567,18 +635,10 @@ impl U32x4 {
         U32x4::select(e, f, g)
     }
 
-    /// Maj(a, b, c): where a and b agree it is b, elsewhere c (`a ^ b` is the
-    /// next round's `b ^ c`, which the compiler reuses). On wasm as
-    /// `((a ^ b) & (b ^ c)) ^ b`: V8 lowers `v128.bitselect` to three x64
-    /// instructions, this is two besides the shared xor (1.5% faster in
-    /// Chromium).
+    /// Maj(a, b, c): where a and b agree it is b, elsewhere c.
     #[inline(always)]
     fn maj(a: Self, b: Self, c: Self) -> Self {
-        if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
-            a.xor(b).and(b.xor(c)).xor(b)
-        } else {
-            U32x4::select(a.xor(b), c, b)
-        }
+        U32x4::select(a.xor(b), c, b)
     }
 
     #[inline(always)]
@@ -587,69 +647,140 @@ impl U32x4 {
     }
 }
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-impl U32x4 {
-    /// [`U32x4::first_word`] for wasm: rounds 24..=63 in loops with the
-    /// schedule in a 16-word ring, so each schedule word is computed next to
-    /// its round. Fully unrolled (`second_block_rounds!`), LLVM emits every
-    /// schedule word W21..=W63 before the first round that needs one; V8 in
-    /// Chromium 156 does no instruction scheduling for wasm and runs that
-    /// order as is (serial schedule chain, then spilled words), 11.8–12.0 M
-    /// hashes/s per worker against 13.8–13.9 M for this version on the same
-    /// machine. (Node.js 20's V8 schedules and prefers the unrolled form:
-    /// 14.3 M against 13.6 M.)
+/// Reads `*value` with a volatile load, which the compiler must perform
+/// exactly here, in program order with the other volatile accesses, and
+/// cannot fold into a constant or move (see [`LaneBatch`] for why).
+#[inline(always)]
+fn load_pinned<T: Copy>(value: &T) -> T {
+    // SAFETY: a shared reference is valid and aligned for reads.
+    unsafe { core::ptr::read_volatile(value) }
+}
+
+/// Writes `value` to `*slot` with a volatile store (see [`load_pinned`]).
+#[inline(always)]
+fn store_pinned<T: Copy>(slot: &mut T, value: T) {
+    // SAFETY: a unique reference is valid and aligned for writes; `T: Copy`
+    // has no destructor to skip.
+    unsafe { core::ptr::write_volatile(slot, value) }
+}
+
+/// One batch of four consecutive nonces in [`Kernel::Lanes4`]'s search,
+/// which runs two batches side by side: rounds 7..=63 of the second block
+/// from a [`LanePlan`], round by round, batch after batch.
+///
+/// Shaped for V8, which compiles the wasm as it comes: it does not reorder
+/// instructions and has 16 SIMD registers. Two batches give the CPU two
+/// independent dependency chains (one chain leaves 5–10% of its vector
+/// ports idle). And the round order is pinned: left alone, LLVM's wasm
+/// backend computes every schedule word before the first round that needs
+/// one and V8 then spills them all, or it turns Maj into `v128.bitselect`,
+/// which V8 lowers to three instructions where two do. So each round stores
+/// its new `a` and each schedule word with volatile stores, and reads the
+/// schedule words, Maj's `b` and the per-round constants back with volatile
+/// loads: volatile accesses stay in program order, so round `t`'s schedule
+/// word is computed after round `t - 1` and the values are loaded where
+/// they are used. Loads and stores run on other ports than the arithmetic,
+/// and V8 would spill about as many values anyway. Measured in Chromium 156
+/// on one worker: 14.7 M hashes/s against 13.7 M for one batch with the
+/// schedule in a loop (the previous kernel) and 12.3 M fully unrolled.
+struct LaneBatch {
+    /// Working variables `a..h`.
+    state: [U32x4; 8],
+    /// `a ^ b` of the last round, which is this round's `b ^ c` (for Maj).
+    b_xor_c: U32x4,
+    /// The last four rounds' `a` (round `t`'s at `t % 4`); Maj reads its `b`
+    /// from here.
+    recent_a: [U32x4; 4],
+    /// Schedule words W21..=W63, `W[t]` at `t % 16`.
+    ring: [U32x4; 16],
+    /// Message word W6 of the four nonces.
+    w6: U32x4,
+}
+
+impl LaneBatch {
+    /// The batch before round 7 for the nonces with message word `w6`.
     #[inline(always)]
-    fn first_word_wasm(plan: &LanePlan, w6: U32x4, w7: U32x4) -> U32x4 {
+    fn new(plan: &LanePlan, high: &HighWordTerms, w6: U32x4) -> Self {
         let c = &plan.state7;
-        let mut s = [
-            U32x4::splat(c[0]).add(w6),
-            U32x4::splat(c[1]),
-            U32x4::splat(c[2]),
-            U32x4::splat(c[3]),
-            U32x4::splat(c[4]).add(w6),
-            U32x4::splat(c[5]),
-            U32x4::splat(c[6]),
-            U32x4::splat(c[7]),
-        ];
-        s = U32x4::round(s, w7);
-        second_block_rounds!(@constant U32x4, s, plan; 8 9 10 11 12 13 14 15 16 17 18 19 20);
-        let p = &plan.partial_w;
-        // W[t] at `t & 15`. Every slot is written here (W8..=W20, W6, W7), so
-        // no zero fill is emitted; filling only the slots read (W17..=W20)
-        // measured 5% slower in Chromium.
-        let mut ring = [U32x4::splat(0); 16];
-        for t in 8..21 {
-            ring[t & 15] = U32x4::splat(plan.w[t]);
+        let a = U32x4::splat(c[0]).add(w6);
+        let mut recent_a = [U32x4::splat(0); 4];
+        // `a` after rounds 6 and 5 (round 7's `a` and `b`).
+        recent_a[6 % 4] = a;
+        recent_a[5 % 4] = U32x4::splat(c[1]);
+        Self {
+            state: [
+                a,
+                U32x4::splat(c[1]),
+                U32x4::splat(c[2]),
+                U32x4::splat(c[3]),
+                U32x4::splat(c[4]).add(w6),
+                U32x4::splat(c[5]),
+                U32x4::splat(c[6]),
+                // h + K[7] + W7: round 7 then adds nothing.
+                U32x4::splat(high.h7),
+            ],
+            b_xor_c: U32x4::splat(c[1] ^ c[2]),
+            recent_a,
+            ring: [U32x4::splat(0); 16],
+            w6,
         }
-        ring[6] = w6;
-        ring[7] = w7;
-        // W21..=W23 from their nonce-free parts, as in `second_block_rounds!`.
-        let w21 = U32x4::splat(p[0]).add(w6.small_sigma0());
-        s = U32x4::round(s, w21.add(U32x4::splat(K[21])));
-        let w22 = U32x4::splat(p[1]).add(w7.small_sigma0()).add(w6);
-        s = U32x4::round(s, w22.add(U32x4::splat(K[22])));
-        let w23 = w21.small_sigma1().add(U32x4::splat(p[2])).add(w7);
-        s = U32x4::round(s, w23.add(U32x4::splat(K[23])));
-        ring[21 & 15] = w21;
-        ring[22 & 15] = w22;
-        ring[23 & 15] = w23;
-        // W24..=W35: their σ0 and W[t-16] terms are nonce-free, in `w_tail`.
-        for (t, &tail) in (24..36).zip(&plan.w_tail) {
-            let w = ring[(t - 2) & 15].small_sigma1().add(ring[(t - 7) & 15]).add(U32x4::splat(tail));
-            ring[t & 15] = w;
-            s = U32x4::round(s, w.add(U32x4::splat(K[t])));
-        }
-        for t in 36..64 {
-            let w = ring[(t - 2) & 15]
-                .small_sigma1()
-                .add(ring[(t - 7) & 15])
-                .add(ring[(t - 15) & 15].small_sigma0())
-                .add(ring[t & 15]);
-            ring[t & 15] = w;
-            s = U32x4::round(s, w.add(U32x4::splat(K[t])));
-        }
-        s[0].add(U32x4::splat(plan.midstate[0]))
     }
+
+    /// Round `T` (7..=63), with its schedule word first from `T = 21` on.
+    #[inline(always)]
+    fn step<const T: usize>(&mut self, plan: &LanePlan, high: &HighWordTerms) {
+        let kw = match T {
+            7 => U32x4::splat(0),
+            8..=20 => U32x4::splat(load_pinned(&plan.kw[T - 8])),
+            _ => self.schedule_word::<T>(plan, high).add(U32x4::splat(load_pinned(&K[T]))),
+        };
+        let [a, b, c, d, e, f, g, h] = self.state;
+        let a_xor_b = a.xor(b);
+        // Maj(a, b, c) = ((a ^ b) & (b ^ c)) ^ b, with `b` read back from
+        // memory so that LLVM does not see the bitselect.
+        let maj = a_xor_b.and(self.b_xor_c).xor(load_pinned(&self.recent_a[(T + 2) % 4]));
+        let t1 = h.add(kw).add(e.big_sigma1()).add(U32x4::ch(e, f, g));
+        let t2 = a.big_sigma0().add(maj);
+        let new_a = t1.add(t2);
+        store_pinned(&mut self.recent_a[T % 4], new_a);
+        self.b_xor_c = a_xor_b;
+        self.state = [new_a, a, b, c, d.add(t1), e, f, g];
+    }
+
+    /// Schedule word `W[T]` (21..=63), stored in the ring. Terms in constant
+    /// words come from the plan (see `second_block_rounds!`).
+    #[inline(always)]
+    fn schedule_word<const T: usize>(&mut self, plan: &LanePlan, high: &HighWordTerms) -> U32x4 {
+        let ring = |t: usize| load_pinned(&self.ring[t % 16]);
+        let partial = || U32x4::splat(load_pinned(&plan.partial_w[T - 21]));
+        let w = match T {
+            21 => partial().add(self.w6.small_sigma0()),
+            22 => U32x4::splat(load_pinned(&high.w22)).add(self.w6),
+            23 => ring(21).small_sigma1().add(U32x4::splat(load_pinned(&high.w23))),
+            24..=27 => ring(T - 2).small_sigma1().add(partial()),
+            28..=35 => ring(T - 2).small_sigma1().add(ring(T - 7)).add(partial()),
+            36 => ring(34).small_sigma1().add(ring(29)).add(ring(21).small_sigma0()).add(partial()),
+            _ => ring(T - 2).small_sigma1().add(ring(T - 7)).add(ring(T - 15).small_sigma0()).add(ring(T - 16)),
+        };
+        store_pinned(&mut self.ring[T % 16], w);
+        w
+    }
+}
+
+/// The first hash word (see [`U32x4::first_word`]) of two batches of four
+/// nonces, given their message words W6, run side by side (see
+/// [`LaneBatch`]).
+#[inline(always)]
+fn batch_pair_first_words(plan: &LanePlan, high: &HighWordTerms, w6: [U32x4; 2]) -> [U32x4; 2] {
+    let mut batches = w6.map(|w6| LaneBatch::new(plan, high, w6));
+    macro_rules! rounds {
+        ($($t:literal)*) => {
+            $( for batch in &mut batches { batch.step::<$t>(plan, high); } )*
+        };
+    }
+    rounds!(7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35);
+    rounds!(36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
+    batches.map(|batch| batch.state[0].add(U32x4::splat(plan.midstate[0])))
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -1325,6 +1456,28 @@ mod tests {
         }
         // SAFETY: AVX-512F, the only feature this function enables, was detected just above.
         unsafe { check_lanes16() }
+    }
+
+    #[test]
+    fn interleaved_batches_match_sha2_lane_by_lane() {
+        // `Kernel::Lanes4`'s two batches on random headers and nonces (any
+        // high half, so the W7 terms vary), for every lane, against `sha2`.
+        let mut rng = Rng(5);
+        for i in 0..300 {
+            let job = MiningJob::new(&random_header(&mut rng, 0x1d1c_a1f3)).unwrap();
+            // Keep the eight nonces inside one high half, as `mine_lanes4` does.
+            let first = rng.next() & !7 | (i % 8);
+            let first = if first as u32 > u32::MAX - 7 { first - 8 } else { first };
+            let high = job.plan.high_word_terms(((first >> 32) as u32).swap_bytes());
+            let second = first + 4;
+            let w6 = [first, second].map(|nonce| U32x4::consecutive_nonce_words(nonce).0);
+            let tops = batch_pair_first_words(&job.plan, &high, w6).map(U32x4::to_array);
+            for lane in 0..8u64 {
+                let expected = sha256(&job.header_with_nonce(first + lane).to_bytes());
+                let got = tops[(lane / 4) as usize][(lane % 4) as usize];
+                assert_eq!(got.to_be_bytes(), expected[..4], "header {i} nonce {:#x}", first + lane);
+            }
+        }
     }
 
     #[test]
