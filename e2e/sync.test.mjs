@@ -38,6 +38,9 @@ test('reload with the relay stopped restores the chain; a post written offline i
     await page.evaluate(() => window.tabchain.mine(true, 1));
     await waitFor(page, () => window.tabchain.height() >= 3, undefined, { what: 'three blocks mined' });
     await page.evaluate(() => window.tabchain.mine(false));
+    // Blocks are written in the background; a reload right after a burst of
+    // dev blocks may come before the last write.
+    await page.evaluate(() => window.tabchain.saved());
     const before = await page.evaluate(() => ({ height: window.tabchain.height(), tip: window.tabchain.tip() }));
     // The app shell is cached by the service worker, so the page loads without the relay.
     await page.evaluate(() => navigator.serviceWorker.ready);

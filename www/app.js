@@ -75,6 +75,7 @@ class App {
     this.syncShownUntil = 0;
     this.logLines = [];
     this.pendingStores = [];
+    this.storeQueued = false;
     this.storing = Promise.resolve();
     this.queue = Promise.resolve();
     this.renderTimer = null;
@@ -137,13 +138,18 @@ class App {
   /** Opens (or switches to) the chain of `network`: storage, node, key, outbox. */
   async load(network) {
     this.mining.setJob(null);
+    // What the previous network's node asked to store goes to its own store.
+    if (this.store) {
+      this.flushStores();
+      await this.storing;
+    }
     this.network = network;
     localStorage.setItem(NETWORK_KEY, network);
     this.store = await openStore(network);
     this.node = new Node(network, AGENT);
     const stored = await this.store.allBlocks();
     const started = performance.now();
-    const report = this.node.restore(stored, Date.now());
+    const report = this.restoreChain(stored, await this.store.getMeta('tip'));
     const ms = Math.round(performance.now() - started);
     if (stored.length > 0) {
       this.log(`restored ${report.accepted} blocks from storage in ${ms} ms (height ${report.height})`);
@@ -160,6 +166,18 @@ class App {
     if (!this.store.persistent) this.log(`storage unavailable (${this.store.problem}): the chain lives in memory only`);
     this.refreshTemplate(true);
     this.scheduleRender();
+  }
+
+  /** Rebuilds the chain from stored blocks, keeping the stored tip among equal-work branches. */
+  restoreChain(stored, tip) {
+    if (typeof tip === 'string') {
+      try {
+        return this.node.restore(stored, Date.now(), tip);
+      } catch (err) {
+        this.log(`ignored the stored tip: ${err.message}`);
+      }
+    }
+    return this.node.restore(stored, Date.now());
   }
 
   async loadSecret() {
@@ -225,13 +243,26 @@ class App {
     this.scheduleRender();
   }
 
+  /**
+   * Writes the blocks the node asked to store, with the best tip they lead to:
+   * one transaction at a time, each taking everything queued meanwhile, so a
+   * burst of blocks (a sync page, fast dev mining) costs a write or two, not
+   * one per block, and storage never falls far behind the chain.
+   */
   flushStores() {
-    const batch = this.pendingStores;
-    this.pendingStores = [];
-    const store = this.store;
-    this.storing = this.storing
-      .then(() => store.putBlocks(batch))
-      .catch((err) => this.log(`could not store ${batch.length} blocks: ${err}`));
+    if (this.storeQueued) return;
+    this.storeQueued = true;
+    this.storing = this.storing.then(async () => {
+      this.storeQueued = false;
+      const batch = this.pendingStores;
+      this.pendingStores = [];
+      if (batch.length === 0) return;
+      try {
+        await this.store.putBlocks(batch, this.node.tip());
+      } catch (err) {
+        this.log(`could not store ${batch.length} blocks: ${err}`);
+      }
+    });
   }
 
   /** Logs an event; returns whether the tip or the mempool may have changed. */
@@ -374,6 +405,8 @@ class App {
 
   async resync() {
     this.log('resync: dropping the local chain and fetching it again');
+    this.pendingStores = [];
+    await this.storing;
     await this.store.clearBlocks();
     this.relay.stop();
     await this.load(this.network);
@@ -604,6 +637,11 @@ window.tabchain = {
   hashrate: () => (app.mining.enabled ? app.mining.hashrate() : 0),
   peers: () => (app.node ? app.node.peers() : []),
   status: () => app.status(),
+  /** Resolves once every block accepted so far (and the best tip) is in storage. */
+  saved: () => {
+    app.flushStores();
+    return app.storing;
+  },
 };
 
 app.start().catch((err) => {

@@ -1,7 +1,8 @@
 // Persistence in IndexedDB: one database per network, so a tab that switches
 // network never mixes chains. Blocks are stored by hash as their consensus
 // bytes (exact, compact, no JSON number pitfalls), so tabs of one origin share
-// them. `meta` keeps the key pair, the author name and the like; `outbox`
+// them. `meta` keeps the key pair, the author name, the best tip (which wins
+// ties between equal-work branches on reload) and the like; `outbox`
 // keeps signed posts until they are confirmed.
 //
 // When IndexedDB is unavailable (private mode, disabled storage, a broken
@@ -65,12 +66,13 @@ class IdbStore {
     return request(tx.objectStore('blocks').getAll());
   }
 
-  /** Stores blocks: [{hash, bytes}]; one transaction. */
-  async putBlocks(blocks) {
+  /** Stores blocks: [{hash, bytes}], and the best tip they lead to (meta `tip`); one transaction. */
+  async putBlocks(blocks, tip) {
     if (blocks.length === 0) return;
-    const tx = this.db.transaction('blocks', 'readwrite');
+    const tx = this.db.transaction(['blocks', 'meta'], 'readwrite');
     const store = tx.objectStore('blocks');
     for (const { hash, bytes } of blocks) store.put(bytes, hash);
+    if (tip) tx.objectStore('meta').put(tip, 'tip');
     await done(tx);
   }
 
@@ -125,8 +127,10 @@ class MemoryStore {
     return [...this.blocks.values()];
   }
 
-  async putBlocks(blocks) {
+  async putBlocks(blocks, tip) {
+    if (blocks.length === 0) return;
     for (const { hash, bytes } of blocks) this.blocks.set(hash, bytes);
+    if (tip) this.meta.set('tip', tip);
   }
 
   async clearBlocks() {

@@ -398,18 +398,38 @@ impl Node {
     /// Rebuilds the chain from stored block bytes ([`Output::Store`]), in any
     /// order: they are decoded, sorted by height (parents first) and submitted
     /// with the clock `now_ms`, so no orphan pool limit applies. Needs no
-    /// network and produces no outputs.
+    /// network and produces no outputs. Between branches of equal work the
+    /// one stored first at the fork stays best; [`Node::restore_preferring`]
+    /// names the tip to keep instead.
     pub fn restore(&mut self, stored: impl IntoIterator<Item = Vec<u8>>, now_ms: u64) -> RestoreReport {
+        self.restore_preferring(stored, None, now_ms)
+    }
+
+    /// [`Node::restore`] keeping `tip` — the best tip when the blocks were
+    /// stored — best among branches of equal work: its chain's blocks are
+    /// submitted first at each height, and on equal work the block seen first
+    /// stays best. A `tip` that is not among the stored blocks changes
+    /// nothing.
+    pub fn restore_preferring(
+        &mut self,
+        stored: impl IntoIterator<Item = Vec<u8>>,
+        tip: Option<BlockHash>,
+        now_ms: u64,
+    ) -> RestoreReport {
         let mut report = RestoreReport::default();
         let mut blocks = Vec::new();
         for bytes in stored {
             match Block::from_bytes(&bytes) {
-                Ok(block) => blocks.push(block),
+                Ok(block) => blocks.push((block.hash(), block)),
                 Err(_) => report.rejected += 1,
             }
         }
-        blocks.sort_by_key(|b| b.header.height);
-        for block in blocks {
+        let preferred = match tip {
+            Some(tip) => chain_of(&blocks, tip),
+            None => HashSet::new(),
+        };
+        blocks.sort_by_key(|(hash, block)| (block.header.height, !preferred.contains(hash)));
+        for (_, block) in blocks {
             match self.state.submit_block(block, now_ms) {
                 Ok(BlockStatus::Stored(stored)) => {
                     report.accepted += stored.hashes.len();
@@ -904,6 +924,22 @@ fn send(envelope: Envelope, out: &mut Vec<Output>) {
 pub fn public_key_id(secret_key: &[u8; 32]) -> String {
     let public = ed25519_dalek::SigningKey::from_bytes(secret_key).verifying_key().to_bytes();
     hex::encode(&public[..4])
+}
+
+/// The hashes of `tip` and its ancestors among `blocks` (at most every block:
+/// the walk stops at the first parent not among them).
+fn chain_of(blocks: &[(BlockHash, Block)], tip: BlockHash) -> HashSet<BlockHash> {
+    let parents: std::collections::HashMap<BlockHash, BlockHash> =
+        blocks.iter().map(|(hash, block)| (*hash, block.header.prev_hash)).collect();
+    let mut chain = HashSet::new();
+    let mut next = tip;
+    while let Some(&parent) = parents.get(&next) {
+        if !chain.insert(next) {
+            break;
+        }
+        next = parent;
+    }
+    chain
 }
 
 #[cfg(test)]

@@ -409,6 +409,35 @@ fn restore_from_stored_bytes_in_any_order_gives_the_same_tip() {
 }
 
 #[test]
+fn restore_keeps_the_stored_tip_between_equal_work_branches() {
+    let mut a = dev_node();
+    let branch_a = mine(&mut a, 5);
+    let mut b = dev_node();
+    b.submit_post(post("b", 1), NOW).unwrap();
+    let branch_b = mine(&mut b, 5);
+    let (tip_a, tip_b) = (a.chain().tip().hash, b.chain().tip().hash);
+    assert_ne!(tip_a, tip_b);
+    assert_eq!(a.chain().tip().chain_work, b.chain().tip().chain_work, "the branches have equal work");
+    let bytes = |blocks: &[Block]| blocks.iter().map(Block::to_bytes).collect::<Vec<_>>();
+    let a_first = [bytes(&branch_a), bytes(&branch_b)].concat();
+    let b_first = [bytes(&branch_b), bytes(&branch_a)].concat();
+    for blocks in [a_first.clone(), b_first] {
+        for want in [tip_a, tip_b] {
+            let report = Node::new(dev(), "restored").restore_preferring(blocks.clone(), Some(want), NOW);
+            assert_eq!((report.tip, report.accepted), (want, 10));
+        }
+        // A tip that was not stored changes nothing.
+        let plain = Node::new(dev(), "plain").restore(blocks.clone(), NOW);
+        let unknown = BlockHash::from_bytes([7; 32]);
+        assert_eq!(Node::new(dev(), "unknown").restore_preferring(blocks, Some(unknown), NOW), plain);
+    }
+    // More work wins over the preferred tip.
+    let longer = bytes(&mine(&mut a, 1));
+    let report = Node::new(dev(), "restored").restore_preferring([a_first, longer].concat(), Some(tip_b), NOW);
+    assert_eq!(report.tip, a.chain().tip().hash);
+}
+
+#[test]
 fn garbage_text_gives_an_event_and_changes_nothing() {
     let mut net = Net::new(2);
     net.connect(0);

@@ -189,11 +189,21 @@ impl WasmNode {
     }
 
     /// Rebuilds the chain from stored block bytes (the `bytes` of `store`
-    /// outputs), in any order. Returns `{accepted, rejected, duplicates,
-    /// orphans, height, tip}`.
-    pub fn restore(&mut self, blocks: Vec<Uint8Array>, now_ms: f64) -> Result<JsValue, JsError> {
+    /// outputs), in any order. `tip` (optional, hex) is the best tip when the
+    /// blocks were stored: it stays best among branches of equal work.
+    /// Returns `{accepted, rejected, duplicates, orphans, height, tip}`.
+    /// Throws an `Error`, before touching the chain, if `tip` is not a
+    /// 64-character hex hash.
+    pub fn restore(&mut self, blocks: Vec<Uint8Array>, now_ms: f64, tip: Option<String>) -> Result<JsValue, JsError> {
         let now = ms(now_ms)?;
-        let report = self.node.restore(blocks.iter().map(Uint8Array::to_vec), now);
+        let tip = match tip {
+            Some(hex) => Some(
+                hex.parse::<BlockHash>()
+                    .map_err(|e| JsError::new(&format!("the stored tip {hex:?} is not a block hash: {e}")))?,
+            ),
+            None => None,
+        };
+        let report = self.node.restore_preferring(blocks.iter().map(Uint8Array::to_vec), tip, now);
         to_js(&report)
     }
 

@@ -1,7 +1,8 @@
 // The wasm `Node` façade (`cargo xtask build-wasm` first), run with
 // `node --test wasm/tests/`: nodes wired through a tiny relay written here,
 // a post mined by another node with `template` + `Miner` + `foundNonce`, the
-// read side the page uses, `tamperCheck`, and `restore`. Node built-ins only.
+// read side the page uses, `tamperCheck`, and `restore` (with the stored tip
+// deciding between equal-work branches). Node built-ins only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -209,6 +210,33 @@ test('a post written on A is mined by B and confirmed on A; tamperCheck and rest
   assert.equal(c.tip(), b.node.tip());
   assert.equal(c.posts(1)[0].txId, txId);
   for (const n of [a.node, b.node, c]) n.free();
+});
+
+test('restore keeps the stored tip between equal-work branches', () => {
+  // Two unconnected nodes mine one block each (one with a post, so the blocks
+  // differ): two branches of equal work.
+  const branches = ['js-x', 'js-y'].map((agent, i) => {
+    const node = new wasm.Node('dev', agent);
+    if (i === 1) node.post('y', 'makes the blocks differ', NOW, SECRET);
+    const t = node.template(NOW);
+    const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store');
+    const tip = node.tip();
+    node.free();
+    return { bytes: store.bytes, tip };
+  });
+  assert.notEqual(branches[0].tip, branches[1].tip);
+  const blocks = branches.map((b) => b.bytes);
+  for (const want of branches.map((b) => b.tip)) {
+    const node = new wasm.Node('dev', 'js-restored');
+    assert.equal(node.restore(blocks, NOW, want).tip, want);
+    assert.equal(node.tip(), want);
+    node.free();
+  }
+  const node = new wasm.Node('dev', 'js-restored');
+  assert.throws(() => node.restore(blocks, NOW, 'not a hash'), /the stored tip "not a hash" is not a block hash/);
+  assert.equal(node.height(), 0, 'a bad tip is refused before anything is restored');
+  assert.equal(node.restore(blocks, NOW).accepted, 2);
+  node.free();
 });
 
 test('a late node syncs from the relay and reports progress', () => {
