@@ -98,3 +98,31 @@ test('user text is rendered as text, and the tamper demo turns red', async () =>
   assert.ok(await page.evaluate((id) => window.tabchain.posts().some((p) => p.txId === id), txId));
   await page.close();
 });
+
+test('without IndexedDB a tab still works and says its chain lives in memory', async () => {
+  const noStorage = await launchBrowser();
+  try {
+    // As in a browser with storage disabled: no `indexedDB` at all.
+    await noStorage.context.addInitScript(() => {
+      delete window.indexedDB;
+      Object.defineProperty(window, 'indexedDB', { value: undefined, configurable: true });
+    });
+    const page = await openTab(noStorage.context, relay);
+    await waitFor(page, () => document.querySelector('#st-storage').textContent === 'memory only', undefined, {
+      what: 'the storage status',
+    });
+    await waitFor(page, () => document.querySelector('#log').textContent.includes('storage unavailable'), undefined, {
+      what: 'the log line about storage',
+    });
+    // It syncs, posts and mines like any tab.
+    const txId = await page.evaluate(() => window.tabchain.post('memory', 'kept in memory only'));
+    await page.evaluate(() => window.tabchain.mine(true, 1));
+    await waitFor(page, (id) => window.tabchain.posts().some((p) => p.txId === id), txId, {
+      what: 'the post mined in the tab without storage',
+    });
+    await page.evaluate(() => window.tabchain.mine(false));
+    await page.evaluate(() => window.tabchain.saved());
+  } finally {
+    await noStorage.close();
+  }
+});
