@@ -2,33 +2,23 @@
 //!
 //! Prints numbers, asserts nothing about them: machines differ (see README).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 use tabchain_core::block::Block;
-use tabchain_core::hash::{BlockHash, MerkleRoot};
-use tabchain_core::header::BlockHeader;
 use tabchain_core::merkle::merkle_root;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::pow::{Kernel, MiningJob, solve};
 use tabchain_core::state::ChainState;
-use tabchain_core::target::CompactTarget;
 
 const HASHES: u64 = 4_000_000;
 const CHAIN_BLOCKS: usize = 10_000;
 
 fn hashes_per_second(kernel: Kernel) -> f64 {
     // A target no hash meets, so the whole range is searched.
-    let header = BlockHeader {
-        version: 1,
-        height: 1,
-        prev_hash: BlockHash::from_bytes([1; 32]),
-        merkle_root: MerkleRoot::from_bytes([2; 32]),
-        timestamp_ms: 1_795_564_801_000,
-        bits: CompactTarget(0x0300_0001),
-        nonce: 0,
-    };
-    let job = MiningJob::new(&header).expect("valid target");
+    let job = MiningJob::new(&common::bench_header()).expect("valid target");
     let mut best = 0f64;
     for round in 0..3u64 {
         let start = Instant::now();

@@ -7,12 +7,12 @@
 //! (default 3 s for `sha2` full-header hashing, the reference kernel; the
 //! midstate kernel, printed for context, runs for 2/3 of that).
 
+#[path = "../benches/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use tabchain_core::hash::{BlockHash, MerkleRoot};
-use tabchain_core::header::BlockHeader;
 use tabchain_core::pow::{Kernel, MiningJob};
-use tabchain_core::target::CompactTarget;
 
 /// Nonces per call to [`MiningJob::mine`] between clock reads.
 const CHUNK: u64 = 250_000;
@@ -42,16 +42,7 @@ fn main() {
         None => 3.0,
     };
     // The header `cargo xtask bench wasm` mines in the browser: a target no hash meets.
-    let header = BlockHeader {
-        version: 1,
-        height: 1,
-        prev_hash: BlockHash::from_bytes([1; 32]),
-        merkle_root: MerkleRoot::from_bytes([2; 32]),
-        timestamp_ms: 1_795_564_801_000,
-        bits: CompactTarget(0x0300_0001),
-        nonce: 0,
-    };
-    let job = MiningJob::new(&header).expect("valid target");
+    let job = MiningJob::new(&common::bench_header()).expect("valid target");
     let warmup = Duration::from_millis(300);
     let mut kernels = Vec::new();
     for (kernel, share) in [(Kernel::Reference, 1.0), (Kernel::Sha2Midstate, 2.0 / 3.0)] {
