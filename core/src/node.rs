@@ -45,7 +45,7 @@ use crate::wire::{
     Message, PROTOCOL_VERSION, PeerId, PeerInfo, WireError,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Blocks asked for per sync request (the protocol's maximum).
 pub const SYNC_PAGE_LIMIT: u32 = MAX_BLOCKS_PER_MESSAGE as u32;
@@ -929,7 +929,7 @@ pub fn public_key_id(secret_key: &[u8; 32]) -> String {
 /// The hashes of `tip` and its ancestors among `blocks` (at most every block:
 /// the walk stops at the first parent not among them).
 fn chain_of(blocks: &[(BlockHash, Block)], tip: BlockHash) -> HashSet<BlockHash> {
-    let parents: std::collections::HashMap<BlockHash, BlockHash> =
+    let parents: HashMap<BlockHash, BlockHash> =
         blocks.iter().map(|(hash, block)| (*hash, block.header.prev_hash)).collect();
     let mut chain = HashSet::new();
     let mut next = tip;

@@ -597,18 +597,9 @@ impl Store {
     }
 
     /// Every stored block, decoded and checked against its key; sorted by
-    /// height, the best chain's block first at each height.
+    /// height.
     fn load_block_records(&self) -> Result<Vec<StoredBlock>, StoreError> {
         let txn = self.begin_read()?;
-        let best: HashSet<BlockHash> = {
-            let table = txn.open_table(BEST).map_err(self.db_err("open the best table"))?;
-            let mut best = HashSet::new();
-            for entry in table.iter().map_err(self.db_err("read the best table"))? {
-                let (_, hash) = entry.map_err(self.db_err("read the best table"))?;
-                best.insert(BlockHash::from_bytes(hash.value()));
-            }
-            best
-        };
         let table = txn.open_table(BLOCKS).map_err(self.db_err("open the blocks table"))?;
         let mut records = Vec::with_capacity(table.len().map_err(self.db_err("count the blocks"))? as usize);
         let mut bad = Vec::new();
@@ -617,12 +608,9 @@ impl Store {
             let hash = BlockHash::from_bytes(key.value());
             let bytes = value.value();
             match Block::from_bytes(bytes) {
-                Ok(block) if block.hash() == hash => records.push(StoredBlock {
-                    hash,
-                    height: block.header.height,
-                    on_best: best.contains(&hash),
-                    bytes: bytes.to_vec(),
-                }),
+                Ok(block) if block.hash() == hash => {
+                    records.push(StoredBlock { hash, height: block.header.height, bytes: bytes.to_vec() })
+                }
                 Ok(block) => bad.push(BadRecord {
                     what: "block",
                     key: hash.to_hex(),
@@ -638,14 +626,13 @@ impl Store {
         if !bad.is_empty() {
             return Err(StoreError::Corrupt { path: self.path.clone(), bad });
         }
-        records.sort_by_key(|r| (r.height, !r.on_best));
+        records.sort_by_key(|r| r.height);
         Ok(records)
     }
 
-    /// Every stored block's bytes, by height, the best chain's block first
-    /// at each height (so [`Node::restore`], which keeps this order within a
-    /// height, picks the stored best chain among branches of equal work).
-    /// A record that does not decode or does not hash to its key makes it
+    /// Every stored block's bytes, by height. (Restore them with
+    /// [`Node::restore_preferring`] and the tip of [`Store::best_chain`] to
+    /// keep the stored best chain among branches of equal work.) A record that does not decode or does not hash to its key makes it
     /// fail with [`StoreError::Corrupt`] listing them all.
     pub fn load_blocks(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         Ok(self.load_block_records()?.into_iter().map(|r| r.bytes).collect())
@@ -726,7 +713,6 @@ impl Store {
 struct StoredBlock {
     hash: BlockHash,
     height: u64,
-    on_best: bool,
     bytes: Vec<u8>,
 }
 
@@ -941,7 +927,9 @@ pub fn verify_and_restore(store: &Store, node: &mut Node, now_ms: u64) -> Result
     let records = store.load_block_records()?;
     let stored_blocks = records.len();
     let hashes: Vec<BlockHash> = records.iter().map(|r| r.hash).collect();
-    let report = node.restore(records.into_iter().map(|r| r.bytes), now_ms);
+    // The stored best tip stays best among branches of equal work.
+    let stored_tip = store.best_chain()?.last().map(|&(_, hash)| hash);
+    let report = node.restore_preferring(records.into_iter().map(|r| r.bytes), stored_tip, now_ms);
 
     let missing = hashes.iter().filter(|hash| node.state().chain().get(hash).is_none()).count();
     if missing > 0 || report.rejected > 0 || report.orphans > 0 {
