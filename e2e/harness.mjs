@@ -139,7 +139,7 @@ export async function seedChain(relay, count) {
   const height = await page.evaluate(async (count) => {
     const wasm = await import('/pkg/tabchain_wasm.js');
     await wasm.default();
-    const node = new wasm.Node('dev', 'e2e-seeder/0.1.0');
+    const node = new wasm.TabNode('dev', 'e2e-seeder/0.1.0');
     const socket = new WebSocket(`ws://${location.host}/ws`);
     const send = (outputs) => {
       for (const o of outputs) if (o.kind === 'send') socket.send(o.text);

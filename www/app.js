@@ -1,4 +1,4 @@
-// tabchain in a tab: a full node (the wasm `Node` over tabchain-core), its
+// tabchain in a tab: a full node (the wasm `TabNode` over tabchain-core), its
 // IndexedDB storage, its relay connection, its miners, and the page.
 //
 // Data flow: relay text → `node.onText` → outputs (texts to send, blocks to
@@ -7,7 +7,7 @@
 //
 // `window.tabchain` is the automation API the end-to-end tests use (see README).
 
-import init, { Node, publicKeyId, tamperRebuild } from './pkg/tabchain_wasm.js';
+import init, { TabNode, publicKeyId, tamperRebuild } from './pkg/tabchain_wasm.js';
 import { openStore } from './store.js';
 import { RelayConnection } from './relay.js';
 import { MiningManager } from './mining.js';
@@ -146,7 +146,7 @@ class App {
     this.network = network;
     localStorage.setItem(NETWORK_KEY, network);
     this.store = await openStore(network);
-    this.node = new Node(network, AGENT);
+    this.node = new TabNode(network, AGENT);
     const stored = await this.store.allBlocks();
     const started = performance.now();
     const report = this.restoreChain(stored, await this.store.getMeta('tip'));

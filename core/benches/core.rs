@@ -8,9 +8,9 @@ use std::hint::black_box;
 use std::time::Instant;
 use tabchain_core::block::Block;
 use tabchain_core::merkle::merkle_root;
+use tabchain_core::mining::{Kernel, MiningJob, solve};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
-use tabchain_core::pow::{Kernel, MiningJob, solve};
 use tabchain_core::state::ChainState;
 
 const HASHES: u64 = 4_000_000;

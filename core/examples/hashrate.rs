@@ -12,7 +12,7 @@ mod common;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use tabchain_core::pow::{Kernel, MiningJob};
+use tabchain_core::mining::{Kernel, MiningJob};
 
 /// Nonces per call to [`MiningJob::mine`] between clock reads.
 const CHUNK: u64 = 250_000;

@@ -1,6 +1,6 @@
 //! Finds the genesis nonces (run once when the genesis changes; paste them into params.rs).
+use tabchain_core::mining::mine_range;
 use tabchain_core::params::{Network, Params};
-use tabchain_core::pow::mine_range;
 
 fn main() {
     for n in [Network::Dev, Network::Main] {

@@ -4,19 +4,20 @@
 
 pub mod block;
 pub mod chain;
+pub mod driver;
 pub mod encode;
 pub mod hash;
 pub mod header;
 pub mod json;
 pub mod mempool;
 pub mod merkle;
-pub mod node;
+pub mod mining;
 pub mod orphans;
 pub mod params;
 pub mod post;
-pub mod pow;
 pub mod retarget;
 pub mod state;
+pub mod tamper;
 pub mod target;
 pub mod validate;
 pub mod wire;

@@ -90,7 +90,7 @@ fn merkle_root_mismatch() {
     let mut b = block_with(&node, vec![post("a", 1)]);
     b.posts[0].content = "edited after sealing".into();
     // Re-solve the header only, keeping the stale root.
-    b.header = tabchain_core::pow::solve(&b.header, 1 << 20).unwrap().unwrap();
+    b.header = tabchain_core::mining::solve(&b.header, 1 << 20).unwrap().unwrap();
     assert!(matches!(reject(&mut node, b), BlockError::MerkleRootMismatch { .. }));
 }
 

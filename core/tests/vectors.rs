@@ -8,8 +8,8 @@
 use serde_json::{Value, json};
 use tabchain_core::hash::{BlockHash, MerkleRoot};
 use tabchain_core::header::BlockHeader;
+use tabchain_core::mining::mine_range;
 use tabchain_core::params::{Network, Params};
-use tabchain_core::pow::mine_range;
 use tabchain_core::target::CompactTarget;
 
 /// The header the mining vector searches: fixed fields, 1-in-65,536 target.

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use common::dev_chain;
 
 use tabchain_core::block::Block;
+use tabchain_core::mining::{Kernel, MiningJob};
 use tabchain_core::params::{Network, Params};
-use tabchain_core::pow::{Kernel, MiningJob};
 use tabchain_core::state::ChainState;
 use tabchain_core::wire::{Envelope, Message};
 use tabchain_node::miner::{Job, MinerPool};

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tabchain_core::block::Block;
-use tabchain_core::node::{Event, MinedError, Output};
+use tabchain_core::driver::{Event, MinedError, Output};
 use tabchain_core::post::Post;
 use tabchain_core::wire::{self, Envelope, Message};
 

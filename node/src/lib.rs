@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tabchain_core::node::Node;
+use tabchain_core::driver::Driver;
+use tabchain_core::mining::Kernel;
 use tabchain_core::params::{Network, Params};
-use tabchain_core::pow::Kernel;
 use tokio::sync::{mpsc, watch};
 
 use crate::miner::MinerPool;
@@ -78,9 +78,9 @@ pub async fn start(config: Config) -> Result<RunningNode> {
     let params = Params::for_network(config.network);
     let (store, node) = {
         let (data, params) = (config.data.clone(), params.clone());
-        tokio::task::spawn_blocking(move || -> Result<(Store, Node)> {
+        tokio::task::spawn_blocking(move || -> Result<(Store, Driver)> {
             let store = Store::open(&data, &params)?;
-            let mut node = Node::new(params, AGENT);
+            let mut node = Driver::new(params, AGENT);
             let summary = store::verify_and_restore(&store, &mut node, now_ms())?;
             tracing::info!(?summary, height = node.height(), tip = %node.tip(), "chain restored");
             Ok((store, node))

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use tabchain_core::block::Block;
-use tabchain_core::pow::{Kernel, MiningJob};
+use tabchain_core::mining::{Kernel, MiningJob};
 use tabchain_core::target::TargetError;
 use tokio::sync::mpsc;
 

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tabchain_core::block::Block;
+use tabchain_core::driver::{Driver, Event, Output};
 use tabchain_core::hash::BlockHash;
-use tabchain_core::node::{Event, Node, Output};
 use tabchain_core::params::Params;
 use tokio::sync::{mpsc, watch};
 
@@ -41,7 +41,7 @@ pub struct Tip {
 
 /// Shared state of the running node.
 pub struct Service {
-    node: Mutex<Node>,
+    node: Mutex<Driver>,
     store: Store,
     relay: Mutex<Option<mpsc::Sender<String>>>,
     miner: Mutex<Option<MinerPool>>,
@@ -56,7 +56,7 @@ pub struct Service {
 impl Service {
     /// Wraps a restored `node` and its `store`; with `miner`, mines in the
     /// background from the start.
-    pub fn new(node: Node, store: Store, miner: Option<MinerPool>, threads: usize) -> Arc<Self> {
+    pub fn new(node: Driver, store: Store, miner: Option<MinerPool>, threads: usize) -> Arc<Self> {
         let tip = Tip { hash: node.tip(), height: node.height() };
         let service = Arc::new(Self {
             node: Mutex::new(node),
@@ -72,7 +72,7 @@ impl Service {
         service
     }
 
-    fn lock(&self) -> MutexGuard<'_, Node> {
+    fn lock(&self) -> MutexGuard<'_, Driver> {
         self.node.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -84,7 +84,7 @@ impl Service {
     /// Runs `action` on the driver and carries out its outputs: blocks
     /// committed first, then messages queued, then the miners refreshed.
     /// Blocking (database commits): call from a blocking context.
-    pub fn run<T>(&self, action: impl FnOnce(&mut Node) -> (T, Vec<Output>)) -> Result<T, crate::store::StoreError> {
+    pub fn run<T>(&self, action: impl FnOnce(&mut Driver) -> (T, Vec<Output>)) -> Result<T, crate::store::StoreError> {
         let mut node = self.lock();
         let (value, outputs) = action(&mut node);
         let mut blocks = Vec::new();
@@ -129,14 +129,14 @@ impl Service {
     /// [`Service::run`] from async code, on the blocking pool.
     pub async fn run_blocking<T: Send + 'static>(
         self: &Arc<Self>,
-        action: impl FnOnce(&mut Node) -> (T, Vec<Output>) + Send + 'static,
+        action: impl FnOnce(&mut Driver) -> (T, Vec<Output>) + Send + 'static,
     ) -> anyhow::Result<T> {
         let service = self.clone();
         Ok(tokio::task::spawn_blocking(move || service.run(action)).await??)
     }
 
     /// Reads the driver without changing it.
-    pub fn read<T>(&self, f: impl FnOnce(&Node) -> T) -> T {
+    pub fn read<T>(&self, f: impl FnOnce(&Driver) -> T) -> T {
         f(&self.lock())
     }
 
@@ -166,7 +166,7 @@ impl Service {
     }
 
     /// Gives the background miner a template for the current tip and mempool.
-    fn refresh_template(&self, node: &Node) {
+    fn refresh_template(&self, node: &Driver) {
         let miner = self.miner.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(miner) = miner.as_ref() else { return };
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
@@ -207,7 +207,7 @@ impl Service {
 
     /// Mines `block` now on all threads (for `GET /mine`).
     pub fn mine_block_now(&self, block: Block) -> anyhow::Result<Block> {
-        let kernel = tabchain_core::pow::Kernel::detect();
+        let kernel = tabchain_core::mining::Kernel::detect();
         Ok(crate::miner::mine_now(block, self.threads, kernel)?)
     }
 }

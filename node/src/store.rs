@@ -52,10 +52,10 @@ use redb::{
 };
 use tabchain_core::block::Block;
 use tabchain_core::chain::Chain;
+use tabchain_core::driver::{Driver, Output, RestoreReport};
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::header::{BlockHeader, HEADER_BYTES};
 use tabchain_core::mempool::Mempool;
-use tabchain_core::node::{Node, Output, RestoreReport};
 use tabchain_core::params::Params;
 use tabchain_core::post::Post;
 use tabchain_core::state::{ChainState, PostRejected};
@@ -482,7 +482,7 @@ impl Store {
     /// it changed, and the mempool's additions and removals; one durable
     /// transaction, nothing written when nothing changed. Call it (holding
     /// the node) before carrying out the call's `Send`s.
-    pub fn persist(&self, node: &Node, blocks: Vec<(BlockHash, u64, Vec<u8>)>) -> Result<(), StoreError> {
+    pub fn persist(&self, node: &Driver, blocks: Vec<(BlockHash, u64, Vec<u8>)>) -> Result<(), StoreError> {
         let mut mirror = self.lock_mirror();
         let best = mirror.best_update(node.state().chain());
         let (mempool_put, mempool_remove) = mirror.mempool_update(node.state().mempool());
@@ -495,7 +495,7 @@ impl Store {
 
     /// Writes the best chain's change to reach `node`'s (nothing if none),
     /// durably. [`Store::persist`] does this and more in one transaction.
-    pub fn set_best_chain_from(&self, node: &Node) -> Result<(), StoreError> {
+    pub fn set_best_chain_from(&self, node: &Driver) -> Result<(), StoreError> {
         let mut mirror = self.lock_mirror();
         match mirror.best_update(node.state().chain()) {
             Some(best) => self.commit_locked(&mut mirror, &Batch { best: Some(best), ..Batch::default() }),
@@ -631,7 +631,7 @@ impl Store {
     }
 
     /// Every stored block's bytes, by height. (Restore them with
-    /// [`Node::restore_preferring`] and the tip of [`Store::best_chain`] to
+    /// [`Driver::restore_preferring`] and the tip of [`Store::best_chain`] to
     /// keep the stored best chain among branches of equal work.) A record that does not decode or does not hash to its key makes it
     /// fail with [`StoreError::Corrupt`] listing them all.
     pub fn load_blocks(&self) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -896,7 +896,7 @@ pub struct BestMismatch {
 pub struct RestoreSummary {
     /// Blocks in the store.
     pub stored_blocks: usize,
-    /// What [`Node::restore`] made of them (`rejected` and `orphans` are 0:
+    /// What [`Driver::restore`] made of them (`rejected` and `orphans` are 0:
     /// anything else is an error).
     pub report: RestoreReport,
     /// Set when the stored best chain did not match the restored one.
@@ -912,7 +912,7 @@ pub struct RestoreSummary {
 }
 
 /// Rebuilds `node` (a node at genesis, not connected yet) from `store` at
-/// startup: loads and checks every block, runs [`Node::restore`], and
+/// startup: loads and checks every block, runs [`Driver::restore`], and
 /// refuses to go on if any stored block does not decode, does not hash to
 /// its key, does not validate or does not connect ([`StoreError::Corrupt`],
 /// listing each with the reason; nothing is dropped, and `node` must then be
@@ -923,7 +923,7 @@ pub struct RestoreSummary {
 ///
 /// `now_ms` is the clock blocks and posts are checked against: a block
 /// "from the future" means the clock is behind, and the error says so.
-pub fn verify_and_restore(store: &Store, node: &mut Node, now_ms: u64) -> Result<RestoreSummary, StoreError> {
+pub fn verify_and_restore(store: &Store, node: &mut Driver, now_ms: u64) -> Result<RestoreSummary, StoreError> {
     let records = store.load_block_records()?;
     let stored_blocks = records.len();
     let hashes: Vec<BlockHash> = records.iter().map(|r| r.hash).collect();

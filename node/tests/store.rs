@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use redb::TableDefinition;
 use tabchain_core::block::Block;
+use tabchain_core::driver::{Driver, Output};
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::merkle::merkle_root;
-use tabchain_core::node::{Node, Output};
+use tabchain_core::mining::solve;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
-use tabchain_core::pow::solve;
 use tabchain_core::state::ChainState;
 use tabchain_core::wire::{Envelope, Message, PeerId};
 use tabchain_node::store::{Batch, DB_FILE, FORMAT_VERSION, Store, StoreError, verify_and_restore};
@@ -52,7 +52,7 @@ fn next_block(state: &ChainState, skew_ms: u64) -> Block {
 }
 
 /// Mines one block on the node's tip (with its pending posts).
-fn mine(node: &mut Node) -> Vec<Output> {
+fn mine(node: &mut Driver) -> Vec<Output> {
     let time = node.state().chain().tip().timestamp_ms() + node.params().target_block_interval_ms;
     let mut block = node.template(time);
     block.header.timestamp_ms = time;
@@ -67,14 +67,14 @@ fn stored(outputs: &[Output]) -> Vec<(BlockHash, u64, Vec<u8>)> {
 }
 
 /// Mines `n` blocks, persisting after each.
-fn mine_and_persist(node: &mut Node, store: &Store, n: usize) {
+fn mine_and_persist(node: &mut Driver, store: &Store, n: usize) {
     for _ in 0..n {
         let outputs = mine(node);
         store.persist(node, stored(&outputs)).expect("persist");
     }
 }
 
-fn best_of(node: &Node) -> Vec<(u64, BlockHash)> {
+fn best_of(node: &Driver) -> Vec<(u64, BlockHash)> {
     node.state().chain().best_chain().map(|e| (e.height(), e.hash)).collect()
 }
 
@@ -86,10 +86,10 @@ fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
 
 /// A store in a new directory holding a node with `blocks` blocks (one post
 /// each, from the second on) and two pending posts.
-fn populated(blocks: usize) -> (tempfile::TempDir, PathBuf, Node) {
+fn populated(blocks: usize) -> (tempfile::TempDir, PathBuf, Driver) {
     let (tmp, dir) = fresh_dir();
     let store = Store::open(&dir, &dev()).expect("create");
-    let mut node = Node::new(dev(), "test");
+    let mut node = Driver::new(dev(), "test");
     for i in 0..blocks {
         if i > 0 {
             node.submit_post(post("alice", i as u64), NOW).expect("post");
@@ -103,9 +103,9 @@ fn populated(blocks: usize) -> (tempfile::TempDir, PathBuf, Node) {
     (tmp, dir, node)
 }
 
-fn restore(dir: &Path) -> Result<(Store, Node, tabchain_node::store::RestoreSummary), StoreError> {
+fn restore(dir: &Path) -> Result<(Store, Driver, tabchain_node::store::RestoreSummary), StoreError> {
     let store = Store::open(dir, &dev())?;
-    let mut node = Node::new(dev(), "restored");
+    let mut node = Driver::new(dev(), "restored");
     let summary = verify_and_restore(&store, &mut node, NOW)?;
     Ok((store, node, summary))
 }
@@ -370,7 +370,7 @@ fn blocks_that_do_not_validate_or_connect_refuse_the_restore() {
     // A clock behind the blocks.
     let (_tmp, dir, _node) = populated(3);
     let store = Store::open(&dir, &dev()).unwrap();
-    let mut fresh = Node::new(dev(), "t");
+    let mut fresh = Driver::new(dev(), "t");
     let err = verify_and_restore(&store, &mut fresh, dev().genesis_timestamp_ms - 200_000).unwrap_err();
     assert!(err.to_string().contains("clock"), "{err}");
 }
@@ -415,7 +415,7 @@ fn equal_work_branches_restore_to_the_stored_best() {
 fn persist_follows_growth_reorgs_and_the_mempool() {
     let (_tmp, dir) = fresh_dir();
     let store = Store::open(&dir, &dev()).unwrap();
-    let mut node = Node::new(dev(), "t");
+    let mut node = Driver::new(dev(), "t");
     store.persist(&node, Vec::new()).unwrap();
     assert_eq!(store.best_chain().unwrap(), best_of(&node));
     for n in 0..3 {
@@ -470,7 +470,7 @@ fn persist_follows_growth_reorgs_and_the_mempool() {
 fn posts_confirmed_meanwhile_leave_the_stored_mempool_at_restore() {
     let (_tmp, dir) = fresh_dir();
     let store = Store::open(&dir, &dev()).unwrap();
-    let mut node = Node::new(dev(), "t");
+    let mut node = Driver::new(dev(), "t");
     let p = post("x", 1);
     node.submit_post(p.clone(), NOW).unwrap();
     mine_and_persist(&mut node, &store, 1);
@@ -516,7 +516,7 @@ fn a_damaged_file_is_an_error_not_a_panic() {
 fn crash_child() {
     let Some(dir) = std::env::var_os(CHILD_ENV) else { return };
     let store = Store::open(Path::new(&dir), &dev()).expect("child: open");
-    let mut node = Node::new(dev(), "child");
+    let mut node = Driver::new(dev(), "child");
     verify_and_restore(&store, &mut node, NOW).expect("child: restore");
     let mut out = std::io::stdout().lock();
     loop {
@@ -656,12 +656,12 @@ fn timings() {
             let loaded = store.load_blocks().unwrap();
             println!("load_blocks (decode + hash check): {:.0} ms", ms(start.elapsed()));
             let start = Instant::now();
-            let mut node = Node::new(dev(), "bench");
+            let mut node = Driver::new(dev(), "bench");
             let report = node.restore(loaded, NOW);
             assert_eq!(report.height, 10_000);
-            println!("Node::restore alone: {:.0} ms", ms(start.elapsed()));
+            println!("Driver::restore alone: {:.0} ms", ms(start.elapsed()));
             let start = Instant::now();
-            let mut node = Node::new(dev(), "bench");
+            let mut node = Driver::new(dev(), "bench");
             let summary = verify_and_restore(&store, &mut node, NOW).unwrap();
             assert_eq!((summary.report.height, summary.best_mismatch), (10_000, None));
             println!("verify_and_restore (load, restore, best check, mempool): {:.0} ms", ms(start.elapsed()));

@@ -14,9 +14,9 @@ use anyhow::{Context, Result, bail};
 use tabchain_core::block::Block;
 use tabchain_core::header::{BlockHeader, HEADER_VERSION};
 use tabchain_core::merkle::merkle_root;
+use tabchain_core::mining::solve;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
-use tabchain_core::pow::solve;
 use tabchain_core::wire::{Envelope, Message, encode};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 

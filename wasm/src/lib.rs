@@ -3,19 +3,19 @@
 //! A thin façade: every export parses its JS arguments, calls into
 //! `tabchain-core`, and hands back plain data (strings, numbers, bigints,
 //! plain objects). No chain logic lives here. Exported names are camelCase.
-//! The page's full node is the class `Node` (see `node.rs`).
+//! The page's full node is the class `TabNode` (see `tab_node.rs`).
 //!
 //! Built by `cargo xtask build-wasm`, which writes the ES module
 //! `www/pkg/tabchain_wasm.js` and `www/pkg/tabchain_wasm_bg.wasm`.
 
-mod node;
+mod tab_node;
 
 use std::str::FromStr;
 
 use js_sys::{Object, Reflect};
 use tabchain_core::header::BlockHeader;
+use tabchain_core::mining::{Kernel, MiningJob};
 use tabchain_core::params::{Network, Params};
-use tabchain_core::pow::{Kernel, MiningJob};
 use wasm_bindgen::prelude::*;
 
 /// Parses a network name (`"main"` or `"dev"`) into its consensus parameters.
@@ -100,7 +100,7 @@ impl Miner {
 /// Throws an `Error` unless `secretKey` has 32 bytes.
 #[wasm_bindgen(js_name = publicKeyId)]
 pub fn public_key_id(secret_key: &[u8]) -> Result<String, JsError> {
-    Ok(tabchain_core::node::public_key_id(&node::secret_key(secret_key)?))
+    Ok(tabchain_core::driver::public_key_id(&tab_node::secret_key(secret_key)?))
 }
 
 /// Checks blocks in the JSON view (a JSON array of consecutive blocks, or one
@@ -114,9 +114,8 @@ pub fn public_key_id(secret_key: &[u8]) -> Result<String, JsError> {
 /// Throws an `Error` if the text is not JSON of blocks or a field is unreadable.
 #[wasm_bindgen(js_name = tamperCheck)]
 pub fn tamper_check(blocks_json: &str) -> Result<JsValue, JsError> {
-    let checks =
-        tabchain_core::node::tamper::check_blocks_json(blocks_json).map_err(|e| JsError::new(&e.to_string()))?;
-    node::to_js(&checks)
+    let checks = tabchain_core::tamper::check_blocks_json(blocks_json).map_err(|e| JsError::new(&e.to_string()))?;
+    tab_node::to_js(&checks)
 }
 
 /// The tamper demo's view: rebuilds the copied blocks (a JSON array of
@@ -129,7 +128,6 @@ pub fn tamper_check(blocks_json: &str) -> Result<JsValue, JsError> {
 /// Throws an `Error` if the text is not JSON of blocks or a field is unreadable.
 #[wasm_bindgen(js_name = tamperRebuild)]
 pub fn tamper_rebuild(blocks_json: &str) -> Result<JsValue, JsError> {
-    let rebuilt =
-        tabchain_core::node::tamper::rebuild_blocks_json(blocks_json).map_err(|e| JsError::new(&e.to_string()))?;
-    node::to_js(&rebuilt)
+    let rebuilt = tabchain_core::tamper::rebuild_blocks_json(blocks_json).map_err(|e| JsError::new(&e.to_string()))?;
+    tab_node::to_js(&rebuilt)
 }

@@ -3,9 +3,9 @@
 
 use tabchain_core::block::Block;
 use tabchain_core::merkle::merkle_root;
+use tabchain_core::mining::solve;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
-use tabchain_core::pow::solve;
 use tabchain_core::state::ChainState;
 
 /// Dev parameters.

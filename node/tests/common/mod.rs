@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use tabchain_core::block::Block;
+use tabchain_core::mining::solve;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
-use tabchain_core::pow::solve;
 use tabchain_core::state::ChainState;
 
 /// The node binary under test.

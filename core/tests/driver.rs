@@ -6,10 +6,10 @@ mod common;
 use common::*;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use tabchain_core::block::Block;
-use tabchain_core::hash::BlockHash;
-use tabchain_core::node::{
-    Event, MinedError, Node, Output, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, public_key_id,
+use tabchain_core::driver::{
+    Driver, Event, MinedError, Output, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, public_key_id,
 };
+use tabchain_core::hash::BlockHash;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
@@ -19,7 +19,7 @@ use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
 /// to every other joined peer (`Tx`, `Block`) or to the peer with the most work
 /// (requests without `to`). Everything is delivered in order by [`Net::run`].
 struct Net {
-    nodes: Vec<Node>,
+    nodes: Vec<Driver>,
     ids: Vec<PeerId>,
     /// What the relay knows of each joined slot (from its `Hello`).
     joined: BTreeMap<usize, PeerInfo>,
@@ -39,7 +39,7 @@ struct Net {
 impl Net {
     fn new(n: usize) -> Net {
         Net {
-            nodes: (0..n).map(|i| Node::new(dev(), &format!("test-node/{i}"))).collect(),
+            nodes: (0..n).map(|i| Driver::new(dev(), &format!("test-node/{i}"))).collect(),
             ids: vec![PeerId(0); n],
             joined: BTreeMap::new(),
             connected: HashSet::new(),
@@ -202,7 +202,7 @@ impl Net {
     }
 }
 
-fn tip(node: &Node) -> BlockHash {
+fn tip(node: &Driver) -> BlockHash {
     node.tip()
 }
 
@@ -393,7 +393,7 @@ fn restore_from_stored_bytes_in_any_order_gives_the_same_tip() {
     blocks.push(vec![1, 2, 3]);
     blocks.push(dev().genesis().to_bytes());
 
-    let mut fresh = Node::new(dev(), "restored");
+    let mut fresh = Driver::new(dev(), "restored");
     let report = fresh.restore(blocks, NOW);
     assert_eq!((report.accepted, report.rejected, report.duplicates, report.orphans), (500, 1, 1, 0));
     assert_eq!(report.tip, tip(&net.nodes[1]));
@@ -404,7 +404,7 @@ fn restore_from_stored_bytes_in_any_order_gives_the_same_tip() {
     let mut partial: Vec<Vec<u8>> = net.stored[0].values().cloned().collect();
     let height_of = |b: &Vec<u8>| Block::from_bytes(b).unwrap().header.height;
     partial.retain(|b| height_of(b) != 100);
-    let report = Node::new(dev(), "partial").restore(partial, NOW);
+    let report = Driver::new(dev(), "partial").restore(partial, NOW);
     assert_eq!((report.accepted, report.orphans, report.height), (99, 200, 99));
 }
 
@@ -423,17 +423,17 @@ fn restore_keeps_the_stored_tip_between_equal_work_branches() {
     let b_first = [bytes(&branch_b), bytes(&branch_a)].concat();
     for blocks in [a_first.clone(), b_first] {
         for want in [tip_a, tip_b] {
-            let report = Node::new(dev(), "restored").restore_preferring(blocks.clone(), Some(want), NOW);
+            let report = Driver::new(dev(), "restored").restore_preferring(blocks.clone(), Some(want), NOW);
             assert_eq!((report.tip, report.accepted), (want, 10));
         }
         // A tip that was not stored changes nothing.
-        let plain = Node::new(dev(), "plain").restore(blocks.clone(), NOW);
+        let plain = Driver::new(dev(), "plain").restore(blocks.clone(), NOW);
         let unknown = BlockHash::from_bytes([7; 32]);
-        assert_eq!(Node::new(dev(), "unknown").restore_preferring(blocks, Some(unknown), NOW), plain);
+        assert_eq!(Driver::new(dev(), "unknown").restore_preferring(blocks, Some(unknown), NOW), plain);
     }
     // More work wins over the preferred tip.
     let longer = bytes(&mine(&mut a, 1));
-    let report = Node::new(dev(), "restored").restore_preferring([a_first, longer].concat(), Some(tip_b), NOW);
+    let report = Driver::new(dev(), "restored").restore_preferring([a_first, longer].concat(), Some(tip_b), NOW);
     assert_eq!(report.tip, a.chain().tip().hash);
 }
 
@@ -466,7 +466,7 @@ fn garbage_text_gives_an_event_and_changes_nothing() {
 
 #[test]
 fn a_welcome_for_another_network_is_refused() {
-    let mut node = Node::new(dev(), "t");
+    let mut node = Driver::new(dev(), "t");
     let main = Params::for_network(Network::Main);
     for (network, chain_id) in [(Network::Main, main.chain_id()), (Network::Dev, main.chain_id())] {
         let welcome = Message::Welcome { peer_id: PeerId(4), network, chain_id, peers: vec![] };
@@ -554,7 +554,7 @@ fn the_sync_peer_leaving_moves_the_sync_and_disconnecting_forgets_peers() {
 
 #[test]
 fn requests_are_answered_and_bad_blocks_refused() {
-    let mut node = Node::new(dev(), "t");
+    let mut node = Driver::new(dev(), "t");
     let mut helper = dev_node();
     mine(&mut helper, 3);
     for block in helper.blocks_after(&[], 10, 1 << 20) {
@@ -614,7 +614,7 @@ fn requests_are_answered_and_bad_blocks_refused() {
 
 #[test]
 fn a_mempool_answer_is_trimmed_to_fit_one_message() {
-    let mut node = Node::new(dev(), "t");
+    let mut node = Driver::new(dev(), "t");
     let content = "x".repeat(1_000);
     let mut n = 0u64;
     while node.state().mempool().bytes() < 3 * 1024 * 1024 {
@@ -640,7 +640,7 @@ fn a_peer_repeating_the_same_page_cannot_keep_the_sync_going() {
     let page: Vec<Block> = helper.blocks_after(&[], 10, 1 << 20).iter().map(|b| (**b).clone()).collect();
     let x =
         PeerInfo { id: PeerId(1), agent: "liar".into(), best_height: 5, total_work: helper.chain().tip().chain_work };
-    let mut node = Node::new(dev(), "t");
+    let mut node = Driver::new(dev(), "t");
     let frame = |from: Option<u64>, message: Message| {
         wire::encode(&Envelope { from: from.map(PeerId), to: None, message }).unwrap()
     };

@@ -207,8 +207,8 @@ fn lenient_block(index: usize, json: LenientBlock) -> Result<(Block, Option<Bloc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mining::solve;
     use crate::params::{Network, Params};
-    use crate::pow::solve;
     use crate::state::ChainState;
 
     /// Three dev blocks after genesis, each with a post (the second signed).

@@ -1,4 +1,4 @@
-// The wasm `Node` façade (`cargo xtask build-wasm` first), run with
+// The wasm `TabNode` façade (`cargo xtask build-wasm` first), run with
 // `node --test wasm/tests/`: nodes wired through a tiny relay written here,
 // a post mined by another node with `template` + `Miner` + `foundNonce`, the
 // read side the page uses, `tamperCheck`, and `restore` (with the stored tip
@@ -104,8 +104,8 @@ function mine(template) {
 
 test('a post written on A is mined by B and confirmed on A; tamperCheck and restore', () => {
   const relay = new Relay('dev');
-  const a = relay.connect(new wasm.Node('dev', 'js-a'));
-  const b = relay.connect(new wasm.Node('dev', 'js-b'));
+  const a = relay.connect(new wasm.TabNode('dev', 'js-a'));
+  const b = relay.connect(new wasm.TabNode('dev', 'js-b'));
   relay.run();
   assert.equal(a.node.status().joined, true);
   assert.deepEqual(a.node.peers(), [{ id: b.id, agent: 'js-b', height: 0 }]);
@@ -202,7 +202,7 @@ test('a post written on A is mined by B and confirmed on A; tamperCheck and rest
   assert.throws(() => a.node.blockJson('00'.repeat(32)), /unknown block/);
 
   // A fresh node restores B's stored blocks.
-  const c = new wasm.Node('dev', 'js-c');
+  const c = new wasm.TabNode('dev', 'js-c');
   const report = c.restore([...b.stored.values(), new Uint8Array([1, 2, 3])], NOW);
   assert.deepEqual(report, {
     accepted: 1, rejected: 1, duplicates: 0, orphans: 0, height: 1, tip: b.node.tip(),
@@ -216,7 +216,7 @@ test('restore keeps the stored tip between equal-work branches', () => {
   // Two unconnected nodes mine one block each (one with a post, so the blocks
   // differ): two branches of equal work.
   const branches = ['js-x', 'js-y'].map((agent, i) => {
-    const node = new wasm.Node('dev', agent);
+    const node = new wasm.TabNode('dev', agent);
     if (i === 1) node.post('y', 'makes the blocks differ', NOW, SECRET);
     const t = node.template(NOW);
     const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store');
@@ -227,12 +227,12 @@ test('restore keeps the stored tip between equal-work branches', () => {
   assert.notEqual(branches[0].tip, branches[1].tip);
   const blocks = branches.map((b) => b.bytes);
   for (const want of branches.map((b) => b.tip)) {
-    const node = new wasm.Node('dev', 'js-restored');
+    const node = new wasm.TabNode('dev', 'js-restored');
     assert.equal(node.restore(blocks, NOW, want).tip, want);
     assert.equal(node.tip(), want);
     node.free();
   }
-  const node = new wasm.Node('dev', 'js-restored');
+  const node = new wasm.TabNode('dev', 'js-restored');
   assert.throws(() => node.restore(blocks, NOW, 'not a hash'), /the stored tip "not a hash" is not a block hash/);
   assert.equal(node.height(), 0, 'a bad tip is refused before anything is restored');
   assert.equal(node.restore(blocks, NOW).accepted, 2);
@@ -241,7 +241,7 @@ test('restore keeps the stored tip between equal-work branches', () => {
 
 test('a late node syncs from the relay and reports progress', () => {
   // A mines 30 blocks before it connects: its Hello then claims them.
-  const nodeA = new wasm.Node('dev', 'js-a');
+  const nodeA = new wasm.TabNode('dev', 'js-a');
   for (let i = 0; i < 30; i++) {
     const t = nodeA.template(NOW);
     const outputs = nodeA.foundNonce(t.id, mine(t), NOW);
@@ -250,7 +250,7 @@ test('a late node syncs from the relay and reports progress', () => {
   const relay = new Relay('dev');
   const a = relay.connect(nodeA);
   relay.run();
-  const b = relay.connect(new wasm.Node('dev', 'js-b'));
+  const b = relay.connect(new wasm.TabNode('dev', 'js-b'));
   relay.run();
   assert.equal(b.node.tip(), a.node.tip());
   assert.equal(b.stored.size, 30);
@@ -266,8 +266,8 @@ test('a late node syncs from the relay and reports progress', () => {
 });
 
 test('errors: bad posts, keys, templates, networks and frames', () => {
-  const node = new wasm.Node('dev', 'js');
-  assert.throws(() => new wasm.Node('nope', 'js'), /nope/);
+  const node = new wasm.TabNode('dev', 'js');
+  assert.throws(() => new wasm.TabNode('nope', 'js'), /nope/);
   assert.throws(() => node.post('', 'x', NOW, SECRET), /author is empty/);
   assert.throws(() => node.post('a', 'x', NOW, new Uint8Array(31)), /32 bytes/);
   assert.throws(() => wasm.publicKeyId(new Uint8Array(3)), /32 bytes/);

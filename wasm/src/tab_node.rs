@@ -1,4 +1,4 @@
-//! The page's node: `tabchain_core::node::Node` behind a JS class `Node`.
+//! The page's node: the core protocol driver (`tabchain_core::driver::Driver`) behind the JS class `TabNode`.
 //!
 //! Everything returned is plain data: numbers (heights, times in Unix ms),
 //! strings (hashes as 64 hex digits, nonces as decimal), `Uint8Array`s (block
@@ -10,7 +10,7 @@
 //! ```text
 //! {kind: "send",  text}                      write text to the websocket as is
 //! {kind: "store", hash, height, bytes}       persist bytes (Uint8Array) under hash
-//! {kind: "event", event: {type, ...}}        show or log (see core::node::Event)
+//! {kind: "event", event: {type, ...}}        show or log (see core::driver::Event)
 //! ```
 
 use std::collections::VecDeque;
@@ -19,8 +19,8 @@ use std::str::FromStr;
 use js_sys::{Array, Uint8Array};
 use serde::Serialize;
 use tabchain_core::block::Block;
+use tabchain_core::driver::{Driver, Event, Output};
 use tabchain_core::hash::{BlockHash, TxId};
-use tabchain_core::node::{self as core_node, Event, Output};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::wire::{self, Envelope, Message};
@@ -168,24 +168,24 @@ struct BlockRow {
 
 /// A full node for the page: chain, mempool, peers and sync, driven by the
 /// page's websocket, clock and storage (see the module docs for outputs).
-#[wasm_bindgen(js_name = Node)]
-pub struct WasmNode {
-    node: core_node::Node,
+#[wasm_bindgen(js_name = TabNode)]
+pub struct TabNode {
+    node: Driver,
     templates: VecDeque<(u32, Block)>,
     next_template: u32,
 }
 
-#[wasm_bindgen(js_class = Node)]
-impl WasmNode {
+#[wasm_bindgen(js_class = TabNode)]
+impl TabNode {
     /// A node at genesis of `network` (`"main"` or `"dev"`; the page takes it
     /// from the relay's `Welcome`) that calls itself `agent` in `Hello`.
     ///
     /// Throws an `Error` for an unknown network name.
     #[wasm_bindgen(constructor)]
-    pub fn new(network: &str, agent: &str) -> Result<WasmNode, JsError> {
+    pub fn new(network: &str, agent: &str) -> Result<TabNode, JsError> {
         let network = Network::from_str(network).map_err(|e| JsError::new(&e.to_string()))?;
-        let node = core_node::Node::new(Params::for_network(network), agent);
-        Ok(WasmNode { node, templates: VecDeque::new(), next_template: 1 })
+        let node = Driver::new(Params::for_network(network), agent);
+        Ok(TabNode { node, templates: VecDeque::new(), next_template: 1 })
     }
 
     /// Rebuilds the chain from stored block bytes (the `bytes` of `store`

@@ -1,11 +1,11 @@
 //! The protocol state machine every node runs: a browser tab now, the native
 //! node later.
 //!
-//! [`Node`] is pure and synchronous, like the rest of this crate. The host (the
+//! [`Driver`] is pure and synchronous, like the rest of this crate. The host (the
 //! page's JavaScript through `tabchain-wasm`, or the native node) owns the
 //! websocket, the clock and the storage: it feeds the node every text frame from
-//! the relay ([`Node::on_text`]), tells it when the socket closes
-//! ([`Node::on_disconnected`]), calls [`Node::tick`] every second or so, and
+//! the relay ([`Driver::on_text`]), tells it when the socket closes
+//! ([`Driver::on_disconnected`]), calls [`Driver::tick`] every second or so, and
 //! carries out the [`Output`]s each call returns, in order: write a text frame,
 //! store a block, show an event. Nothing here blocks, sleeps or panics on bad
 //! input; whatever a peer sends becomes at worst an [`Event`].
@@ -30,8 +30,6 @@
 //!   peer if one claims more work than ours, at most [`SYNC_MAX_UNANSWERED`]
 //!   times in a row.
 
-pub mod tamper;
-
 use crate::block::Block;
 use crate::chain::{BlockStatus, SYNC_PAGE_BYTES, Stored};
 use crate::hash::{BlockHash, TxId};
@@ -49,7 +47,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Blocks asked for per sync request (the protocol's maximum).
 pub const SYNC_PAGE_LIMIT: u32 = MAX_BLOCKS_PER_MESSAGE as u32;
-/// How long a sync request may go unanswered before [`Node::tick`] sends it
+/// How long a sync request may go unanswered before [`Driver::tick`] sends it
 /// again, to another peer if one claims more work than ours.
 pub const SYNC_TIMEOUT_MS: u64 = 10_000;
 /// Sync requests in a row without an answer after which the sync is given up
@@ -64,7 +62,7 @@ pub enum Output {
     /// nonces do not survive JavaScript numbers).
     Send(String),
     /// Persist this block: `bytes` is [`Block::to_bytes`], to be keyed by
-    /// `hash`. [`Node::restore`] takes the stored bytes back in any order.
+    /// `hash`. [`Driver::restore`] takes the stored bytes back in any order.
     Store {
         /// The block's hash.
         hash: BlockHash,
@@ -238,7 +236,7 @@ pub enum Event {
     },
 }
 
-/// What [`Node::restore`] made of the stored blocks.
+/// What [`Driver::restore`] made of the stored blocks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreReport {
@@ -268,7 +266,7 @@ pub struct SyncStatus {
     pub target_height: u64,
 }
 
-/// Why [`Node::submit_mined`] refused a block.
+/// Why [`Driver::submit_mined`] refused a block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MinedError {
     /// The block does not build on the current best tip (the tip moved while
@@ -313,7 +311,7 @@ struct Sync {
 /// One node's chain state plus its view of the relay: peers, who we are, and
 /// the sync in flight. See the module docs.
 #[derive(Clone, Debug)]
-pub struct Node {
+pub struct Driver {
     state: ChainState,
     agent: String,
     me: Option<PeerId>,
@@ -322,11 +320,11 @@ pub struct Node {
     sync: Option<Sync>,
 }
 
-impl Node {
+impl Driver {
     /// A node at genesis of `params`' network, not connected. `agent` names
     /// the software in `Hello` (cut to [`MAX_AGENT_CHARS`] characters).
-    pub fn new(params: Params, agent: &str) -> Node {
-        Node {
+    pub fn new(params: Params, agent: &str) -> Driver {
+        Driver {
             state: ChainState::new(params),
             agent: agent.chars().take(MAX_AGENT_CHARS).collect(),
             me: None,
@@ -399,13 +397,13 @@ impl Node {
     /// order: they are decoded, sorted by height (parents first) and submitted
     /// with the clock `now_ms`, so no orphan pool limit applies. Needs no
     /// network and produces no outputs. Between branches of equal work the
-    /// one stored first at the fork stays best; [`Node::restore_preferring`]
+    /// one stored first at the fork stays best; [`Driver::restore_preferring`]
     /// names the tip to keep instead.
     pub fn restore(&mut self, stored: impl IntoIterator<Item = Vec<u8>>, now_ms: u64) -> RestoreReport {
         self.restore_preferring(stored, None, now_ms)
     }
 
-    /// [`Node::restore`] keeping `tip` — the best tip when the blocks were
+    /// [`Driver::restore`] keeping `tip` — the best tip when the blocks were
     /// stored — best among branches of equal work: its chain's blocks are
     /// submitted first at each height, and on equal work the block seen first
     /// stays best. A `tip` that is not among the stored blocks changes
@@ -454,7 +452,7 @@ impl Node {
         }
     }
 
-    /// One decoded message from the relay (what [`Node::on_text`] does after
+    /// One decoded message from the relay (what [`Driver::on_text`] does after
     /// decoding; for hosts that decode frames themselves).
     pub fn on_envelope(&mut self, envelope: Envelope, now_ms: u64) -> Vec<Output> {
         let mut out = Vec::new();
