@@ -30,12 +30,73 @@ pub struct Mempool {
     bytes: usize,
     max_posts: usize,
     max_bytes: usize,
+    /// Inserts (`true`) and removals (`false`) since the last
+    /// [`Mempool::take_changes`], when tracking is on.
+    journal: Option<Vec<(TxId, bool)>>,
+}
+
+/// How one post's presence in the pool changed over a span of calls (see
+/// [`Mempool::take_changes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PoolChange {
+    /// It was not in the pool and now is.
+    Added(TxId),
+    /// It was in the pool and now is not.
+    Removed(TxId),
 }
 
 impl Mempool {
     /// An empty pool holding at most `max_posts` posts and `max_bytes` bytes.
     pub fn new(max_posts: usize, max_bytes: usize) -> Self {
-        Self { by_id: HashMap::new(), order: BTreeMap::new(), next_seq: 0, bytes: 0, max_posts, max_bytes }
+        Self {
+            by_id: HashMap::new(),
+            order: BTreeMap::new(),
+            next_seq: 0,
+            bytes: 0,
+            max_posts,
+            max_bytes,
+            journal: None,
+        }
+    }
+
+    /// Starts recording inserts and removals for [`Mempool::take_changes`]
+    /// (a host that persists the pool needs them; nobody else pays for them).
+    pub fn track_changes(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The net changes since tracking began or the last call, in the order
+    /// posts were first touched: a post added and removed again in between
+    /// (or removed and taken back) is not listed. Empty when not tracking.
+    pub fn take_changes(&mut self) -> Vec<PoolChange> {
+        let Some(journal) = self.journal.as_mut() else { return Vec::new() };
+        let journal = std::mem::take(journal);
+        let mut first_op: HashMap<TxId, bool> = HashMap::with_capacity(journal.len());
+        let mut order = Vec::new();
+        for (txid, added) in journal {
+            if let std::collections::hash_map::Entry::Vacant(slot) = first_op.entry(txid) {
+                slot.insert(added);
+                order.push(txid);
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|txid| {
+                // A first insert means it was absent before; a first removal, present.
+                let was_present = !first_op[&txid];
+                match (was_present, self.contains(&txid)) {
+                    (false, true) => Some(PoolChange::Added(txid)),
+                    (true, false) => Some(PoolChange::Removed(txid)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn record(&mut self, txid: TxId, added: bool) {
+        if let Some(journal) = self.journal.as_mut() {
+            journal.push((txid, added));
+        }
     }
 
     /// Adds a post (the caller has validated it).
@@ -53,6 +114,7 @@ impl Mempool {
         self.bytes += size;
         self.order.insert(seq, txid);
         self.by_id.insert(txid, (seq, post));
+        self.record(txid, true);
         Ok(txid)
     }
 
@@ -61,6 +123,7 @@ impl Mempool {
         let (seq, post) = self.by_id.remove(txid)?;
         self.order.remove(&seq);
         self.bytes -= post.encoded_len();
+        self.record(*txid, false);
         Some(post)
     }
 
@@ -126,5 +189,24 @@ mod tests {
         small.insert(post(1)).unwrap();
         assert!(matches!(small.insert(post(2)), Err(MempoolError::Full { .. })));
         assert!(small.get(&post(1).txid()).is_some());
+    }
+
+    #[test]
+    fn tracked_changes_are_net_and_in_first_touch_order() {
+        let mut m = Mempool::new(10, 10_000);
+        let (a, b, c) = (post(1).txid(), post(2).txid(), post(3).txid());
+        m.insert(post(1)).unwrap();
+        assert!(m.take_changes().is_empty(), "not tracking yet");
+        m.track_changes();
+        m.insert(post(2)).unwrap();
+        m.insert(post(3)).unwrap();
+        m.remove(&a);
+        m.remove(&c); // added and removed again: no net change
+        assert_eq!(m.take_changes(), vec![PoolChange::Added(b), PoolChange::Removed(a)]);
+        assert!(m.take_changes().is_empty());
+        m.remove(&b);
+        m.insert(post(2)).unwrap(); // removed and taken back: no net change
+        m.remove(&b);
+        assert_eq!(m.take_changes(), vec![PoolChange::Removed(b)]);
     }
 }

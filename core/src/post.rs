@@ -237,11 +237,25 @@ impl Post {
     }
 }
 
+/// The short key id ([`Post::key_id`]) that posts signed with this Ed25519
+/// secret key show: the first 8 hex digits of the public key. The page shows
+/// it next to the compose form, so a person can recognise their own posts.
+pub fn public_key_id(secret_key: &[u8; 32]) -> String {
+    let public = SigningKey::from_bytes(secret_key).verifying_key().to_bytes();
+    hex::encode(&public[..4])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SECRET: [u8; 32] = [7; 32];
+
+    #[test]
+    fn public_key_id_matches_signed_posts() {
+        let post = Post::new_signed("a", "b", 1, &SECRET).unwrap();
+        assert_eq!(post.key_id().as_deref(), Some(public_key_id(&SECRET).as_str()));
+    }
 
     #[test]
     fn field_rules() {

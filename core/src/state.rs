@@ -8,7 +8,7 @@ use crate::block::Block;
 use crate::chain::{BlockStatus, Chain, TipChange};
 use crate::hash::{BlockHash, TxId};
 use crate::header::{BlockHeader, HEADER_BYTES, HEADER_VERSION};
-use crate::mempool::{Mempool, MempoolError};
+use crate::mempool::{Mempool, MempoolError, PoolChange};
 use crate::merkle::merkle_root;
 use crate::params::Params;
 use crate::post::{Post, PostError};
@@ -69,6 +69,16 @@ impl ChainState {
     /// The network parameters.
     pub fn params(&self) -> &Params {
         self.chain.params()
+    }
+
+    /// Starts recording the mempool's changes (see [`Mempool::take_changes`]).
+    pub fn track_mempool_changes(&mut self) {
+        self.mempool.track_changes();
+    }
+
+    /// The mempool's net changes since the last call (see [`Mempool::take_changes`]).
+    pub fn take_mempool_changes(&mut self) -> Vec<PoolChange> {
+        self.mempool.take_changes()
     }
 
     /// Validates and adds a block (see [`Chain::submit`]); on a tip change the

@@ -401,6 +401,16 @@ pub fn decode(text: &str) -> Result<Envelope, WireError> {
     Ok(envelope)
 }
 
+/// The network a relay's `Welcome` frame names, or `None` for any other
+/// frame (or text that does not decode). A page opens that network's chain
+/// before it has a driver to hand the frame to.
+pub fn welcome_network(text: &str) -> Option<Network> {
+    match decode(text).ok()?.message {
+        Message::Welcome { network, .. } => Some(network),
+        _ => None,
+    }
+}
+
 /// [`decode`] for raw bytes (a WebSocket frame), refusing non-UTF-8.
 pub fn decode_bytes(bytes: &[u8]) -> Result<Envelope, WireError> {
     if bytes.len() > MAX_MESSAGE_BYTES {

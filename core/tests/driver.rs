@@ -1,5 +1,6 @@
-//! `core::node`: nodes wired together through a tiny in-test relay that routes
-//! their `Output::Send` texts the way `tabchain-relay` does.
+//! `core::driver`: drivers wired together through a tiny in-test relay that
+//! routes their `Output::Send` texts the way `tabchain-relay` does, each with
+//! a model of a host's storage that applies their `Output::Store` changes.
 
 mod common;
 
@@ -7,11 +8,12 @@ use common::*;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use tabchain_core::block::Block;
 use tabchain_core::driver::{
-    Driver, Event, MinedError, Output, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, public_key_id,
+    Change, Driver, Event, MinedError, Output, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, Saved, SavedPost,
+    SubmitError, TEMPLATE_MAX_AGE_MS,
 };
-use tabchain_core::hash::BlockHash;
+use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
-use tabchain_core::post::Post;
+use tabchain_core::post::{Post, public_key_id};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
 
 /// Nodes plus a relay: numbers connections, sends `Welcome`, turns a first
@@ -29,6 +31,8 @@ struct Net {
     queue: VecDeque<(usize, String)>,
     /// Every block each node asked to store, by hash.
     stored: Vec<BTreeMap<BlockHash, Vec<u8>>>,
+    /// The rest of what each node asked to keep.
+    kept: Vec<Kept>,
     events: Vec<Vec<Event>>,
     /// Every message each node sent, as the relay decoded it.
     sent: Vec<Vec<Envelope>>,
@@ -46,6 +50,7 @@ impl Net {
             deaf: HashSet::new(),
             queue: VecDeque::new(),
             stored: vec![BTreeMap::new(); n],
+            kept: vec![Kept { best: vec![dev().chain_id()], pending: BTreeMap::new() }; n],
             events: vec![Vec::new(); n],
             sent: vec![Vec::new(); n],
             next_id: 1,
@@ -94,10 +99,12 @@ impl Net {
         for output in outputs {
             match output {
                 Output::Send(text) => self.route(slot, &text),
-                Output::Store { hash, height, bytes } => {
+                Output::Store(Change::Block { hash, height, bytes }) => {
                     assert_eq!(Block::from_bytes(&bytes).unwrap().header.height, height);
                     self.stored[slot].insert(hash, bytes);
                 }
+                Output::Store(change) => self.kept[slot].apply(change),
+                Output::TemplateStale => {}
                 Output::Event(event) => self.events[slot].push(event),
             }
         }
@@ -167,7 +174,7 @@ impl Net {
     /// after it, so two nodes never mine the same block) through
     /// template + nonce; returns it. `route: false` keeps it from the relay.
     fn mine(&mut self, slot: usize, offset: u64, route: bool) -> Block {
-        let node = &self.nodes[slot];
+        let node = &mut self.nodes[slot];
         let t = node.state().chain().tip().timestamp_ms() + node.params().target_block_interval_ms + offset;
         let mut template = node.template(t);
         template.header.timestamp_ms = t;
@@ -206,6 +213,72 @@ fn tip(node: &Driver) -> BlockHash {
     node.tip()
 }
 
+/// A host's storage apart from blocks: the best chain by height (genesis
+/// first, as a host starts) and the pending posts, as the `Change`s left them.
+#[derive(Clone, Debug)]
+struct Kept {
+    best: Vec<BlockHash>,
+    pending: BTreeMap<TxId, (Post, bool)>,
+}
+
+impl Kept {
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::Block { .. } => unreachable!("blocks are kept in Net::stored"),
+            Change::BestChain { from_height, hashes } => {
+                let from = from_height as usize;
+                assert!((1..=self.best.len()).contains(&from), "a best-chain change keeps genesis, leaves no gap");
+                self.best.truncate(from);
+                self.best.extend(hashes);
+            }
+            Change::PendingAdded { tx_id, post, own } => {
+                assert_eq!(post.txid(), tx_id);
+                assert!(self.pending.insert(tx_id, (post, own)).is_none(), "added twice: {tx_id}");
+            }
+            Change::PendingRemoved { tx_id, own } => {
+                let kept = self.pending.remove(&tx_id);
+                assert_eq!(kept.map(|(_, o)| o), Some(own), "removed what was not kept: {tx_id}");
+            }
+        }
+    }
+}
+
+impl Net {
+    /// What `slot` kept equals its driver: every tree block, the best chain
+    /// above genesis, the mempool with its own posts.
+    fn assert_kept_matches(&self, slot: usize) {
+        let node = &self.nodes[slot];
+        let chain = node.state().chain();
+        assert_eq!(self.stored[slot].len(), chain.block_count() - 1, "every block but genesis");
+        let best: Vec<BlockHash> = chain.best_chain().map(|e| e.hash).collect();
+        assert_eq!(self.kept[slot].best, best, "best chain");
+        let pending: Vec<TxId> = node.state().mempool().iter().map(|(id, _)| *id).collect();
+        let kept: HashSet<TxId> = self.kept[slot].pending.keys().copied().collect();
+        assert_eq!(kept, pending.iter().copied().collect::<HashSet<_>>(), "mempool");
+        for (id, (_, own)) in &self.kept[slot].pending {
+            assert_eq!(node.is_own(id), *own, "own flag of {id}");
+        }
+    }
+
+    /// What `slot` kept, as a host hands it back at startup.
+    fn saved(&self, slot: usize) -> Saved {
+        Saved {
+            blocks: self.stored[slot].values().cloned().collect(),
+            tip: self.kept[slot].best.last().copied(),
+            pending: self.kept[slot]
+                .pending
+                .values()
+                .map(|(post, own)| SavedPost { bytes: post.to_bytes(), own: *own })
+                .collect(),
+        }
+    }
+}
+
+/// Blocks only, as `Saved`.
+fn blocks_only(blocks: Vec<Vec<u8>>) -> Saved {
+    Saved { blocks, ..Saved::default() }
+}
+
 #[test]
 fn a_late_node_syncs_a_long_chain_in_pages() {
     let mut net = Net::new(2);
@@ -221,6 +294,7 @@ fn a_late_node_syncs_a_long_chain_in_pages() {
     assert_eq!(tip(b), tip(a));
     assert!(!b.is_syncing());
     assert_eq!(net.stored[1].len(), 1_200);
+    net.assert_kept_matches(1);
 
     // Pages of 500, 500, 200, then an empty one; each next request starts at
     // the last block received.
@@ -249,7 +323,8 @@ fn a_node_on_a_lighter_fork_reorgs_to_the_heavier_chain() {
     // B's own branch: 600 blocks, the first three with a post.
     let posts: Vec<Post> = (0..3).map(|i| post("bob", i)).collect();
     for p in &posts {
-        net.nodes[1].submit_post(p.clone(), NOW).unwrap();
+        let (_, outputs) = net.nodes[1].submit_own_post(p.clone(), NOW).unwrap();
+        net.handle(1, outputs);
         net.mine(1, 7, true);
     }
     net.mine_n(1, 597, 7);
@@ -281,11 +356,17 @@ fn a_node_on_a_lighter_fork_reorgs_to_the_heavier_chain() {
     );
     let requests = net.get_blocks_sent(1);
     assert_eq!(requests[1].1[0], a.state().chain().best_at(500).unwrap().hash);
-    // The disconnected posts went back to B's mempool.
+    // The disconnected posts went back to B's mempool (no longer as own posts).
     for p in &posts {
         assert!(b.state().mempool().contains(&p.txid()));
     }
     assert!(net.events[1].contains(&Event::Synced { peer: net.ids[0], blocks: 1_200, height: 1_200 }));
+    // B's storage followed: both branches, A's best chain, the returned posts.
+    net.assert_kept_matches(1);
+    let mut restored = Driver::new(dev(), "restored");
+    let (report, outputs) = restored.restore(net.saved(1), NOW);
+    assert_eq!((report.tip, report.pending_restored, report.pending_confirmed), (tip(&net.nodes[1]), 3, 0));
+    assert!(outputs.is_empty());
 }
 
 #[test]
@@ -298,7 +379,7 @@ fn a_post_reaches_every_mempool_is_mined_and_seen_confirmed() {
     let secret = [42u8; 32];
     let post = Post::new_signed("alice", "hello, tabs", NOW - 5, &secret).unwrap();
     assert_eq!(post.key_id().unwrap(), public_key_id(&secret));
-    let (txid, outputs) = net.nodes[0].submit_post(post.clone(), NOW).unwrap();
+    let (txid, outputs) = net.nodes[0].submit_own_post(post.clone(), NOW).unwrap();
     net.handle(0, outputs);
     net.run();
     assert!(net.nodes[1].state().mempool().contains(&txid));
@@ -316,7 +397,7 @@ fn a_post_reaches_every_mempool_is_mined_and_seen_confirmed() {
     assert_eq!(template.posts, vec![post]);
     let block = seal(template);
     let outputs = net.nodes[1].submit_mined(block.clone(), NOW).unwrap();
-    assert!(matches!(&outputs[0], Output::Store { height: 1, .. }));
+    assert!(matches!(&outputs[0], Output::Store(Change::Block { height: 1, .. })));
     net.handle(1, outputs);
     net.run();
     for slot in 0..3 {
@@ -330,6 +411,10 @@ fn a_post_reaches_every_mempool_is_mined_and_seen_confirmed() {
     let mined = Event::BlockAccepted { hash: block.hash(), height: 1, tx_count: 1, from: None };
     assert!(net.events[1].contains(&mined));
     assert_eq!(net.stored[2].len(), 1);
+    for slot in 0..3 {
+        net.assert_kept_matches(slot);
+    }
+    assert!(net.kept[0].pending.is_empty(), "A's own post left its storage once confirmed");
 
     // A block that does not build on the tip (here: the same block again) is stale.
     assert_eq!(
@@ -365,6 +450,7 @@ fn an_orphan_block_makes_the_node_ask_its_sender() {
     net.run();
     assert_eq!(tip(&net.nodes[1]), second.hash());
     assert_eq!(net.stored[1].len(), 2, "the orphan is stored once its parent arrives");
+    net.assert_kept_matches(1);
     assert!(net.events[1].contains(&Event::Synced { peer: net.ids[0], blocks: 2, height: 2 }));
 }
 
@@ -394,7 +480,7 @@ fn restore_from_stored_bytes_in_any_order_gives_the_same_tip() {
     blocks.push(dev().genesis().to_bytes());
 
     let mut fresh = Driver::new(dev(), "restored");
-    let report = fresh.restore(blocks, NOW);
+    let (report, _) = fresh.restore(blocks_only(blocks), NOW);
     assert_eq!((report.accepted, report.rejected, report.duplicates, report.orphans), (500, 1, 1, 0));
     assert_eq!(report.tip, tip(&net.nodes[1]));
     assert_eq!(report.height, 300);
@@ -404,7 +490,7 @@ fn restore_from_stored_bytes_in_any_order_gives_the_same_tip() {
     let mut partial: Vec<Vec<u8>> = net.stored[0].values().cloned().collect();
     let height_of = |b: &Vec<u8>| Block::from_bytes(b).unwrap().header.height;
     partial.retain(|b| height_of(b) != 100);
-    let report = Driver::new(dev(), "partial").restore(partial, NOW);
+    let (report, _) = Driver::new(dev(), "partial").restore(blocks_only(partial), NOW);
     assert_eq!((report.accepted, report.orphans, report.height), (99, 200, 99));
 }
 
@@ -423,17 +509,19 @@ fn restore_keeps_the_stored_tip_between_equal_work_branches() {
     let b_first = [bytes(&branch_b), bytes(&branch_a)].concat();
     for blocks in [a_first.clone(), b_first] {
         for want in [tip_a, tip_b] {
-            let report = Driver::new(dev(), "restored").restore_preferring(blocks.clone(), Some(want), NOW);
+            let saved = Saved { blocks: blocks.clone(), tip: Some(want), pending: vec![] };
+            let (report, _) = Driver::new(dev(), "restored").restore(saved, NOW);
             assert_eq!((report.tip, report.accepted), (want, 10));
         }
         // A tip that was not stored changes nothing.
-        let plain = Driver::new(dev(), "plain").restore(blocks.clone(), NOW);
-        let unknown = BlockHash::from_bytes([7; 32]);
-        assert_eq!(Driver::new(dev(), "unknown").restore_preferring(blocks, Some(unknown), NOW), plain);
+        let plain = Driver::new(dev(), "plain").restore(blocks_only(blocks.clone()), NOW);
+        let unknown = Saved { blocks, tip: Some(BlockHash::from_bytes([7; 32])), pending: vec![] };
+        assert_eq!(Driver::new(dev(), "unknown").restore(unknown, NOW), plain);
     }
     // More work wins over the preferred tip.
     let longer = bytes(&mine(&mut a, 1));
-    let report = Driver::new(dev(), "restored").restore_preferring([a_first, longer].concat(), Some(tip_b), NOW);
+    let saved = Saved { blocks: [a_first, longer].concat(), tip: Some(tip_b), pending: vec![] };
+    let (report, _) = Driver::new(dev(), "restored").restore(saved, NOW);
     assert_eq!(report.tip, a.chain().tip().hash);
 }
 
@@ -489,7 +577,7 @@ fn an_unanswered_sync_request_goes_to_another_peer_then_gives_up() {
     let mut net = Net::new(3);
     net.mine_n(0, 20, 0);
     let blocks: Vec<Vec<u8>> = net.stored[0].values().cloned().collect();
-    assert_eq!(net.nodes[2].restore(blocks, NOW).accepted, 20);
+    assert_eq!(net.nodes[2].restore(blocks_only(blocks), NOW).0.accepted, 20);
     net.connect(0);
     net.connect(2);
     net.run();
@@ -531,7 +619,7 @@ fn the_sync_peer_leaving_moves_the_sync_and_disconnecting_forgets_peers() {
     let mut net = Net::new(3);
     net.mine_n(0, 30, 0);
     let blocks: Vec<Vec<u8>> = net.stored[0].values().cloned().collect();
-    net.nodes[2].restore(blocks, NOW);
+    net.nodes[2].restore(blocks_only(blocks), NOW);
     net.connect(0);
     net.connect(2);
     net.run();
@@ -581,7 +669,7 @@ fn requests_are_answered_and_bad_blocks_refused() {
     assert_eq!(answer[0].to, Some(PeerId(6)));
     assert_eq!(blocks.iter().map(|b| b.header.height).collect::<Vec<_>>(), vec![1, 2]);
 
-    node.submit_post(post("carol", 1), NOW).unwrap();
+    node.submit_own_post(post("carol", 1), NOW).unwrap();
     let answer = sends(node.on_text(&text(6, Message::GetMempool {}), NOW));
     assert_eq!(answer, vec![Envelope::to(PeerId(6), Message::Mempool { txs: vec![post("carol", 1)] })]);
 
@@ -619,7 +707,7 @@ fn a_mempool_answer_is_trimmed_to_fit_one_message() {
     let mut n = 0u64;
     while node.state().mempool().bytes() < 3 * 1024 * 1024 {
         let post = Post::new("a", &content, NOW - n).unwrap();
-        node.submit_post(post, NOW).unwrap();
+        node.submit_own_post(post, NOW).unwrap();
         n += 1;
     }
     let ask = wire::encode(&Envelope { from: Some(PeerId(2)), to: None, message: Message::GetMempool {} }).unwrap();
@@ -665,4 +753,145 @@ fn a_peer_repeating_the_same_page_cannot_keep_the_sync_going() {
     assert!(second.contains(&Output::Event(Event::Synced { peer: PeerId(1), blocks: 5, height: 5 })), "{second:?}");
     assert!(!second.iter().any(|o| matches!(o, Output::Send(t) if t.contains("GetBlocks"))));
     assert!(!node.is_syncing());
+}
+
+#[test]
+fn own_posts_written_offline_are_kept_resent_on_every_join_and_dropped_once_confirmed() {
+    let mut net = Net::new(2);
+    // Written before joining: kept as own, not sent.
+    let offline = post("alice", 1);
+    let (tx_id, outputs) = net.nodes[0].submit_own_post(offline.clone(), NOW).unwrap();
+    assert_eq!(
+        outputs,
+        vec![Output::Store(Change::PendingAdded { tx_id, post: offline.clone(), own: true }), Output::TemplateStale]
+    );
+    net.handle(0, outputs);
+    // A peer's post is pending too, but not own.
+    let theirs = post("bob", 2);
+    let tx = Envelope { from: Some(PeerId(77)), to: None, message: Message::Tx { tx: theirs.clone() } };
+    let outputs = net.nodes[0].on_text(&wire::encode(&tx).unwrap(), NOW);
+    assert!(outputs.contains(&Output::Store(Change::PendingAdded { tx_id: theirs.txid(), post: theirs, own: false })));
+    net.handle(0, outputs);
+    net.assert_kept_matches(0);
+
+    // A reload: the kept posts come back, the own one still own.
+    let mut reloaded = Driver::new(dev(), "test-node/0");
+    let (report, outputs) = reloaded.restore(net.saved(0), NOW);
+    assert_eq!((report.pending_restored, report.pending_confirmed, outputs.len()), (2, 0, 0));
+    assert!(reloaded.is_own(&tx_id) && !reloaded.is_own(&post("bob", 2).txid()));
+    net.nodes[0] = reloaded;
+
+    // Joining announces the own post (and only it), once per join.
+    net.connect(1);
+    net.run();
+    net.connect(0);
+    net.run();
+    assert!(net.events[0].contains(&Event::Joined { peer_id: net.ids[0], resent: 1 }), "{:?}", net.events[0]);
+    let sent: Vec<&Envelope> =
+        net.sent[0].iter().filter(|e| matches!(&e.message, Message::Tx { tx } if tx.txid() == tx_id)).collect();
+    assert_eq!(sent.len(), 1);
+    assert!(net.nodes[1].state().mempool().contains(&tx_id));
+
+    // B mines it: A drops it from its storage as its own post.
+    net.mine(1, 0, true);
+    net.run();
+    assert_eq!(net.nodes[0].state().chain().confirmed_height(&tx_id), Some(1));
+    assert!(!net.nodes[0].is_own(&tx_id));
+    net.assert_kept_matches(0);
+    assert!(!net.kept[0].pending.contains_key(&tx_id));
+
+    // Storage that missed the removal (a crash before writing it): restore drops it and says so.
+    let mut stale = net.saved(0);
+    stale.pending.push(SavedPost { bytes: offline.to_bytes(), own: true });
+    stale.pending.push(SavedPost { bytes: vec![1, 2, 3], own: true });
+    let (report, outputs) = Driver::new(dev(), "again").restore(stale, NOW);
+    assert_eq!((report.pending_confirmed, report.pending_refused.len()), (1, 1));
+    assert_eq!(report.pending_refused[0].tx_id, None);
+    assert_eq!(outputs, vec![Output::Store(Change::PendingRemoved { tx_id, own: true })]);
+}
+
+#[test]
+fn the_driver_says_when_the_mining_template_is_stale() {
+    let mut node = Driver::new(dev(), "t");
+    assert!(node.tick(NOW).is_empty(), "no template taken: nothing to refresh");
+    let template = node.template(NOW);
+    assert!(node.tick(NOW + TEMPLATE_MAX_AGE_MS - 1).is_empty());
+    assert_eq!(node.tick(NOW + TEMPLATE_MAX_AGE_MS), vec![Output::TemplateStale]);
+    assert!(node.tick(NOW + 3 * TEMPLATE_MAX_AGE_MS).is_empty(), "once, until a new template is taken");
+
+    // A new post, a new tip: stale, once per call.
+    let (_, outputs) = node.submit_own_post(post("a", 1), NOW).unwrap();
+    assert_eq!(outputs.iter().filter(|o| **o == Output::TemplateStale).count(), 1);
+    let outputs = node.submit_mined(seal(template), NOW).unwrap();
+    assert_eq!(outputs.last(), Some(&Output::TemplateStale));
+    // A message that changes neither: not stale.
+    let ping = Envelope { from: Some(PeerId(3)), to: None, message: Message::Ping { nonce: 1 } };
+    assert!(!node.on_text(&wire::encode(&ping).unwrap(), NOW).contains(&Output::TemplateStale));
+}
+
+#[test]
+fn blocks_from_the_host_are_stored_announced_or_refused_leaving_nothing() {
+    let mut net = Net::new(2);
+    net.connect(0);
+    net.connect(1);
+    net.run();
+    let mut helper = dev_node();
+    let blocks = mine(&mut helper, 3);
+
+    // An unknown parent: refused, not even kept as an orphan; no outputs.
+    let node = &mut net.nodes[0];
+    let orphan = blocks[1].clone();
+    assert_eq!(node.submit_block(orphan.clone(), NOW), Err(SubmitError::UnknownParent { parent: blocks[0].hash() }));
+    assert_eq!((node.state().chain().orphan_count(), node.height()), (0, 0));
+    // An invalid block says what is wrong with it, even with an unknown parent.
+    let mut forged = orphan;
+    forged.posts.push(post("mallory", 9));
+    assert!(matches!(node.submit_block(forged, NOW), Err(SubmitError::Invalid(_))));
+
+    // A block on the tip: stored, kept, shown and announced to the relay.
+    let outputs = node.submit_block(blocks[0].clone(), NOW).unwrap();
+    assert!(matches!(&outputs[0], Output::Store(Change::Block { height: 1, .. })));
+    let accepted = Event::BlockAccepted { hash: blocks[0].hash(), height: 1, tx_count: 0, from: None };
+    assert!(outputs.contains(&Output::Event(accepted)));
+    net.handle(0, outputs);
+    net.run();
+    assert_eq!(tip(&net.nodes[1]), blocks[0].hash(), "announced through the relay");
+    // Known already (genesis too): fine, nothing to do.
+    for known in [blocks[0].clone(), dev().genesis()] {
+        let outputs = net.nodes[0].submit_block(known, NOW).unwrap();
+        assert!(outputs.is_empty(), "{outputs:?}");
+    }
+
+    // A chain with a bad block: the good ones before it stay, the bad one is named.
+    let mut bad = blocks[2].clone();
+    bad.header.nonce ^= 1;
+    let (outputs, result) = net.nodes[0].submit_blocks(vec![blocks[1].clone(), bad.clone()], NOW);
+    let Err((hash, SubmitError::Invalid(_))) = result else { panic!("{result:?}") };
+    assert_eq!(hash, bad.hash());
+    net.handle(0, outputs);
+    net.run();
+    assert_eq!(net.nodes[0].height(), 2);
+    assert_eq!(tip(&net.nodes[1]), blocks[1].hash());
+    net.assert_kept_matches(0);
+
+    // A side branch that does not become best is kept but not announced.
+    let side = {
+        let mut other = dev_node();
+        other.submit_post(post("side", 1), NOW).unwrap();
+        mine(&mut other, 1).remove(0)
+    };
+    let outputs = net.nodes[0].submit_block(side.clone(), NOW).unwrap();
+    assert!(outputs.iter().all(|o| !matches!(o, Output::Send(_))), "{outputs:?}");
+    assert!(net.nodes[0].state().chain().get(&side.hash()).is_some());
+}
+
+#[test]
+fn a_page_reads_the_network_of_a_welcome() {
+    let params = dev();
+    let welcome =
+        Message::Welcome { peer_id: PeerId(1), network: Network::Dev, chain_id: params.chain_id(), peers: vec![] };
+    assert_eq!(wire::welcome_network(&wire::encode(&Envelope::broadcast(welcome)).unwrap()), Some(Network::Dev));
+    let ping = wire::encode(&Envelope::broadcast(Message::Ping { nonce: 1 })).unwrap();
+    assert_eq!(wire::welcome_network(&ping), None);
+    assert_eq!(wire::welcome_network("{\"type\":\"Welcome\",\"network\":\"main\""), None);
 }

@@ -112,7 +112,7 @@ async fn chain_latency() {
 /// Gives `node` these blocks as if announced, in one commit.
 async fn feed(node: &RunningNode, blocks: Vec<Block>) {
     node.service
-        .run_blocking(move |n| {
+        .update_blocking(move |n| {
             let mut outputs = Vec::new();
             for block in blocks {
                 outputs.extend(

@@ -76,14 +76,14 @@ impl RunningNode {
 /// miners and the REST API.
 pub async fn start(config: Config) -> Result<RunningNode> {
     let params = Params::for_network(config.network);
-    let (store, node) = {
+    let (store, driver) = {
         let (data, params) = (config.data.clone(), params.clone());
         tokio::task::spawn_blocking(move || -> Result<(Store, Driver)> {
             let store = Store::open(&data, &params)?;
-            let mut node = Driver::new(params, AGENT);
-            let summary = store::verify_and_restore(&store, &mut node, now_ms())?;
-            tracing::info!(?summary, height = node.height(), tip = %node.tip(), "chain restored");
-            Ok((store, node))
+            let mut driver = Driver::new(params, AGENT);
+            let summary = store.restore(&mut driver, now_ms())?;
+            tracing::info!(?summary, height = driver.height(), tip = %driver.tip(), "chain restored");
+            Ok((store, driver))
         })
         .await
         .context("restoring the chain")??
@@ -96,8 +96,8 @@ pub async fn start(config: Config) -> Result<RunningNode> {
     } else {
         None
     };
-    let service = Service::new(node, store, miner, config.threads.max(1));
-    service.http_peers.lock().unwrap_or_else(|e| e.into_inner()).extend(config.peers.iter().cloned());
+    let service = Service::new(driver, store, miner, config.threads.max(1));
+    service.http_peers.lock().extend(config.peers.iter().cloned());
     let (stop, shutdown) = watch::channel(false);
 
     let on_found = service.clone();

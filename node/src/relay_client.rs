@@ -42,8 +42,8 @@ pub async fn run(urls: Vec<String>, service: Arc<Service>, mut shutdown: watch::
         }
         service.set_relay(None);
         let _ = service
-            .run_blocking(|node| {
-                node.on_disconnected();
+            .update_blocking(|driver| {
+                driver.on_disconnected();
                 ((), Vec::new())
             })
             .await;
@@ -103,7 +103,7 @@ async fn connect_once(url: &str, service: &Arc<Service>, shutdown: &mut watch::R
         match step {
             Step::Frame(Some(Ok(Message::Text(text)))) => {
                 let text = text.as_str().to_owned();
-                service.run_blocking(move |node| ((), node.on_text(&text, now_ms()))).await?;
+                service.update_blocking(move |driver| ((), driver.on_text(&text, now_ms()))).await?;
             }
             Step::Frame(Some(Ok(Message::Close(frame)))) => {
                 tracing::info!(?frame, "relay closed the connection");
@@ -112,7 +112,7 @@ async fn connect_once(url: &str, service: &Arc<Service>, shutdown: &mut watch::R
             Step::Frame(Some(Ok(_))) => {}
             Step::Frame(Some(Err(e))) => break Err(e.into()),
             Step::Frame(None) | Step::Stop => break Ok(()),
-            Step::Tick => service.run_blocking(|node| ((), node.tick(now_ms()))).await?,
+            Step::Tick => service.update_blocking(|driver| ((), driver.tick(now_ms()))).await?,
         }
     };
     service.set_relay(None);

@@ -1,18 +1,20 @@
 //! The node's one owner of chain state: the core protocol driver behind a
-//! mutex, the database, the relay's outbound queue and the miners.
+//! lock, the database, the relay's outbound queue and the miners.
 //!
-//! Everything that changes the chain goes through [`Service::run`]: it locks
-//! the driver, lets the caller act on it, commits every block the driver asks
-//! to store (durably, before anything is sent or answered: a block
-//! acknowledged to anyone is on disk), then queues the messages for the relay
-//! and gives the miners a fresh template when the tip or the mempool moved.
-//! All of it is synchronous; async callers use [`Service::run_blocking`].
+//! Everything that changes the chain goes through [`Service::update`]: it
+//! locks the driver, lets the caller act on it, and carries out the
+//! driver's outputs: the changes to keep are committed (durably, before
+//! anything is sent or answered: a block acknowledged to anyone is on disk),
+//! then the messages are queued for the relay, and the miners get a fresh
+//! template when the driver says theirs is stale. All of it is synchronous;
+//! async callers use [`Service::update_blocking`].
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
 use tabchain_core::block::Block;
 use tabchain_core::driver::{Driver, Event, Output};
 use tabchain_core::hash::BlockHash;
@@ -20,7 +22,7 @@ use tabchain_core::params::Params;
 use tokio::sync::{mpsc, watch};
 
 use crate::miner::{Found, Job, MinerPool};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Agent string sent in `Hello`.
 pub const AGENT: &str = concat!("tabchain-node/", env!("CARGO_PKG_VERSION"));
@@ -41,7 +43,7 @@ pub struct Tip {
 
 /// Shared state of the running node.
 pub struct Service {
-    node: Mutex<Driver>,
+    driver: Mutex<Driver>,
     store: Store,
     relay: Mutex<Option<mpsc::Sender<String>>>,
     miner: Mutex<Option<MinerPool>>,
@@ -54,12 +56,12 @@ pub struct Service {
 }
 
 impl Service {
-    /// Wraps a restored `node` and its `store`; with `miner`, mines in the
+    /// Wraps a restored `driver` and its `store`; with `miner`, mines in the
     /// background from the start.
-    pub fn new(node: Driver, store: Store, miner: Option<MinerPool>, threads: usize) -> Arc<Self> {
-        let tip = Tip { hash: node.tip(), height: node.height() };
+    pub fn new(driver: Driver, store: Store, miner: Option<MinerPool>, threads: usize) -> Arc<Self> {
+        let tip = Tip { hash: driver.tip(), height: driver.height() };
         let service = Arc::new(Self {
-            node: Mutex::new(node),
+            driver: Mutex::new(driver),
             store,
             relay: Mutex::new(None),
             miner: Mutex::new(miner),
@@ -68,55 +70,40 @@ impl Service {
             http_peers: Mutex::new(BTreeSet::new()),
             threads,
         });
-        service.refresh_template(&service.lock());
+        service.refresh_template(&mut service.driver.lock());
         service
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Driver> {
-        self.node.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The consensus parameters.
     pub fn params(&self) -> Params {
-        self.lock().params().clone()
+        self.driver.lock().params().clone()
     }
 
-    /// Runs `action` on the driver and carries out its outputs: blocks
-    /// committed first, then messages queued, then the miners refreshed.
-    /// Blocking (database commits): call from a blocking context.
-    pub fn run<T>(&self, action: impl FnOnce(&mut Driver) -> (T, Vec<Output>)) -> Result<T, crate::store::StoreError> {
-        let mut node = self.lock();
-        let (value, outputs) = action(&mut node);
-        let mut blocks = Vec::new();
+    /// Runs `action` on the driver and carries out its outputs: changes
+    /// committed first, then messages queued, then the miners refreshed if
+    /// the driver says their template is stale. Blocking (database commits):
+    /// call from a blocking context.
+    pub fn update<T>(&self, action: impl FnOnce(&mut Driver) -> (T, Vec<Output>)) -> Result<T, StoreError> {
+        let mut driver = self.driver.lock();
+        let (value, outputs) = action(&mut driver);
+        let mut changes = Vec::new();
         let mut sends = Vec::new();
-        let mut moved = false;
+        let mut stale = false;
         for output in outputs {
             match output {
-                Output::Store { hash, height, bytes } => blocks.push((hash, height, bytes)),
+                Output::Store(change) => changes.push(change),
                 Output::Send(text) => sends.push(text),
-                Output::Event(event) => {
-                    moved |= matches!(
-                        event,
-                        Event::BlockAccepted { .. }
-                            | Event::Reorg { .. }
-                            | Event::PostReceived { .. }
-                            | Event::MempoolReceived { .. }
-                            | Event::Synced { .. }
-                            | Event::SyncProgress { .. }
-                    );
-                    log_event(&event);
-                }
+                Output::TemplateStale => stale = true,
+                Output::Event(event) => log_event(&event),
             }
         }
-        moved |= !blocks.is_empty();
-        // One transaction: the blocks, the best chain and the mempool, durable
-        // before anything below tells anyone about them.
-        self.store.persist(&node, blocks)?;
-        let tip = Tip { hash: node.tip(), height: node.height() };
-        if moved {
-            self.refresh_template(&node);
+        // One transaction, durable before anything below tells anyone about it.
+        self.store.persist(&changes)?;
+        if stale {
+            self.refresh_template(&mut driver);
         }
-        drop(node);
+        let tip = Tip { hash: driver.tip(), height: driver.height() };
+        drop(driver);
         self.tip.send_if_modified(|current| {
             let changed = *current != tip;
             *current = tip;
@@ -126,18 +113,25 @@ impl Service {
         Ok(value)
     }
 
-    /// [`Service::run`] from async code, on the blocking pool.
-    pub async fn run_blocking<T: Send + 'static>(
+    /// [`Service::update`] from async code, on the blocking pool.
+    pub async fn update_blocking<T: Send + 'static>(
         self: &Arc<Self>,
         action: impl FnOnce(&mut Driver) -> (T, Vec<Output>) + Send + 'static,
     ) -> anyhow::Result<T> {
         let service = self.clone();
-        Ok(tokio::task::spawn_blocking(move || service.run(action)).await??)
+        Ok(tokio::task::spawn_blocking(move || service.update(action)).await??)
     }
 
     /// Reads the driver without changing it.
     pub fn read<T>(&self, f: impl FnOnce(&Driver) -> T) -> T {
-        f(&self.lock())
+        f(&self.driver.lock())
+    }
+
+    /// A mining template on the best tip now, or `None` when no post is
+    /// pending (`GET /mine` mines only posts).
+    pub fn template_with_posts(&self) -> Option<Block> {
+        let mut driver = self.driver.lock();
+        (!driver.state().mempool().is_empty()).then(|| driver.template(now_ms()))
     }
 
     /// Routes messages to the relay connection, if there is one. A full queue
@@ -146,7 +140,7 @@ impl Service {
         if sends.is_empty() {
             return;
         }
-        let relay = self.relay.lock().unwrap_or_else(PoisonError::into_inner);
+        let relay = self.relay.lock();
         let Some(queue) = relay.as_ref() else { return };
         for text in sends {
             if let Err(e) = queue.try_send(text) {
@@ -157,7 +151,7 @@ impl Service {
 
     /// Sets (or clears) the active relay connection's outbound queue.
     pub fn set_relay(&self, queue: Option<mpsc::Sender<String>>) {
-        *self.relay.lock().unwrap_or_else(PoisonError::into_inner) = queue;
+        *self.relay.lock() = queue;
     }
 
     /// Watches the best tip.
@@ -166,42 +160,44 @@ impl Service {
     }
 
     /// Gives the background miner a template for the current tip and mempool.
-    fn refresh_template(&self, node: &Driver) {
-        let miner = self.miner.lock().unwrap_or_else(PoisonError::into_inner);
+    fn refresh_template(&self, driver: &mut Driver) {
+        let miner = self.miner.lock();
         let Some(miner) = miner.as_ref() else { return };
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
-        match Job::new(id, node.template(now_ms())) {
+        match Job::new(id, driver.template(now_ms())) {
             Ok(job) => miner.set_job(Some(job)),
             Err(e) => tracing::error!("cannot mine the template: {e}"),
         }
     }
 
-    /// A block the background miner found: validated, stored, announced.
+    /// A block the background miner found: validated, stored, announced. A
+    /// block the tip already moved past is dropped (the miners have a newer
+    /// job by then, or get one now).
     pub fn on_found(&self, found: Found) {
         let height = found.block.header.height;
-        let result = self.run(|node| match node.submit_mined(found.block, now_ms()) {
+        let result = self.update(|driver| match driver.submit_mined(found.block, now_ms()) {
             Ok(outputs) => (true, outputs),
             Err(e) => {
                 tracing::debug!("mined block not used: {e}");
-                (false, Vec::new())
+                (false, vec![Output::TemplateStale])
             }
         });
         match result {
             Ok(true) => tracing::info!(height, "mined a block"),
-            Ok(false) => self.refresh_template(&self.lock()),
+            Ok(false) => {}
             Err(e) => tracing::error!("cannot store a mined block: {e}"),
         }
     }
 
     /// The miner's statistics: kernel, threads and hashes so far per thread.
     pub fn miner_stats(&self) -> Option<(String, Vec<u64>)> {
-        let miner = self.miner.lock().unwrap_or_else(PoisonError::into_inner);
+        let miner = self.miner.lock();
         miner.as_ref().map(|m| (m.kernel().name().to_owned(), m.hashes_per_thread()))
     }
 
     /// Stops the background miner for good (its threads end).
     pub fn stop_mining(&self) {
-        let pool = self.miner.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let pool = self.miner.lock().take();
         drop(pool);
     }
 

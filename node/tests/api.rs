@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+mod common;
+
 use serde_json::{Value, json};
 use tabchain_core::params::Network;
 use tabchain_node::{Config, RunningNode, start};
@@ -126,6 +128,24 @@ async fn bad_input_gets_400_with_a_reason() {
     let (status, _) = http.post("/add_block", genesis.to_string()).await;
     assert_eq!(status, 201, "a known block is accepted again");
     assert_eq!(http.chain().await["length"], 1, "nothing changed");
+    node.shut_down().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_with_an_unknown_parent_is_refused_and_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir).await;
+    let http = Http::new(&node);
+    let blocks = common::dev_chain(2);
+    let json = |i: usize| serde_json::to_string(&blocks[i]).unwrap();
+    let (status, text) = http.post("/add_block", json(1)).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains(&format!("its parent {} is unknown", blocks[0].hash())), "{text}");
+    // Its parent arrives: the refused child was not kept waiting for it.
+    assert_eq!(http.post("/add_block", json(0)).await.0, 201);
+    assert_eq!(http.chain().await["length"], 2, "only the parent is on the chain");
+    assert_eq!(http.post("/add_block", json(1)).await.0, 201);
+    assert_eq!(http.chain().await["length"], 3);
     node.shut_down().await.unwrap();
 }
 

@@ -40,7 +40,7 @@ async fn kill_9_during_sync_then_resume() {
     let a = start(config(vec![])).await.unwrap();
     let blocks = dev_chain(count);
     a.service
-        .run_blocking(move |n| {
+        .update_blocking(move |n| {
             let now = tabchain_node::service::now_ms();
             let outputs =
                 blocks.into_iter().flat_map(|block| n.on_envelope(Envelope::broadcast(Message::Block { block }), now));

@@ -25,6 +25,26 @@ fn params(network: &str) -> Result<Params, JsError> {
     Ok(Params::for_network(network))
 }
 
+/// The network (`"main"` or `"dev"`) a relay's `Welcome` frame names, or
+/// `undefined` for any other frame: a page opens that network's chain
+/// before it has a node to hand the frame to.
+#[wasm_bindgen(js_name = welcomeNetwork)]
+pub fn welcome_network(text: &str) -> Option<String> {
+    tabchain_core::wire::welcome_network(text).map(|network| network.to_string())
+}
+
+/// The post in an outbox entry that pages before the own-posts change kept
+/// as its `Tx` message text: its bytes (as `pendingAdded` changes give them
+/// now), or `undefined` when the text is not a `Tx`. Lets a page carry such
+/// entries over instead of losing them.
+#[wasm_bindgen(js_name = legacyOutboxPost)]
+pub fn legacy_outbox_post(tx_text: &str) -> Option<Vec<u8>> {
+    match tabchain_core::wire::decode(tx_text).ok()?.message {
+        tabchain_core::wire::Message::Tx { tx } => Some(tx.to_bytes()),
+        _ => None,
+    }
+}
+
 /// Returns the chain id of `network` (`"main"` or `"dev"`): the genesis block
 /// hash as 64 lowercase hex characters.
 ///
@@ -100,22 +120,7 @@ impl Miner {
 /// Throws an `Error` unless `secretKey` has 32 bytes.
 #[wasm_bindgen(js_name = publicKeyId)]
 pub fn public_key_id(secret_key: &[u8]) -> Result<String, JsError> {
-    Ok(tabchain_core::driver::public_key_id(&tab_node::secret_key(secret_key)?))
-}
-
-/// Checks blocks in the JSON view (a JSON array of consecutive blocks, or one
-/// block), possibly edited by hand, as the tamper demo shows them: returns
-/// `[{height, hash (recomputed), claimedHash (string|null), hashOk, merkleOk,
-/// linkOk, powOk, postsOk}]`, where `merkleOk` compares `merkle_root` with the
-/// posts as given, `linkOk` the `previous_hash` with the recomputed hash of
-/// the block before (true for the first), `powOk` the recomputed hash with the
-/// block's target, and `postsOk` checks the post rules and signatures.
-///
-/// Throws an `Error` if the text is not JSON of blocks or a field is unreadable.
-#[wasm_bindgen(js_name = tamperCheck)]
-pub fn tamper_check(blocks_json: &str) -> Result<JsValue, JsError> {
-    let checks = tabchain_core::tamper::check_blocks_json(blocks_json).map_err(|e| JsError::new(&e.to_string()))?;
-    tab_node::to_js(&checks)
+    Ok(tabchain_core::post::public_key_id(&tab_node::secret_key(secret_key)?))
 }
 
 /// The tamper demo's view: rebuilds the copied blocks (a JSON array of

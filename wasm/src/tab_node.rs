@@ -5,12 +5,17 @@
 //! bytes, header bytes), `null` for absent values, and plain objects and
 //! arrays of those. Times come in as `nowMs` numbers (`Date.now()`).
 //!
-//! An output list (`Output[]`) is what the host must do, in order:
+//! An output list (`Output[]`) is what the host must do: keep every
+//! `store` first (see `core::driver::Change`), then the rest in order:
 //!
 //! ```text
-//! {kind: "send",  text}                      write text to the websocket as is
-//! {kind: "store", hash, height, bytes}       persist bytes (Uint8Array) under hash
-//! {kind: "event", event: {type, ...}}        show or log (see core::driver::Event)
+//! {kind: "store", change: "block", hash, height, bytes}       keep bytes (Uint8Array) under hash
+//! {kind: "store", change: "bestChain", fromHeight, hashes}    the best chain from fromHeight; the last hash is the tip
+//! {kind: "store", change: "pendingAdded", txId, bytes, own}   a pending post (bytes: Uint8Array); a tab keeps own ones
+//! {kind: "store", change: "pendingRemoved", txId, own}        a pending post left the mempool
+//! {kind: "send", text}                                        write text to the websocket as is
+//! {kind: "templateStale"}                                     if mining, take a new template
+//! {kind: "event", event: {type, ...}}                         show or log (see core::driver::Event)
 //! ```
 
 use std::collections::VecDeque;
@@ -19,11 +24,10 @@ use std::str::FromStr;
 use js_sys::{Array, Uint8Array};
 use serde::Serialize;
 use tabchain_core::block::Block;
-use tabchain_core::driver::{Driver, Event, Output};
+use tabchain_core::driver::{Change, Driver, Event, Output, Saved, SavedPost};
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
-use tabchain_core::wire::{self, Envelope, Message};
 use wasm_bindgen::prelude::*;
 
 /// Templates kept for `foundNonce`; older ids are forgotten.
@@ -70,24 +74,55 @@ impl Serialize for Bytes<'_> {
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum JsOutput<'a> {
     Send { text: &'a str },
-    Store { hash: BlockHash, height: u64, bytes: Bytes<'a> },
+    Store { change: JsChange<'a> },
+    TemplateStale,
     Event { event: &'a Event },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "change", rename_all = "camelCase", rename_all_fields = "camelCase")]
+enum JsChange<'a> {
+    Block { hash: BlockHash, height: u64, bytes: Bytes<'a> },
+    BestChain { from_height: u64, hashes: &'a [BlockHash] },
+    PendingAdded { tx_id: TxId, bytes: Bytes<'a>, own: bool },
+    PendingRemoved { tx_id: TxId, own: bool },
 }
 
 /// Outputs as a JS array (see the module docs).
 pub(crate) fn outputs_to_js(outputs: &[Output]) -> Result<Array, JsError> {
     let array = Array::new_with_length(outputs.len() as u32);
     for (i, output) in outputs.iter().enumerate() {
+        let post_bytes;
         let js = match output {
             Output::Send(text) => JsOutput::Send { text },
-            Output::Store { hash, height, bytes } => {
-                JsOutput::Store { hash: *hash, height: *height, bytes: Bytes(bytes) }
-            }
+            Output::Store(change) => JsOutput::Store {
+                change: match change {
+                    Change::Block { hash, height, bytes } => {
+                        JsChange::Block { hash: *hash, height: *height, bytes: Bytes(bytes) }
+                    }
+                    Change::BestChain { from_height, hashes } => {
+                        JsChange::BestChain { from_height: *from_height, hashes }
+                    }
+                    Change::PendingAdded { tx_id, post, own } => {
+                        post_bytes = post.to_bytes();
+                        JsChange::PendingAdded { tx_id: *tx_id, bytes: Bytes(&post_bytes), own: *own }
+                    }
+                    Change::PendingRemoved { tx_id, own } => JsChange::PendingRemoved { tx_id: *tx_id, own: *own },
+                },
+            },
+            Output::TemplateStale => JsOutput::TemplateStale,
             Output::Event(event) => JsOutput::Event { event },
         };
         array.set(i as u32, to_js(&js)?);
     }
     Ok(array)
+}
+
+/// Sets `outputs` on a plain object made by [`to_js`].
+fn with_outputs(object: JsValue, outputs: &[Output]) -> Result<JsValue, JsError> {
+    js_sys::Reflect::set(&object, &"outputs".into(), outputs_to_js(outputs)?.as_ref())
+        .map_err(|_| JsError::new("cannot set outputs"))?;
+    Ok(object)
 }
 
 #[derive(Serialize)]
@@ -188,13 +223,22 @@ impl TabNode {
         Ok(TabNode { node, templates: VecDeque::new(), next_template: 1 })
     }
 
-    /// Rebuilds the chain from stored block bytes (the `bytes` of `store`
-    /// outputs), in any order. `tip` (optional, hex) is the best tip when the
-    /// blocks were stored: it stays best among branches of equal work.
-    /// Returns `{accepted, rejected, duplicates, orphans, height, tip}`.
-    /// Throws an `Error`, before touching the chain, if `tip` is not a
-    /// 64-character hex hash.
-    pub fn restore(&mut self, blocks: Vec<Uint8Array>, now_ms: f64, tip: Option<String>) -> Result<JsValue, JsError> {
+    /// Rebuilds the chain from what the page kept: block bytes (the `bytes`
+    /// of `block` changes) in any order, the best tip (optional, hex: the
+    /// last hash of the last `bestChain` change; it stays best among branches
+    /// of equal work) and the own posts still pending (optional, the `bytes`
+    /// of own `pendingAdded` changes). Returns `{accepted, rejected,
+    /// duplicates, orphans, height, tip, pendingRestored, pendingConfirmed,
+    /// pendingRefused: [{txId|null, reason}], outputs}`: the outputs drop
+    /// own posts a block already holds. Throws an `Error`, before touching
+    /// the chain, if `tip` is not a 64-character hex hash.
+    pub fn restore(
+        &mut self,
+        blocks: Vec<Uint8Array>,
+        now_ms: f64,
+        tip: Option<String>,
+        own_posts: Option<Vec<Uint8Array>>,
+    ) -> Result<JsValue, JsError> {
         let now = ms(now_ms)?;
         let tip = match tip {
             Some(hex) => Some(
@@ -203,8 +247,17 @@ impl TabNode {
             ),
             None => None,
         };
-        let report = self.node.restore_preferring(blocks.iter().map(Uint8Array::to_vec), tip, now);
-        to_js(&report)
+        let saved = Saved {
+            blocks: blocks.iter().map(Uint8Array::to_vec).collect(),
+            tip,
+            pending: own_posts
+                .unwrap_or_default()
+                .iter()
+                .map(|bytes| SavedPost { bytes: bytes.to_vec(), own: true })
+                .collect(),
+        };
+        let (report, outputs) = self.node.restore(saved, now);
+        with_outputs(to_js(&report)?, &outputs)
     }
 
     /// One text frame from the relay. Returns `Output[]`.
@@ -229,8 +282,9 @@ impl TabNode {
     }
 
     /// Writes a post signed with the 32-byte Ed25519 `secretKey`, time
-    /// `nowMs`, into the mempool and announces it. Returns `{txId, outputs,
-    /// txText}`: `txText` is the `Tx` message itself, to keep in an outbox.
+    /// `nowMs`, into the mempool as an own post: announced now if joined,
+    /// and again on every join until a block holds it. Returns `{txId,
+    /// outputs}`; the outputs include the own `pendingAdded` change to keep.
     ///
     /// Throws an `Error` saying why if the post is invalid (empty, too long,
     /// control characters) or the mempool refuses it.
@@ -238,17 +292,8 @@ impl TabNode {
         let now = ms(now_ms)?;
         let key = self::secret_key(secret_key)?;
         let post = Post::new_signed(author, content, now, &key).map_err(|e| JsError::new(&e.to_string()))?;
-        // The announcement as sent, for the page's outbox: resent on every
-        // (re)join until the post is confirmed, and fed back after a reload.
-        let tx_text = wire::encode(&Envelope::broadcast(Message::Tx { tx: post.clone() }))
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        let (tx_id, outputs) = self.node.submit_post(post, now).map_err(|e| JsError::new(&e.to_string()))?;
-        let result = to_js(&PostResult { tx_id })?;
-        js_sys::Reflect::set(&result, &"outputs".into(), outputs_to_js(&outputs)?.as_ref())
-            .map_err(|_| JsError::new("cannot set outputs"))?;
-        js_sys::Reflect::set(&result, &"txText".into(), &tx_text.into())
-            .map_err(|_| JsError::new("cannot set txText"))?;
-        Ok(result)
+        let (tx_id, outputs) = self.node.submit_own_post(post, now).map_err(|e| JsError::new(&e.to_string()))?;
+        with_outputs(to_js(&PostResult { tx_id })?, &outputs)
     }
 
     /// A mining job on the best tip with the oldest pending posts: `{id,
@@ -410,7 +455,7 @@ impl TabNode {
     }
 
     /// The JSON view of a block the node has (any branch), pretty-printed.
-    /// Hand the text to `tamperCheck` as is: do not `JSON.parse` it (nonces
+    /// Hand the text to `tamperRebuild` as is: do not `JSON.parse` it (nonces
     /// are 64-bit). Throws an `Error` for a malformed or unknown hash.
     #[wasm_bindgen(js_name = blockJson)]
     pub fn block_json(&self, hash: &str) -> Result<String, JsError> {

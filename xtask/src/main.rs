@@ -435,9 +435,7 @@ fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
         BenchSuite::Relay => bench_relay(root, args),
         // Add these as their benchmarks get written.
         BenchSuite::Wasm => bench_wasm(root, args),
-        BenchSuite::Node => {
-            run(cargo_cmd(root).args(["bench", "-p", "tabchain-node", "--bench", "node"]).args(args), "node benchmarks")
-        }
+        BenchSuite::Node => run(cargo_cmd(root).args(["bench", "-p", "tabchain-node"]).args(args), "node benchmarks"),
     }
 }
 

@@ -1,0 +1,260 @@
+//! What the driver asks its host to do ([`Output`]): texts to send, changes
+//! to keep on disk ([`Change`]), a new mining template, and events to show
+//! ([`Event`]).
+
+use crate::hash::{BlockHash, TxId};
+use crate::params::Network;
+use crate::post::Post;
+use crate::wire::{ErrorCode, PeerId};
+use serde::Serialize;
+
+/// What the host must do after a call, in this order: apply every
+/// [`Output::Store`] of the call (in one transaction, durably where the host
+/// promises durability), then write the [`Output::Send`]s, then the rest. A
+/// block or post is thus on disk before anyone is told about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Write this text frame to the relay as is. It is already encoded with
+    /// [`crate::wire::encode`], so the host never re-serializes blocks (their
+    /// `u64` nonces do not survive JavaScript numbers).
+    Send(String),
+    /// Keep this change on disk; [`super::Driver::restore`] takes back what
+    /// was kept.
+    Store(Change),
+    /// The mining template is stale (the tip or the pending posts changed,
+    /// or it is older than [`super::TEMPLATE_MAX_AGE_MS`]): a host that
+    /// mines asks [`super::Driver::template`] for a new one. At most one per
+    /// call; a host that does not mine ignores it.
+    TemplateStale,
+    /// Something to show or log.
+    Event(Event),
+}
+
+/// One change to what a node keeps. Applying a call's changes in order
+/// keeps the host's copy equal to what the driver would restore. Every host
+/// keeps the blocks and the best tip; what it keeps of the pending posts is
+/// its choice (the native node keeps them all, a tab only its own posts:
+/// `own`), and [`super::Driver::restore`] takes back whatever it kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A block entered the tree (on any branch): keep `bytes`
+    /// ([`crate::block::Block::to_bytes`]) under `hash`.
+    Block {
+        /// The block's hash.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+        /// Its binary encoding.
+        bytes: Vec<u8>,
+    },
+    /// The best chain from `from_height` up is now `hashes` (lowest first;
+    /// the last is the best tip), and no height above the last is on it.
+    BestChain {
+        /// Height of the first hash.
+        from_height: u64,
+        /// The best chain's hashes from there to the tip.
+        hashes: Vec<BlockHash>,
+    },
+    /// A post entered the mempool.
+    PendingAdded {
+        /// Its id.
+        tx_id: TxId,
+        /// The post ([`Post::to_bytes`] is what to keep).
+        post: Post,
+        /// Written on this node ([`super::Driver::submit_own_post`]): kept
+        /// until a block on the best chain holds it, and announced again
+        /// each time the node joins the relay.
+        own: bool,
+    },
+    /// A post left the mempool (a best-chain block holds it now, or it was
+    /// dropped).
+    PendingRemoved {
+        /// Its id.
+        tx_id: TxId,
+        /// Whether it was this node's own post.
+        own: bool,
+    },
+}
+
+/// What happened, for the page and the logs. Serializes as an object whose
+/// `"type"` is the variant name in camelCase (`"blockAccepted"`), with
+/// camelCase fields; hashes are 64 hex digits, peer ids numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Event {
+    /// The relay welcomed us on our network; `Hello` is on its way.
+    Welcomed {
+        /// Our number at the relay.
+        peer_id: PeerId,
+        /// The relay's network (ours).
+        network: Network,
+        /// How many peers had already joined.
+        peers: usize,
+    },
+    /// The relay serves another network or chain: nothing was sent, and the
+    /// relay will close the connection. A host that can follow the relay's
+    /// network (a tab) opens that network's chain and feeds it the same
+    /// `Welcome`.
+    WrongNetwork {
+        /// The relay's network.
+        network: Network,
+        /// The relay's chain id.
+        chain_id: BlockHash,
+        /// This node's network.
+        expected_network: Network,
+        /// This node's chain id.
+        expected_chain_id: BlockHash,
+    },
+    /// The relay announced our own `Hello`: we can send and be asked.
+    Joined {
+        /// Our number at the relay.
+        peer_id: PeerId,
+        /// Own posts still pending that were announced again (posts written
+        /// while offline, or not yet in a block).
+        resent: usize,
+    },
+    /// Another peer joined.
+    PeerJoined {
+        /// Its number.
+        id: PeerId,
+        /// Its software.
+        agent: String,
+        /// Its best height, as far as the relay knows.
+        best_height: u64,
+    },
+    /// A peer left.
+    PeerLeft {
+        /// Its number.
+        id: PeerId,
+    },
+    /// The best chain grew (without disconnecting blocks) to `hash`.
+    /// Not sent for blocks arriving in sync pages: those report
+    /// [`Event::SyncProgress`].
+    BlockAccepted {
+        /// The new tip.
+        hash: BlockHash,
+        /// Its height.
+        height: u64,
+        /// Posts in the new tip block.
+        tx_count: usize,
+        /// The peer that announced it; `None` for our own blocks and blocks
+        /// submitted by the host.
+        from: Option<PeerId>,
+    },
+    /// The best tip moved to another branch.
+    Reorg {
+        /// Blocks disconnected from the old best chain.
+        depth: u64,
+        /// Height of the last block both branches share.
+        fork_height: u64,
+        /// The new tip.
+        new_tip: BlockHash,
+        /// Its height.
+        new_height: u64,
+        /// The peer whose block caused it; `None` for our own blocks.
+        from: Option<PeerId>,
+    },
+    /// A sync began (or moved to another peer).
+    SyncStarted {
+        /// The peer asked.
+        peer: PeerId,
+        /// Its best height as far as we know.
+        target_height: u64,
+    },
+    /// A sync page was processed.
+    SyncProgress {
+        /// The peer asked.
+        peer: PeerId,
+        /// Height of the last block received.
+        height: u64,
+        /// The peer's best height as far as we know.
+        target_height: u64,
+    },
+    /// A sync request got no answer in time and was sent again.
+    SyncRetry {
+        /// The peer asked now.
+        peer: PeerId,
+        /// Requests in a row without an answer so far.
+        unanswered: u32,
+    },
+    /// A sync ended: the peer has nothing more for us.
+    Synced {
+        /// The peer asked last.
+        peer: PeerId,
+        /// Blocks stored during the sync.
+        blocks: u64,
+        /// Our best height now.
+        height: u64,
+    },
+    /// A sync was given up.
+    SyncAbandoned {
+        /// The peer asked last.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// A peer's post entered our mempool.
+    PostReceived {
+        /// The post's id.
+        tx_id: TxId,
+        /// Its author.
+        author: String,
+        /// Who sent it.
+        from: Option<PeerId>,
+    },
+    /// A peer answered our `GetMempool`.
+    MempoolReceived {
+        /// Who sent it.
+        from: Option<PeerId>,
+        /// Posts in the answer.
+        received: usize,
+        /// Posts that entered our mempool.
+        accepted: usize,
+    },
+    /// A block failed validation (the sender, if any, got `invalid_block`).
+    BlockRejected {
+        /// The block's hash.
+        hash: BlockHash,
+        /// Who sent it (`None`: an orphan that failed once its parent arrived).
+        from: Option<PeerId>,
+        /// The rule it broke.
+        reason: String,
+    },
+    /// A peer or the relay refused something we sent.
+    PeerError {
+        /// The peer; `None` when the relay itself answers.
+        from: Option<PeerId>,
+        /// The error code.
+        code: ErrorCode,
+        /// The explanation.
+        message: String,
+    },
+    /// A frame from the relay did not decode; it was ignored.
+    BadMessage {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A message could not be encoded and was not sent.
+    SendFailed {
+        /// The message's `"type"`.
+        kind: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_camel_case_with_a_type_tag() {
+        let event = Event::PostReceived { tx_id: TxId::from_bytes([1; 32]), author: "a".into(), from: Some(PeerId(3)) };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "postReceived");
+        assert_eq!(json["txId"], "01".repeat(32));
+        assert_eq!(json["from"], 3);
+        let json = serde_json::to_value(Event::SyncStarted { peer: PeerId(2), target_height: 7 }).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "syncStarted", "peer": 2, "targetHeight": 7}));
+    }
+}

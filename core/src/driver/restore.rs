@@ -1,0 +1,154 @@
+//! Startup: rebuilding a driver from what its host kept ([`Saved`]: the
+//! blocks, the best tip, the pending posts), the same way on every node.
+
+use super::Driver;
+use super::output::{Change, Output};
+use crate::block::Block;
+use crate::chain::BlockStatus;
+use crate::hash::{BlockHash, TxId};
+use crate::post::Post;
+use crate::state::PostRejected;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// What a host kept of the [`Change`]s it was given, handed back to
+/// [`Driver::restore`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Saved {
+    /// Every kept block's bytes ([`Change::Block`]), in any order.
+    pub blocks: Vec<Vec<u8>>,
+    /// The best tip when they were kept (the last hash of the last
+    /// [`Change::BestChain`]): it stays best among branches of equal work.
+    pub tip: Option<BlockHash>,
+    /// The kept pending posts, oldest first.
+    pub pending: Vec<SavedPost>,
+}
+
+/// One kept pending post ([`Change::PendingAdded`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedPost {
+    /// [`Post::to_bytes`].
+    pub bytes: Vec<u8>,
+    /// Whether it is an own post (announced again on every join).
+    pub own: bool,
+}
+
+/// A kept post that did not go back into the mempool for now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedPost {
+    /// Its id, when its bytes decode.
+    pub tx_id: Option<TxId>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What [`Driver::restore`] made of the kept state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreReport {
+    /// Blocks stored in the tree.
+    pub accepted: usize,
+    /// Bytes that did not decode as a block, or blocks that failed validation.
+    pub rejected: usize,
+    /// Blocks already known (genesis, or the same block kept twice).
+    pub duplicates: usize,
+    /// Blocks whose parent was not among them (kept in the orphan pool).
+    pub orphans: usize,
+    /// Best height afterwards.
+    pub height: u64,
+    /// Best tip afterwards.
+    pub tip: BlockHash,
+    /// Kept posts back in the mempool.
+    pub pending_restored: usize,
+    /// Kept posts a best-chain block already holds: dropped, and a
+    /// [`Change::PendingRemoved`] for each is among the outputs.
+    pub pending_confirmed: usize,
+    /// Kept posts refused for another reason (bytes that do not decode, a
+    /// clock behind the post's time, a full mempool): no change is asked
+    /// for, so a host keeps them and they are tried again next start.
+    pub pending_refused: Vec<RefusedPost>,
+}
+
+impl Driver {
+    /// Rebuilds the chain and the mempool from what the host kept. Blocks
+    /// are decoded, sorted by height (parents first) and submitted with the
+    /// clock `now_ms`, so no orphan pool limit applies; among branches of
+    /// equal work the kept `tip` stays best (its chain's blocks go first at
+    /// each height, and on equal work the block seen first stays best; a tip
+    /// that is not among the blocks changes nothing). Then the kept posts go
+    /// back into the mempool. Needs no network; the outputs are only the
+    /// [`Change`]s that bring the host's copy up to date (posts that a block
+    /// already holds).
+    pub fn restore(&mut self, saved: Saved, now_ms: u64) -> (RestoreReport, Vec<Output>) {
+        let mut report = RestoreReport::default();
+        let mut blocks = Vec::new();
+        for bytes in saved.blocks {
+            match Block::from_bytes(&bytes) {
+                Ok(block) => blocks.push((block.hash(), block)),
+                Err(_) => report.rejected += 1,
+            }
+        }
+        let preferred = match saved.tip {
+            Some(tip) => chain_of(&blocks, tip),
+            None => HashSet::new(),
+        };
+        blocks.sort_by_key(|(hash, block)| (block.header.height, !preferred.contains(hash)));
+        for (_, block) in blocks {
+            match self.state.submit_block(block, now_ms) {
+                Ok(BlockStatus::Stored(stored)) => {
+                    report.accepted += stored.hashes.len();
+                    report.rejected += stored.rejected_orphans.len();
+                }
+                Ok(BlockStatus::Duplicate) => report.duplicates += 1,
+                Ok(BlockStatus::Orphan { .. }) => report.orphans += 1,
+                Err(_) => report.rejected += 1,
+            }
+        }
+        let mut out = Vec::new();
+        for saved_post in saved.pending {
+            let post = match Post::from_bytes(&saved_post.bytes) {
+                Ok(post) => post,
+                Err(e) => {
+                    report.pending_refused.push(RefusedPost { tx_id: None, reason: format!("does not decode: {e}") });
+                    continue;
+                }
+            };
+            let tx_id = post.txid();
+            match self.state.submit_post(post, now_ms) {
+                Ok(_) => {
+                    report.pending_restored += 1;
+                    if saved_post.own {
+                        self.own.insert(tx_id);
+                    }
+                }
+                Err(PostRejected::AlreadyConfirmed { .. }) => {
+                    report.pending_confirmed += 1;
+                    out.push(Output::Store(Change::PendingRemoved { tx_id, own: saved_post.own }));
+                }
+                Err(e) => report.pending_refused.push(RefusedPost { tx_id: Some(tx_id), reason: e.to_string() }),
+            }
+        }
+        // What was restored is kept already: nothing more to store.
+        self.state.take_mempool_changes();
+        report.height = self.height();
+        report.tip = self.tip();
+        (report, out)
+    }
+}
+
+/// The hashes of `tip` and its ancestors among `blocks` (at most every block:
+/// the walk stops at the first parent not among them).
+fn chain_of(blocks: &[(BlockHash, Block)], tip: BlockHash) -> HashSet<BlockHash> {
+    let parents: HashMap<BlockHash, BlockHash> =
+        blocks.iter().map(|(hash, block)| (*hash, block.header.prev_hash)).collect();
+    let mut chain = HashSet::new();
+    let mut next = tip;
+    while let Some(&parent) = parents.get(&next) {
+        if !chain.insert(next) {
+            break;
+        }
+        next = parent;
+    }
+    chain
+}

@@ -1,0 +1,157 @@
+//! What the host itself hands in: posts written here, blocks its miners
+//! found, and blocks from outside the relay (the REST API's `/add_block` and
+//! `/register_with`). Each is validated, kept and announced the same way on
+//! every node.
+
+use super::output::Output;
+use super::{Driver, send};
+use crate::block::Block;
+use crate::chain::BlockStatus;
+use crate::hash::{BlockHash, TxId};
+use crate::post::Post;
+use crate::state::PostRejected;
+use crate::validate::{BlockError, check_block};
+use crate::wire::{Envelope, Message};
+
+/// Why [`Driver::submit_mined`] refused a block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MinedError {
+    /// The block does not build on the current best tip (the tip moved while
+    /// mining): it is not stored or announced.
+    #[error("stale block: it builds on {prev_hash}, the best tip is now {tip}")]
+    Stale {
+        /// The block's parent.
+        prev_hash: BlockHash,
+        /// The best tip.
+        tip: BlockHash,
+    },
+    /// The node already has this block.
+    #[error("block {0} is already known")]
+    Duplicate(BlockHash),
+    /// The block breaks a validation rule.
+    #[error(transparent)]
+    Invalid(#[from] BlockError),
+}
+
+/// Why [`Driver::submit_block`] refused a block. Nothing of it was kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// Its parent is not in the tree: the block is not kept (not even as an
+    /// orphan), so a host can promise that a refused block changed nothing.
+    #[error("its parent {parent} is unknown")]
+    UnknownParent {
+        /// The missing parent.
+        parent: BlockHash,
+    },
+    /// It breaks a validation rule.
+    #[error(transparent)]
+    Invalid(#[from] BlockError),
+}
+
+impl Driver {
+    /// A post written here (built and signed by the host): into the mempool
+    /// as an own post ([`crate::driver::Change::PendingAdded`] with `own`),
+    /// announced as `Tx` now if we have said `Hello`, and again each time we
+    /// join until a best-chain block holds it.
+    pub fn submit_own_post(&mut self, post: Post, now_ms: u64) -> Result<(TxId, Vec<Output>), PostRejected> {
+        let before = self.tip();
+        let mut out = Vec::new();
+        let announce = self.me.is_some().then(|| post.clone());
+        let tx_id = self.state.submit_post(post, now_ms)?;
+        self.own.insert(tx_id);
+        if let Some(tx) = announce {
+            send(Envelope::broadcast(Message::Tx { tx }), &mut out);
+        }
+        self.finish(before, &mut out);
+        Ok((tx_id, out))
+    }
+
+    /// A block this node mined (a template with a nonce that meets its
+    /// target): validated, stored, shown ([`crate::driver::Event::BlockAccepted`])
+    /// and announced as `Block` once we have said `Hello`. A block that does
+    /// not build on the current tip is refused as [`MinedError::Stale`] and
+    /// neither stored nor announced.
+    pub fn submit_mined(&mut self, block: Block, now_ms: u64) -> Result<Vec<Output>, MinedError> {
+        let tip = self.tip();
+        if block.header.prev_hash != tip {
+            return Err(MinedError::Stale { prev_hash: block.header.prev_hash, tip });
+        }
+        let hash = block.hash();
+        let mut out = Vec::new();
+        match self.submit_one(block, now_ms, &mut out) {
+            Ok(true) => {
+                self.finish_submission(tip, &mut out);
+                Ok(out)
+            }
+            Ok(false) => Err(MinedError::Duplicate(hash)),
+            Err(SubmitError::Invalid(e)) => Err(MinedError::Invalid(e)),
+            // The parent is the tip, so this cannot happen; refuse it like a stale block.
+            Err(SubmitError::UnknownParent { parent }) => Err(MinedError::Stale { prev_hash: parent, tip }),
+        }
+    }
+
+    /// A block from outside the relay (the REST API): validated and stored
+    /// on any branch whose parent is known; when it becomes the best tip it
+    /// is announced as `Block`. A block already known changes nothing and is
+    /// not an error. A refused block leaves nothing behind.
+    pub fn submit_block(&mut self, block: Block, now_ms: u64) -> Result<Vec<Output>, SubmitError> {
+        let (out, result) = self.submit_blocks(vec![block], now_ms);
+        result.map(|()| out).map_err(|(_, e)| e)
+    }
+
+    /// [`Driver::submit_block`] for a chain of blocks, parents first (a
+    /// peer's `/chain`): stops at the first refused block and reports it
+    /// with its hash; the blocks before it stay, so the outputs are to be
+    /// carried out either way. Only the resulting best tip is announced, once.
+    pub fn submit_blocks(
+        &mut self,
+        blocks: Vec<Block>,
+        now_ms: u64,
+    ) -> (Vec<Output>, Result<(), (BlockHash, SubmitError)>) {
+        let before = self.tip();
+        let mut out = Vec::new();
+        let mut result = Ok(());
+        for block in blocks {
+            let hash = block.hash();
+            if let Err(e) = self.submit_one(block, now_ms, &mut out) {
+                result = Err((hash, e));
+                break;
+            }
+        }
+        self.finish_submission(before, &mut out);
+        (out, result)
+    }
+
+    /// Validates and stores one block from the host; `Ok(false)` when it was
+    /// already known. An orphan is refused without keeping it.
+    fn submit_one(&mut self, block: Block, now_ms: u64, out: &mut Vec<Output>) -> Result<bool, SubmitError> {
+        let parent = block.header.prev_hash;
+        if self.state.chain().get(&block.hash()).is_some() {
+            // Known already (genesis too, whose parent is no block).
+            return Ok(false);
+        }
+        if self.state.chain().get(&parent).is_none() {
+            // Say what is wrong with the block itself first, if anything.
+            check_block(self.params(), &block)?;
+            return Err(SubmitError::UnknownParent { parent });
+        }
+        match self.state.submit_block(block, now_ms)? {
+            BlockStatus::Stored(stored) => {
+                self.on_stored(&stored, None, true, out);
+                Ok(true)
+            }
+            BlockStatus::Duplicate => Ok(false),
+            BlockStatus::Orphan { missing_parent } => Err(SubmitError::UnknownParent { parent: missing_parent }),
+        }
+    }
+
+    /// Announces the new best tip if the submission moved it, then the usual
+    /// end of a call.
+    fn finish_submission(&mut self, before: BlockHash, out: &mut Vec<Output>) {
+        if self.tip() != before && self.me.is_some() {
+            let tip = self.state.chain().tip().block.as_ref().clone();
+            send(Envelope::broadcast(Message::Block { block: tip }), out);
+        }
+        self.finish(before, out);
+    }
+}

@@ -1,0 +1,60 @@
+//! Request bodies: typed with serde, read with reasons a person can act on
+//! (`` `author` is missing``, `` `author` must be a string``), never a 500.
+
+use serde::de::DeserializeOwned;
+
+/// `POST /new_transaction`: the tutorial's body (the node adds the time).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct NewTransaction {
+    pub author: String,
+    pub content: String,
+}
+
+/// `POST /register_node` and `/register_with`.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct NodeAddress {
+    pub node_address: String,
+}
+
+/// Reads a JSON object body into `T`, or says what is wrong with it.
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    if !value.is_object() {
+        return Err("the body must be a JSON object".into());
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        explain(&path, &inner)
+    })
+}
+
+/// serde's "missing field `x`" and "invalid type: integer `7`, expected a
+/// string" at `path`, in the API's words.
+fn explain(path: &str, serde_message: &str) -> String {
+    if let Some(field) = serde_message.strip_prefix("missing field ") {
+        return format!("{field} is missing");
+    }
+    if let Some((got, expected)) =
+        serde_message.strip_prefix("invalid type: ").and_then(|rest| rest.split_once(", expected "))
+    {
+        return format!("`{path}` must be {expected}, not {got}");
+    }
+    format!("`{path}`: {serde_message}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_name_the_field() {
+        let reason = |body: &str| parse::<NewTransaction>(body.as_bytes()).unwrap_err();
+        assert!(reason("not json").starts_with("the body is not JSON"));
+        assert_eq!(reason("[1]"), "the body must be a JSON object");
+        assert_eq!(reason(r#"{"content":"x"}"#), "`author` is missing");
+        assert_eq!(reason(r#"{"author":7,"content":"x"}"#), "`author` must be a string, not integer `7`");
+        let ok = parse::<NewTransaction>(br#"{"author":"a","content":"b","extra":1}"#).unwrap();
+        assert_eq!((ok.author.as_str(), ok.content.as_str()), ("a", "b"));
+    }
+}

@@ -1,0 +1,64 @@
+//! `GET /chain` and `POST /add_block`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use tabchain_core::block::Block;
+
+use super::{Api, bad_request, internal, json_response, text};
+use crate::service::now_ms;
+
+#[derive(Serialize)]
+struct ChainView<'a> {
+    length: usize,
+    chain: Vec<&'a Block>,
+    peers: Vec<String>,
+}
+
+/// The `/chain` answer: `{length, chain: [blocks, genesis first], peers}`.
+fn chain_json(api: &Api) -> Result<String, serde_json::Error> {
+    let peers: Vec<String> = api.service.http_peers.lock().iter().cloned().collect();
+    api.service.read(|driver| {
+        let blocks: Vec<_> = driver.state().chain().best_chain().map(|entry| entry.block.clone()).collect();
+        let chain: Vec<&Block> = blocks.iter().map(|b| b.as_ref()).collect();
+        serde_json::to_string(&ChainView { length: chain.len(), chain, peers })
+    })
+}
+
+/// `GET /chain` → `{length, chain: [blocks, genesis first], peers}`.
+pub(super) async fn chain(State(api): State<Api>) -> Response {
+    match chain_json(&api) {
+        Ok(body) => json_response(body),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /add_block` block JSON → 201 when valid on a known parent (a
+/// heavier branch reorgs; a block already known is fine too), else 400 with
+/// the reason and nothing kept (not even a block whose parent is unknown).
+pub(super) async fn add_block(State(api): State<Api>, body: Bytes) -> Response {
+    const WHAT: &str = "The block was discarded by the node";
+    let block: Block = match serde_json::from_slice(&body) {
+        Ok(block) => block,
+        Err(e) => return bad_request(WHAT, e),
+    };
+    let result = api
+        .service
+        .update_blocking(move |driver| match driver.submit_block(block, now_ms()) {
+            Ok(outputs) => (Ok(()), outputs),
+            Err(e) => (Err(e), Vec::new()),
+        })
+        .await;
+    match result {
+        Ok(Ok(())) => text(StatusCode::CREATED, "Block added to the chain"),
+        Ok(Err(reason)) => bad_request(WHAT, reason),
+        Err(e) => internal(e),
+    }
+}
+
+/// The `/chain` answer as an [`axum`] response, for `/register_node`.
+pub(super) async fn chain_response(api: Api) -> Response {
+    chain(State(api)).await
+}

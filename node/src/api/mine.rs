@@ -1,0 +1,45 @@
+//! `GET /mine`: mines the pending posts into one block now, on all threads.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use tabchain_core::driver::MinedError;
+
+use super::{Api, internal, text};
+use crate::service::now_ms;
+
+/// Times `/mine` retries when the tip moves under it.
+const MINE_ATTEMPTS: usize = 5;
+
+/// `GET /mine` → `Block #N is mined.`, or `No transactions to mine`. Calls
+/// are serialized; a block the tip moved past while mining is mined again.
+pub(super) async fn mine(State(api): State<Api>) -> Response {
+    let _one_at_a_time = api.mine_lock.lock().await;
+    for _ in 0..MINE_ATTEMPTS {
+        let Some(template) = api.service.template_with_posts() else {
+            return text(StatusCode::OK, "No transactions to mine");
+        };
+        let service = api.service.clone();
+        let mined = match tokio::task::spawn_blocking(move || service.mine_block_now(template)).await {
+            Ok(Ok(block)) => block,
+            Ok(Err(e)) => return internal(e),
+            Err(e) => return internal(e),
+        };
+        let height = mined.header.height;
+        let result = api
+            .service
+            .update_blocking(move |driver| match driver.submit_mined(mined, now_ms()) {
+                Ok(outputs) => (Ok(()), outputs),
+                Err(e) => (Err(e), Vec::new()),
+            })
+            .await;
+        match result {
+            Ok(Ok(())) => return text(StatusCode::OK, format!("Block #{height} is mined.")),
+            // The tip moved while mining: mine again on the new one.
+            Ok(Err(MinedError::Stale { .. } | MinedError::Duplicate(_))) => continue,
+            Ok(Err(e)) => return internal(e),
+            Err(e) => return internal(e),
+        }
+    }
+    text(StatusCode::SERVICE_UNAVAILABLE, "the tip kept moving while mining; try again")
+}

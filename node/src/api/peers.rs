@@ -1,0 +1,156 @@
+//! HTTP peers: `POST /register_node`, `POST /register_with`, and announcing
+//! new best blocks to every peer in the background.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use tabchain_core::block::Block;
+
+use super::body::{self, NodeAddress};
+use super::chain::chain_response;
+use super::{Api, MAX_HTTP_PEERS, MAX_PEER_CHAIN_BYTES, bad_request, internal, text};
+use crate::service::now_ms;
+
+/// Checks a peer address: `http://host[:port]` (the API is plain HTTP).
+fn peer_address(body: &[u8]) -> Result<String, String> {
+    let NodeAddress { node_address } = body::parse(body)?;
+    let address = node_address.trim();
+    if address.is_empty() {
+        return Err("`node_address` is empty".into());
+    }
+    let url = reqwest::Url::parse(address).map_err(|e| format!("`node_address` is not a URL: {e}"))?;
+    if url.scheme() != "http" || url.host_str().is_none() {
+        return Err(format!("`node_address` must be an http:// address of a node, got {address:?}"));
+    }
+    Ok(address.trim_end_matches('/').to_owned())
+}
+
+/// Adds a peer, up to [`MAX_HTTP_PEERS`].
+fn remember_peer(api: &Api, address: String) -> Result<(), String> {
+    let mut peers = api.service.http_peers.lock();
+    if !peers.contains(&address) && peers.len() >= MAX_HTTP_PEERS {
+        return Err(format!("already {MAX_HTTP_PEERS} peers"));
+    }
+    peers.insert(address);
+    Ok(())
+}
+
+/// `POST /register_node {"node_address": url}` → adds the peer, answers the chain.
+pub(super) async fn register_node(State(api): State<Api>, body: Bytes) -> Response {
+    let address = match peer_address(&body) {
+        Ok(address) => address,
+        Err(reason) => return bad_request("Invalid data", reason),
+    };
+    if let Err(reason) = remember_peer(&api, address) {
+        return bad_request("Invalid data", reason);
+    }
+    chain_response(api).await
+}
+
+/// Reads a peer's answer up to `limit` bytes.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("reading the answer: {e}"))? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the answer is larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The blocks of a `/chain` answer, genesis first.
+fn parse_chain(body: &[u8]) -> Result<Vec<Block>, String> {
+    #[derive(serde::Deserialize)]
+    struct ChainAnswer {
+        chain: Vec<Block>,
+    }
+    let answer: ChainAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok(answer.chain)
+}
+
+/// `POST /register_with {"node_address": url}` → registers here at the
+/// remote, then takes its chain: every block is validated, and its branch
+/// becomes best only with more work.
+pub(super) async fn register_with(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
+    let remote = match peer_address(&body) {
+        Ok(address) => address,
+        Err(reason) => return bad_request("Invalid data", reason),
+    };
+    // The address the caller used to reach us is the one the remote should use.
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return bad_request("Invalid data", "the request has no Host header to give the remote");
+    };
+    let me = format!("http://{host}");
+    let answer = api
+        .client
+        .post(format!("{remote}/register_node"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(serde_json::json!({ "node_address": me }).to_string())
+        .send()
+        .await;
+    let response = match answer {
+        Ok(response) if response.status().is_success() => response,
+        Ok(response) => {
+            return text(StatusCode::BAD_GATEWAY, format!("{remote} answered {}", response.status()));
+        }
+        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("{remote} is unreachable: {e}")),
+    };
+    let body = match read_limited(response, MAX_PEER_CHAIN_BYTES).await {
+        Ok(body) => body,
+        Err(reason) => return text(StatusCode::BAD_GATEWAY, format!("{remote}: {reason}")),
+    };
+    let blocks = match parse_chain(&body) {
+        Ok(blocks) => blocks,
+        Err(reason) => return text(StatusCode::BAD_GATEWAY, format!("{remote} sent an unusable chain: {reason}")),
+    };
+    if let Err(reason) = remember_peer(&api, remote.clone()) {
+        return bad_request("Invalid data", reason);
+    }
+    let result = api
+        .service
+        .update_blocking(move |driver| {
+            let (outputs, result) = driver.submit_blocks(blocks, now_ms());
+            (result, outputs)
+        })
+        .await;
+    match result {
+        Ok(Ok(())) => text(StatusCode::OK, "Registration successful"),
+        Ok(Err((hash, reason))) => {
+            text(StatusCode::BAD_GATEWAY, format!("{remote} sent an invalid chain: block {hash}: {reason}"))
+        }
+        Err(e) => internal(e),
+    }
+}
+
+/// Announces every new best block to the HTTP peers (`POST /add_block`) in the
+/// background, each with a timeout: a dead peer never slows anything else.
+pub async fn announce_to_peers(api: Api, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut tip = api.service.watch_tip();
+    loop {
+        tokio::select! {
+            changed = tip.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let hash = tip.borrow_and_update().hash;
+        let block = api.service.read(|driver| driver.state().chain().get(&hash).map(|e| e.block.clone()));
+        let Some(block) = block else { continue };
+        let Ok(body) = serde_json::to_string(block.as_ref()) else { continue };
+        let peers: Vec<String> = api.service.http_peers.lock().iter().cloned().collect();
+        for peer in peers {
+            let request = api
+                .client
+                .post(format!("{peer}/add_block"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            tokio::spawn(async move {
+                match request.send().await {
+                    Ok(response) if response.status().is_success() => {}
+                    Ok(response) => tracing::debug!(%peer, status = %response.status(), "peer refused our block"),
+                    Err(e) => tracing::debug!(%peer, "cannot reach peer: {e}"),
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The child process of the store's kill -9 test (`node/tests/store.rs`),
+//! built only with the `test-util` feature: opens the store in the directory
+//! given as its one argument, restores it, then mines and commits dev blocks
+//! forever, printing `ack HEIGHT HASH` after each commit returns. The test
+//! kills it at random moments and checks that every acknowledged block is
+//! still there.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use tabchain_core::driver::{Driver, Output};
+use tabchain_core::merkle::merkle_root;
+use tabchain_core::mining::solve;
+use tabchain_core::params::{Network, Params};
+use tabchain_core::post::Post;
+use tabchain_node::store::Store;
+
+/// A clock far enough ahead that no block is "from the future".
+const NOW: u64 = 1_795_564_800_000 + 365 * 24 * 3_600_000;
+
+fn main() -> Result<()> {
+    let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
+        bail!("usage: store-crash-child DATA_DIR");
+    };
+    let params = Params::for_network(Network::Dev);
+    let store = Store::open(&dir, &params).context("opening the store")?;
+    let mut driver = Driver::new(params, "store-crash-child");
+    store.restore(&mut driver, NOW).context("restoring")?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let height = driver.height() + 1;
+        // One post of varying size per block, so blocks and the mempool change.
+        let content = format!("block {height} {}", "x".repeat((height as usize * 37) % 900));
+        let post = Post::new("child", &content, 1_795_564_800_000 + height)?;
+        let (_, mut outputs) = driver.submit_own_post(post, NOW)?;
+        let time = driver.state().chain().tip().timestamp_ms() + driver.params().target_block_interval_ms;
+        let mut block = driver.template(time);
+        block.header.timestamp_ms = time;
+        block.header.merkle_root = merkle_root(&block.txids());
+        block.header = solve(&block.header, 1 << 24)?.context("no nonce within 2^24 hashes")?;
+        outputs.extend(driver.submit_mined(block, NOW)?);
+        let changes: Vec<_> = outputs
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Store(change) => Some(change),
+                _ => None,
+            })
+            .collect();
+        store.persist(&changes).context("persisting")?;
+        writeln!(out, "ack {} {}", driver.height(), driver.tip())?;
+        out.flush()?;
+    }
+}
