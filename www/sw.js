@@ -3,16 +3,26 @@
 // page, is down. Network first, so a running relay always serves the newest
 // files; the cache only answers when the network cannot.
 
-const CACHE = 'tabchain-shell-v1';
+const CACHE = 'tabchain-shell-v2';
 const SHELL = [
   './',
   './index.html',
   './style.css',
   './app.js',
+  './host.js',
   './store.js',
   './relay.js',
-  './mining.js',
+  './miners.js',
   './miner.js',
+  './ui/dom.js',
+  './ui/status.js',
+  './ui/compose.js',
+  './ui/mining.js',
+  './ui/feed.js',
+  './ui/explorer.js',
+  './ui/tamper.js',
+  './ui/peers.js',
+  './ui/log.js',
   './pkg/tabchain_wasm.js',
   './pkg/tabchain_wasm_bg.wasm',
 ];

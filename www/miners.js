@@ -1,6 +1,6 @@
 // Runs N module workers on disjoint nonce ranges of the current template and
-// keeps a live hash rate. The page calls `setJob` whenever the tip or the
-// pending posts change; every worker gets the new job at once.
+// keeps a live hash rate. The host (host.js) calls `setJob` whenever the tip
+// or the pending posts change; every worker gets the new job at once.
 
 const RANGE_BITS = 56n;
 

@@ -1,0 +1,484 @@
+// The host loop of a tab's full node: owns the wasm `TabNode` (tabchain-core),
+// the IndexedDB store, the relay connection and the miners, and carries out
+// what the node asks for.
+//
+// Data flow: relay text → `node.onText` → outputs (texts to send, blocks to
+// store, events to show) → `apply`. Everything that touches the node runs one
+// task at a time on a serial queue (`enqueue`). Nothing here interprets chain
+// data and nothing here touches the page: the panels (`ui/`) read this object
+// when they render, and listen to its events:
+//
+// - `change`: something on screen may differ (the page re-renders, throttled);
+// - `author` (detail: the name): the author name stored with this chain;
+// - `workers` (detail: the count): mining was configured with that many workers.
+//
+// The parts another node version may replace are kept in small methods:
+// reading the relay's Welcome (`welcomeNetwork`), deciding when the miners'
+// template is stale (`templateStaleAfter`, `templateExpired`) and the outbox
+// (`replayOutbox`, `keepInOutbox`, `sendOutbox`, `confirmOutbox`).
+
+import init, { TabNode, publicKeyId } from './pkg/tabchain_wasm.js';
+import { openStore } from './store.js';
+import { RelayConnection } from './relay.js';
+import { MiningManager } from './miners.js';
+import { short } from './ui/dom.js';
+
+const AGENT = 'tabchain-tab/0.1.0';
+const OFFLINE_READY_MS = 5_000;
+const TICK_MS = 1_000;
+const TEMPLATE_REFRESH_MS = 10_000;
+const TEMPLATE_MIN_GAP_MS = 50;
+const SYNC_BAR_LINGER_MS = 1_500;
+const LOG_LINES = 200;
+const CONFIRM_POSTS = 10_000;
+const NETWORK_KEY = 'tabchain.network';
+
+/**
+ * Whether `event` (a node event) may have changed the tip or the mempool, so
+ * the miners need a new template. Unknown events count as changes.
+ */
+export function templateStaleAfter(event) {
+  switch (event.type) {
+    case 'blockAccepted':
+    case 'reorg':
+    case 'syncProgress':
+    case 'synced':
+    case 'postReceived':
+      return true;
+    case 'mempoolReceived':
+      return event.accepted > 0;
+    case 'welcomed':
+    case 'wrongNetwork':
+    case 'joined':
+    case 'peerJoined':
+    case 'peerLeft':
+    case 'syncStarted':
+    case 'syncRetry':
+    case 'syncAbandoned':
+    case 'blockRejected':
+    case 'peerError':
+    case 'badMessage':
+      return false;
+    default:
+      return true;
+  }
+}
+
+/** The network a relay frame names if it is the relay's Welcome, else null. */
+export function welcomeNetwork(text) {
+  if (!text.startsWith('{"type":"Welcome"')) return null;
+  const match = /"network":"([a-z]+)"/.exec(text);
+  return match ? match[1] : null;
+}
+
+export class Host extends EventTarget {
+  constructor() {
+    super();
+    this.network = null;
+    this.node = null;
+    this.store = null;
+    this.relay = null;
+    this.connected = false;
+    this.joined = false;
+    this.me = null;
+    this.secret = null;
+    this.keyId = null;
+    this.mined = 0;
+    this.syncShownUntil = 0;
+    this.logLines = [];
+    this.pendingStores = [];
+    this.storeQueued = false;
+    this.storing = Promise.resolve();
+    this.queue = Promise.resolve();
+    this.templateTimer = null;
+    this.lastTemplateAt = 0;
+    this.defaultWorkers = Math.max(1, (navigator.hardwareConcurrency || 2) - 1);
+    this.miners = new MiningManager({
+      onFound: (id, nonce) => this.enqueue(() => this.onFound(id, nonce)),
+      onError: (message) => this.log(`miner: ${message}`),
+    });
+    /** Resolves once wasm is loaded, the chain restored and the relay joined (or after 5 s offline). */
+    this.ready = new Promise((resolve) => {
+      this.resolveReady = resolve;
+    });
+  }
+
+  /** Tells the page something on screen may have changed. */
+  changed() {
+    this.dispatchEvent(new Event('change'));
+  }
+
+  /** Serialises everything that touches the node: relay frames, posts, found nonces. */
+  enqueue(task) {
+    const run = this.queue.then(task);
+    this.queue = run.catch((err) => {
+      console.error(err);
+      this.log(`error: ${err && err.message ? err.message : err}`);
+    });
+    return run;
+  }
+
+  /** Loads wasm and the remembered chain, connects to the relay, starts the clock. */
+  async start() {
+    await init();
+    const remembered = localStorage.getItem(NETWORK_KEY);
+    if (remembered) await this.load(remembered);
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    this.relay = new RelayConnection(`${scheme}://${location.host}/ws`, {
+      onOpen: () => this.enqueue(() => this.onOpen()),
+      onText: (text) => this.enqueue(() => this.onText(text)),
+      onClose: (info) => this.enqueue(() => this.onClose(info)),
+    });
+    this.relay.start();
+    setTimeout(() => {
+      if (!this.joined) {
+        this.log('relay unreachable: working offline');
+        this.enqueue(async () => {
+          if (!this.node) await this.load(remembered || 'main');
+          this.resolveReady();
+        });
+      }
+    }, OFFLINE_READY_MS);
+    setInterval(() => this.enqueue(() => this.tick()), TICK_MS);
+    this.changed();
+  }
+
+  /** Opens (or switches to) the chain of `network`: storage, node, key, outbox. */
+  async load(network) {
+    this.miners.setJob(null);
+    // What the previous network's node asked to store goes to its own store.
+    if (this.store) {
+      this.flushStores();
+      await this.storing;
+    }
+    this.network = network;
+    localStorage.setItem(NETWORK_KEY, network);
+    this.store = await openStore(network);
+    this.node = new TabNode(network, AGENT);
+    const stored = await this.store.allBlocks();
+    const started = performance.now();
+    const report = this.restoreChain(stored, await this.store.getMeta('tip'));
+    const ms = Math.round(performance.now() - started);
+    if (stored.length > 0) {
+      this.log(`restored ${report.accepted} blocks from storage in ${ms} ms (height ${report.height})`);
+    }
+    if (report.rejected > 0) this.log(`ignored ${report.rejected} stored blocks that did not validate`);
+    this.secret = await this.loadSecret();
+    this.keyId = publicKeyId(this.secret);
+    const author = (await this.store.getMeta('author')) || '';
+    if (author) this.dispatchEvent(new CustomEvent('author', { detail: author }));
+    await this.replayOutbox();
+    if (!this.store.persistent) this.log(`storage unavailable (${this.store.problem}): the chain lives in memory only`);
+    this.refreshTemplate(true);
+    this.changed();
+  }
+
+  /** Rebuilds the chain from stored blocks, keeping the stored tip among equal-work branches. */
+  restoreChain(stored, tip) {
+    if (typeof tip === 'string') {
+      try {
+        return this.node.restore(stored, Date.now(), tip);
+      } catch (err) {
+        this.log(`ignored the stored tip: ${err.message}`);
+      }
+    }
+    return this.node.restore(stored, Date.now());
+  }
+
+  /** This browser's signing key for the chain's store, made on first use. */
+  async loadSecret() {
+    let secret = await this.store.getMeta('secretKey');
+    if (!(secret instanceof Uint8Array) || secret.length !== 32) {
+      secret = crypto.getRandomValues(new Uint8Array(32));
+      await this.store.setMeta('secretKey', secret);
+    }
+    return secret;
+  }
+
+  // ---- relay ----
+
+  onOpen() {
+    this.connected = true;
+    this.log('connected to the relay');
+    this.changed();
+  }
+
+  async onText(text) {
+    // The relay's Welcome names the network: switch chains before the node sees it.
+    const network = welcomeNetwork(text);
+    if (network && network !== this.network) {
+      if (this.network) this.log(`relay serves the ${network} network; switching`);
+      await this.load(network);
+    }
+    this.apply(this.node.onText(text, Date.now()));
+  }
+
+  onClose(info) {
+    const was = this.joined;
+    this.connected = false;
+    this.joined = false;
+    this.me = null;
+    if (this.node) this.node.onDisconnected();
+    const why = info.reason ? ` (${info.code} ${info.reason})` : '';
+    if (was || info.wasConnected) this.log(`disconnected${why}; retrying in ${(info.retryInMs / 1000).toFixed(1)} s`);
+    this.changed();
+  }
+
+  tick() {
+    if (!this.node) return;
+    this.apply(this.node.tick(Date.now()));
+    if (this.templateExpired()) this.refreshTemplate(true);
+    this.changed();
+  }
+
+  // ---- the node's outputs ----
+
+  /** Carries out what the node asked for. */
+  apply(outputs) {
+    let stale = false;
+    for (const output of outputs) {
+      if (output.kind === 'send') {
+        this.relay && this.relay.send(output.text);
+      } else if (output.kind === 'store') {
+        this.pendingStores.push({ hash: output.hash, bytes: output.bytes });
+        stale = true;
+      } else if (output.kind === 'event') {
+        this.onEvent(output.event);
+        if (templateStaleAfter(output.event)) stale = true;
+      }
+    }
+    if (this.pendingStores.length > 0) this.flushStores();
+    if (stale) this.refreshTemplate(false);
+    this.changed();
+  }
+
+  /**
+   * Writes the blocks the node asked to store, with the best tip they lead to:
+   * one transaction at a time, each taking everything queued meanwhile, so a
+   * burst of blocks (a sync page, fast dev mining) costs a write or two, not
+   * one per block, and storage never falls far behind the chain.
+   */
+  flushStores() {
+    if (this.storeQueued) return;
+    this.storeQueued = true;
+    this.storing = this.storing.then(async () => {
+      this.storeQueued = false;
+      const batch = this.pendingStores;
+      this.pendingStores = [];
+      if (batch.length === 0) return;
+      try {
+        await this.store.putBlocks(batch, this.node.tip());
+      } catch (err) {
+        this.log(`could not store ${batch.length} blocks: ${err}`);
+      }
+    });
+  }
+
+  /** Resolves once every block accepted so far (and the best tip) is in storage. */
+  saved() {
+    this.flushStores();
+    return this.storing;
+  }
+
+  /** Logs a node event and keeps the state it changes (peer id, joined, sync bar, outbox). */
+  onEvent(event) {
+    const peer = (id) => (id === null || id === undefined ? 'this tab' : `peer ${id}`);
+    switch (event.type) {
+      case 'welcomed':
+        this.me = event.peerId;
+        this.log(`connected as peer ${event.peerId} on the ${event.network} network (${event.peers} peers)`);
+        break;
+      case 'wrongNetwork':
+        this.log(`the relay serves ${event.network}, this node ${event.expectedNetwork}: not joining`);
+        break;
+      case 'joined':
+        this.joined = true;
+        this.log('joined the relay');
+        this.sendOutbox();
+        this.resolveReady();
+        break;
+      case 'peerJoined':
+        if (event.id !== this.me) this.log(`peer ${event.id} joined (${event.agent}, height ${event.bestHeight})`);
+        break;
+      case 'peerLeft':
+        this.log(`peer ${event.id} left`);
+        break;
+      case 'blockAccepted':
+        if (event.from !== null && event.from !== undefined) this.log(`block ${event.height} from peer ${event.from}`);
+        this.confirmOutbox();
+        break;
+      case 'reorg':
+        this.log(`reorg of depth ${event.depth}: new tip at height ${event.newHeight}`);
+        this.confirmOutbox();
+        break;
+      case 'syncStarted':
+        this.syncShownUntil = Infinity;
+        this.log(`syncing from peer ${event.peer} (its height ${event.targetHeight})`);
+        break;
+      case 'syncProgress':
+        break;
+      case 'synced':
+        // Keep the finished bar on screen a moment: a fast sync should still be seen.
+        this.syncShownUntil = Date.now() + SYNC_BAR_LINGER_MS;
+        setTimeout(() => this.changed(), SYNC_BAR_LINGER_MS + 100);
+        this.log(`synced ${event.blocks} blocks (height ${event.height})`);
+        this.confirmOutbox();
+        break;
+      case 'syncRetry':
+        this.log(`peer ${event.peer} did not answer; asking again`);
+        break;
+      case 'syncAbandoned':
+        this.syncShownUntil = 0;
+        this.log(`sync from peer ${event.peer} abandoned: ${event.reason}`);
+        break;
+      case 'postReceived':
+        this.log(`post from ${event.author}${event.from !== null && event.from !== undefined ? ` via peer ${event.from}` : ''}`);
+        break;
+      case 'mempoolReceived':
+        if (event.accepted > 0) this.log(`${event.accepted} pending post(s) from peer ${event.from}`);
+        break;
+      case 'blockRejected':
+        this.log(`rejected block ${short(event.hash)} from ${peer(event.from)}: ${event.reason}`);
+        break;
+      case 'peerError':
+        this.log(`${peer(event.from)} says ${event.code}: ${event.message}`);
+        break;
+      case 'badMessage':
+        this.log(`unreadable message from the relay: ${event.reason}`);
+        break;
+      default: {
+        const { type, ...rest } = event;
+        this.log(`${type} ${JSON.stringify(rest)}`);
+      }
+    }
+  }
+
+  // ---- outbox: this tab's signed posts, kept until confirmed ----
+
+  /** Puts the stored outbox back into the mempool (a Tx without `from`, as if just written). */
+  async replayOutbox() {
+    for (const item of await this.store.outbox()) {
+      this.apply(this.node.onText(item.text, Date.now()));
+    }
+  }
+
+  /** Keeps a post this tab just signed until a block confirms it. */
+  async keepInOutbox(txId, text) {
+    await this.store.addToOutbox({ txId, text, seq: Date.now() });
+  }
+
+  /** Sends the outbox to the relay (on joining: posts written offline). */
+  async sendOutbox() {
+    const items = await this.store.outbox();
+    for (const item of items) this.relay.send(item.text);
+    if (items.length > 0) this.log(`sent ${items.length} post(s) written while offline`);
+  }
+
+  /** Drops from the outbox the posts now on the best chain. */
+  async confirmOutbox() {
+    const items = await this.store.outbox();
+    if (items.length === 0) return;
+    const confirmed = new Set(this.node.posts(CONFIRM_POSTS).map((p) => p.txId));
+    const done = items.filter((item) => confirmed.has(item.txId)).map((item) => item.txId);
+    await this.store.removeFromOutbox(done);
+  }
+
+  // ---- what the page and window.tabchain ask for ----
+
+  /** Signs and sends a post; returns its tx id. Run it through `enqueue`. */
+  async post(author, content) {
+    author = String(author ?? '').trim();
+    content = String(content ?? '');
+    const result = this.node.post(author, content, Date.now(), this.secret);
+    await this.keepInOutbox(result.txId, result.txText);
+    await this.store.setMeta('author', author);
+    this.apply(result.outputs);
+    this.refreshTemplate(true);
+    return result.txId;
+  }
+
+  /** Starts (with `workers`, else the current or default count) or stops mining. */
+  setMining(on, workers) {
+    const count = Number.isInteger(workers) ? Math.max(0, workers) : this.miners.workerCount || this.defaultWorkers;
+    this.dispatchEvent(new CustomEvent('workers', { detail: count }));
+    this.miners.configure(Boolean(on), count);
+    this.refreshTemplate(true);
+    this.log(on && count > 0 ? `mining with ${count} worker(s)` : 'mining stopped');
+    this.changed();
+  }
+
+  /** Hashes per second of all workers now (0 when not mining). */
+  hashrate() {
+    return this.miners.enabled ? this.miners.hashrate() : 0;
+  }
+
+  // ---- mining templates ----
+
+  /** Whether the miners' template is old enough to renew anyway (new timestamp). */
+  templateExpired() {
+    return this.miners.enabled && Date.now() - this.lastTemplateAt > TEMPLATE_REFRESH_MS;
+  }
+
+  /** Gives the workers a fresh template, at most every 50 ms unless forced. */
+  refreshTemplate(force) {
+    if (!this.miners.enabled || !this.node) return;
+    const now = Date.now();
+    const wait = force ? 0 : Math.max(0, TEMPLATE_MIN_GAP_MS - (now - this.lastTemplateAt));
+    clearTimeout(this.templateTimer);
+    this.templateTimer = setTimeout(() => {
+      this.enqueue(() => {
+        const template = this.node.template(Date.now());
+        this.lastTemplateAt = Date.now();
+        this.miners.setJob({ id: template.id, headerBytes: template.headerBytes });
+      });
+    }, wait);
+  }
+
+  onFound(id, nonce) {
+    let outputs;
+    try {
+      outputs = this.node.foundNonce(id, nonce, Date.now());
+    } catch (err) {
+      // A template the tip already moved past: nothing lost.
+      console.debug('stale nonce', err);
+      return;
+    }
+    this.mined += 1;
+    this.log(`mined block ${this.node.height()}`);
+    this.apply(outputs);
+    this.refreshTemplate(true);
+  }
+
+  /** Drops the local chain and fetches it again from the relay. Run it through `enqueue`. */
+  async resync() {
+    this.log('resync: dropping the local chain and fetching it again');
+    this.pendingStores = [];
+    await this.storing;
+    await this.store.clearBlocks();
+    this.relay.stop();
+    await this.load(this.network);
+    this.relay.start();
+  }
+
+  // ---- what the page shows ----
+
+  /** Adds a line to the activity log (the newest 200 are kept). */
+  log(text) {
+    this.logLines.push({ at: Date.now(), text });
+    if (this.logLines.length > LOG_LINES) this.logLines.splice(0, this.logLines.length - LOG_LINES);
+    this.changed();
+  }
+
+  /** `window.tabchain.status()`: {connected, syncing, height, tip, workers, hashrate}. */
+  status() {
+    const s = this.node ? this.node.status() : null;
+    return {
+      connected: this.joined,
+      syncing: Boolean(s && s.syncing),
+      height: s ? s.height : 0,
+      tip: s ? s.tip : '',
+      workers: this.miners.enabled ? this.miners.workerCount : 0,
+      hashrate: this.hashrate(),
+    };
+  }
+}

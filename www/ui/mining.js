@@ -1,0 +1,33 @@
+// The mining panel: start/stop, the number of workers, and the hash rate,
+// blocks found by this tab, difficulty and expected time per block.
+
+import { $, formatRate, formatDuration } from './dom.js';
+
+const workersWanted = () => Number.parseInt($('mine-workers').value, 10) || 0;
+
+/** Binds the toggle and the workers field (default: all cores but one). */
+export function mount(host) {
+  $('mine-workers').max = String(navigator.hardwareConcurrency || 4);
+  $('mine-workers').value = String(host.defaultWorkers);
+  $('mine-toggle').addEventListener('click', () => {
+    host.setMining(!host.miners.enabled, workersWanted());
+  });
+  $('mine-workers').addEventListener('change', () => {
+    if (host.miners.enabled) host.setMining(true, workersWanted());
+  });
+  // Mining started from window.tabchain.mine shows its worker count here too.
+  host.addEventListener('workers', (event) => {
+    $('mine-workers').value = String(event.detail);
+  });
+}
+
+/** Shows whether the tab mines, how fast, and how long a block should take. */
+export function render({ host, node, status }) {
+  if (!node) return;
+  $('mine-toggle').textContent = host.miners.enabled ? 'Stop mining' : 'Start mining';
+  const rate = host.hashrate();
+  $('mine-rate').textContent = formatRate(rate);
+  $('mine-found').textContent = String(host.mined);
+  $('mine-difficulty').textContent = status.expectedHashes ? Math.round(status.expectedHashes).toLocaleString() : '–';
+  $('mine-eta').textContent = rate > 0 ? formatDuration(status.expectedHashes / rate) : '–';
+}
