@@ -1,23 +1,23 @@
-// The host loop of a tab's full node: owns the wasm `TabNode` (tabchain-core),
-// the IndexedDB store, the relay connection and the miners, and carries out
-// what the node asks for.
+// The host loop of a tab's full node: owns the wasm `TabNode` (the core
+// protocol driver), the IndexedDB store, the relay connection and the miners,
+// and carries out what the node asks for. The node decides; this file does.
 //
-// Data flow: relay text → `node.onText` → outputs (texts to send, blocks to
-// store, events to show) → `apply`. Everything that touches the node runs one
-// task at a time on a serial queue (`enqueue`). Nothing here interprets chain
-// data and nothing here touches the page: the panels (`ui/`) read this object
-// when they render, and listen to its events:
+// Data flow: relay text → `node.onText` → outputs → `apply`: changes to keep
+// (written to IndexedDB in the background, a burst in one transaction), texts
+// to send, "the mining template is stale", events to log. Everything that
+// touches the node runs one task at a time on a serial queue (`enqueue`).
+// Nothing here interprets chain data and nothing here touches the page: the
+// panels (`ui/`) read this object when they render, and listen to its events:
 //
 // - `change`: something on screen may differ (the page re-renders, throttled);
 // - `author` (detail: the name): the author name stored with this chain;
 // - `workers` (detail: the count): mining was configured with that many workers.
 //
-// The parts another node version may replace are kept in small methods:
-// reading the relay's Welcome (`welcomeNetwork`), deciding when the miners'
-// template is stale (`templateStaleAfter`, `templateExpired`) and the outbox
-// (`replayOutbox`, `keepInOutbox`, `sendOutbox`, `confirmOutbox`).
+// This tab's own posts (written offline or not yet in a block) are the node's
+// business: it marks them `own` in the changes to keep (the store's `outbox`),
+// takes them back on `restore`, and announces them again on every join.
 
-import init, { TabNode, publicKeyId } from './pkg/tabchain_wasm.js';
+import init, { TabNode, publicKeyId, welcomeNetwork, legacyOutboxPost } from './pkg/tabchain_wasm.js';
 import { openStore } from './store.js';
 import { RelayConnection } from './relay.js';
 import { MiningManager } from './miners.js';
@@ -26,50 +26,10 @@ import { short } from './ui/dom.js';
 const AGENT = 'tabchain-tab/0.1.0';
 const OFFLINE_READY_MS = 5_000;
 const TICK_MS = 1_000;
-const TEMPLATE_REFRESH_MS = 10_000;
 const TEMPLATE_MIN_GAP_MS = 50;
 const SYNC_BAR_LINGER_MS = 1_500;
 const LOG_LINES = 200;
-const CONFIRM_POSTS = 10_000;
 const NETWORK_KEY = 'tabchain.network';
-
-/**
- * Whether `event` (a node event) may have changed the tip or the mempool, so
- * the miners need a new template. Unknown events count as changes.
- */
-export function templateStaleAfter(event) {
-  switch (event.type) {
-    case 'blockAccepted':
-    case 'reorg':
-    case 'syncProgress':
-    case 'synced':
-    case 'postReceived':
-      return true;
-    case 'mempoolReceived':
-      return event.accepted > 0;
-    case 'welcomed':
-    case 'wrongNetwork':
-    case 'joined':
-    case 'peerJoined':
-    case 'peerLeft':
-    case 'syncStarted':
-    case 'syncRetry':
-    case 'syncAbandoned':
-    case 'blockRejected':
-    case 'peerError':
-    case 'badMessage':
-      return false;
-    default:
-      return true;
-  }
-}
-
-/** The network a relay frame names if it is the relay's Welcome, else null. */
-export function welcomeNetwork(text) {
-  if (!text.startsWith('{"type":"Welcome"')) return null;
-  const match = /"network":"([a-z]+)"/.exec(text);
-  return match ? match[1] : null;
-}
 
 export class Host extends EventTarget {
   constructor() {
@@ -79,14 +39,12 @@ export class Host extends EventTarget {
     this.store = null;
     this.relay = null;
     this.connected = false;
-    this.joined = false;
-    this.me = null;
     this.secret = null;
     this.keyId = null;
     this.mined = 0;
     this.syncShownUntil = 0;
     this.logLines = [];
-    this.pendingStores = [];
+    this.pendingChanges = [];
     this.storeQueued = false;
     this.storing = Promise.resolve();
     this.queue = Promise.resolve();
@@ -101,6 +59,11 @@ export class Host extends EventTarget {
     this.ready = new Promise((resolve) => {
       this.resolveReady = resolve;
     });
+  }
+
+  /** Whether the relay announced this node's Hello (the node knows). */
+  get joined() {
+    return Boolean(this.node && this.node.status().joined);
   }
 
   /** Tells the page something on screen may have changed. */
@@ -157,32 +120,46 @@ export class Host extends EventTarget {
     this.node = new TabNode(network, AGENT);
     const stored = await this.store.allBlocks();
     const started = performance.now();
-    const report = this.restoreChain(stored, await this.store.getMeta('tip'));
+    const report = this.restoreChain(stored, await this.store.getMeta('tip'), await this.ownPosts());
     const ms = Math.round(performance.now() - started);
     if (stored.length > 0) {
       this.log(`restored ${report.accepted} blocks from storage in ${ms} ms (height ${report.height})`);
     }
     if (report.rejected > 0) this.log(`ignored ${report.rejected} stored blocks that did not validate`);
+    this.apply(report.outputs);
     this.secret = await this.loadSecret();
     this.keyId = publicKeyId(this.secret);
     const author = (await this.store.getMeta('author')) || '';
     if (author) this.dispatchEvent(new CustomEvent('author', { detail: author }));
-    await this.replayOutbox();
     if (!this.store.persistent) this.log(`storage unavailable (${this.store.problem}): the chain lives in memory only`);
     this.refreshTemplate(true);
     this.changed();
   }
 
-  /** Rebuilds the chain from stored blocks, keeping the stored tip among equal-work branches. */
-  restoreChain(stored, tip) {
+  /**
+   * Rebuilds the chain from stored blocks (the stored tip stays best among
+   * equal-work branches) and puts this tab's own pending posts back.
+   */
+  restoreChain(stored, tip, ownPosts) {
     if (typeof tip === 'string') {
       try {
-        return this.node.restore(stored, Date.now(), tip);
+        return this.node.restore(stored, Date.now(), tip, ownPosts);
       } catch (err) {
         this.log(`ignored the stored tip: ${err.message}`);
       }
     }
-    return this.node.restore(stored, Date.now());
+    return this.node.restore(stored, Date.now(), undefined, ownPosts);
+  }
+
+  /** The own posts kept in the store's outbox, oldest first, as post bytes. */
+  async ownPosts() {
+    const posts = [];
+    for (const item of await this.store.outbox()) {
+      // Entries kept by pages before the node owned its posts hold the Tx text.
+      const bytes = item.bytes instanceof Uint8Array ? item.bytes : legacyOutboxPost(String(item.text ?? ''));
+      if (bytes) posts.push(bytes);
+    }
+    return posts;
   }
 
   /** This browser's signing key for the chain's store, made on first use. */
@@ -204,20 +181,27 @@ export class Host extends EventTarget {
   }
 
   async onText(text) {
-    // The relay's Welcome names the network: switch chains before the node sees it.
-    const network = welcomeNetwork(text);
-    if (network && network !== this.network) {
-      if (this.network) this.log(`relay serves the ${network} network; switching`);
+    if (!this.node) {
+      // No chain open yet: the relay's Welcome says which network to open.
+      const network = welcomeNetwork(text);
+      if (!network) return;
       await this.load(network);
     }
-    this.apply(this.node.onText(text, Date.now()));
+    const outputs = this.node.onText(text, Date.now());
+    // The node refuses a Welcome of another network: open that network's chain and hand it the Welcome.
+    const other = outputs.find((o) => o.kind === 'event' && o.event.type === 'wrongNetwork');
+    if (other && other.event.network !== this.network) {
+      this.log(`relay serves the ${other.event.network} network; switching`);
+      await this.load(other.event.network);
+      this.apply(this.node.onText(text, Date.now()));
+      return;
+    }
+    this.apply(outputs);
   }
 
   onClose(info) {
     const was = this.joined;
     this.connected = false;
-    this.joined = false;
-    this.me = null;
     if (this.node) this.node.onDisconnected();
     const why = info.reason ? ` (${info.code} ${info.reason})` : '';
     if (was || info.wasConnected) this.log(`disconnected${why}; retrying in ${(info.retryInMs / 1000).toFixed(1)} s`);
@@ -227,89 +211,95 @@ export class Host extends EventTarget {
   tick() {
     if (!this.node) return;
     this.apply(this.node.tick(Date.now()));
-    if (this.templateExpired()) this.refreshTemplate(true);
-    this.changed();
   }
 
   // ---- the node's outputs ----
 
-  /** Carries out what the node asked for. */
+  /** Carries out what the node asked for: changes kept first, then the rest in order. */
   apply(outputs) {
-    let stale = false;
+    this.keep(outputs);
     for (const output of outputs) {
       if (output.kind === 'send') {
         this.relay && this.relay.send(output.text);
-      } else if (output.kind === 'store') {
-        this.pendingStores.push({ hash: output.hash, bytes: output.bytes });
-        stale = true;
+      } else if (output.kind === 'templateStale') {
+        this.refreshTemplate(false);
       } else if (output.kind === 'event') {
         this.onEvent(output.event);
-        if (templateStaleAfter(output.event)) stale = true;
       }
     }
-    if (this.pendingStores.length > 0) this.flushStores();
-    if (stale) this.refreshTemplate(false);
     this.changed();
   }
 
   /**
-   * Writes the blocks the node asked to store, with the best tip they lead to:
-   * one transaction at a time, each taking everything queued meanwhile, so a
-   * burst of blocks (a sync page, fast dev mining) costs a write or two, not
-   * one per block, and storage never falls far behind the chain.
+   * Queues the changes among `outputs` that a tab keeps (blocks, the best
+   * tip, its own pending posts; see `store.js`) and starts writing them.
+   */
+  keep(outputs) {
+    for (const output of outputs) {
+      if (output.kind !== 'store') continue;
+      const change = output;
+      if (change.change === 'pendingAdded' || change.change === 'pendingRemoved') {
+        if (!change.own) continue;
+      }
+      this.pendingChanges.push(change);
+    }
+    if (this.pendingChanges.length > 0) this.flushStores();
+  }
+
+  /**
+   * Writes the queued changes: one transaction at a time, each taking
+   * everything queued meanwhile, so a burst of blocks (a sync page, fast dev
+   * mining) costs a write or two, not one per block, and storage never falls
+   * far behind the chain.
    */
   flushStores() {
     if (this.storeQueued) return;
     this.storeQueued = true;
     this.storing = this.storing.then(async () => {
       this.storeQueued = false;
-      const batch = this.pendingStores;
-      this.pendingStores = [];
+      const batch = this.pendingChanges;
+      this.pendingChanges = [];
       if (batch.length === 0) return;
       try {
-        await this.store.putBlocks(batch, this.node.tip());
+        await this.store.apply(batch);
       } catch (err) {
-        this.log(`could not store ${batch.length} blocks: ${err}`);
+        this.log(`could not store ${batch.length} changes: ${err}`);
       }
     });
   }
 
-  /** Resolves once every block accepted so far (and the best tip) is in storage. */
+  /** Resolves once every change the node asked to keep so far (blocks, best tip, own posts) is in storage. */
   saved() {
     this.flushStores();
     return this.storing;
   }
 
-  /** Logs a node event and keeps the state it changes (peer id, joined, sync bar, outbox). */
+  /** Logs a node event and keeps the page state it changes (the sync bar, readiness). */
   onEvent(event) {
     const peer = (id) => (id === null || id === undefined ? 'this tab' : `peer ${id}`);
     switch (event.type) {
       case 'welcomed':
-        this.me = event.peerId;
         this.log(`connected as peer ${event.peerId} on the ${event.network} network (${event.peers} peers)`);
         break;
       case 'wrongNetwork':
         this.log(`the relay serves ${event.network}, this node ${event.expectedNetwork}: not joining`);
         break;
       case 'joined':
-        this.joined = true;
         this.log('joined the relay');
-        this.sendOutbox();
+        if (event.resent > 0) this.log(`sent ${event.resent} post(s) written while offline`);
         this.resolveReady();
         break;
       case 'peerJoined':
-        if (event.id !== this.me) this.log(`peer ${event.id} joined (${event.agent}, height ${event.bestHeight})`);
+        this.log(`peer ${event.id} joined (${event.agent}, height ${event.bestHeight})`);
         break;
       case 'peerLeft':
         this.log(`peer ${event.id} left`);
         break;
       case 'blockAccepted':
         if (event.from !== null && event.from !== undefined) this.log(`block ${event.height} from peer ${event.from}`);
-        this.confirmOutbox();
         break;
       case 'reorg':
         this.log(`reorg of depth ${event.depth}: new tip at height ${event.newHeight}`);
-        this.confirmOutbox();
         break;
       case 'syncStarted':
         this.syncShownUntil = Infinity;
@@ -322,7 +312,6 @@ export class Host extends EventTarget {
         this.syncShownUntil = Date.now() + SYNC_BAR_LINGER_MS;
         setTimeout(() => this.changed(), SYNC_BAR_LINGER_MS + 100);
         this.log(`synced ${event.blocks} blocks (height ${event.height})`);
-        this.confirmOutbox();
         break;
       case 'syncRetry':
         this.log(`peer ${event.peer} did not answer; asking again`);
@@ -353,36 +342,6 @@ export class Host extends EventTarget {
     }
   }
 
-  // ---- outbox: this tab's signed posts, kept until confirmed ----
-
-  /** Puts the stored outbox back into the mempool (a Tx without `from`, as if just written). */
-  async replayOutbox() {
-    for (const item of await this.store.outbox()) {
-      this.apply(this.node.onText(item.text, Date.now()));
-    }
-  }
-
-  /** Keeps a post this tab just signed until a block confirms it. */
-  async keepInOutbox(txId, text) {
-    await this.store.addToOutbox({ txId, text, seq: Date.now() });
-  }
-
-  /** Sends the outbox to the relay (on joining: posts written offline). */
-  async sendOutbox() {
-    const items = await this.store.outbox();
-    for (const item of items) this.relay.send(item.text);
-    if (items.length > 0) this.log(`sent ${items.length} post(s) written while offline`);
-  }
-
-  /** Drops from the outbox the posts now on the best chain. */
-  async confirmOutbox() {
-    const items = await this.store.outbox();
-    if (items.length === 0) return;
-    const confirmed = new Set(this.node.posts(CONFIRM_POSTS).map((p) => p.txId));
-    const done = items.filter((item) => confirmed.has(item.txId)).map((item) => item.txId);
-    await this.store.removeFromOutbox(done);
-  }
-
   // ---- what the page and window.tabchain ask for ----
 
   /** Signs and sends a post; returns its tx id. Run it through `enqueue`. */
@@ -390,9 +349,11 @@ export class Host extends EventTarget {
     author = String(author ?? '').trim();
     content = String(content ?? '');
     const result = this.node.post(author, content, Date.now(), this.secret);
-    await this.keepInOutbox(result.txId, result.txText);
+    // Kept before it is sent: a post written here is never lost to a closed tab.
+    this.keep(result.outputs);
+    await this.saved();
     await this.store.setMeta('author', author);
-    this.apply(result.outputs);
+    this.apply(result.outputs.filter((o) => o.kind !== 'store'));
     this.refreshTemplate(true);
     return result.txId;
   }
@@ -414,12 +375,10 @@ export class Host extends EventTarget {
 
   // ---- mining templates ----
 
-  /** Whether the miners' template is old enough to renew anyway (new timestamp). */
-  templateExpired() {
-    return this.miners.enabled && Date.now() - this.lastTemplateAt > TEMPLATE_REFRESH_MS;
-  }
-
-  /** Gives the workers a fresh template, at most every 50 ms unless forced. */
+  /**
+   * Gives the workers a fresh template (the node says when theirs is stale:
+   * a new tip, new posts, or its age), at most every 50 ms unless forced.
+   */
   refreshTemplate(force) {
     if (!this.miners.enabled || !this.node) return;
     const now = Date.now();
@@ -446,13 +405,14 @@ export class Host extends EventTarget {
     this.mined += 1;
     this.log(`mined block ${this.node.height()}`);
     this.apply(outputs);
+    // The node said the template is stale; after our own block, don't wait the 50 ms.
     this.refreshTemplate(true);
   }
 
   /** Drops the local chain and fetches it again from the relay. Run it through `enqueue`. */
   async resync() {
     this.log('resync: dropping the local chain and fetching it again');
-    this.pendingStores = [];
+    this.pendingChanges = [];
     await this.storing;
     await this.store.clearBlocks();
     this.relay.stop();

@@ -1,9 +1,11 @@
 // Persistence in IndexedDB: one database per network, so a tab that switches
-// network never mixes chains. Blocks are stored by hash as their consensus
-// bytes (exact, compact, no JSON number pitfalls), so tabs of one origin share
-// them. `meta` keeps the key pair, the author name, the best tip (which wins
-// ties between equal-work branches on reload) and the like; `outbox`
-// keeps signed posts until they are confirmed.
+// network never mixes chains. What is written is what the node asked to keep
+// (`apply`: its `store` outputs, replayed in order in one transaction):
+// blocks by hash as their consensus bytes (exact, compact, no JSON number
+// pitfalls), so tabs of one origin share them; the best tip in `meta` (it
+// wins ties between equal-work branches on reload); and this tab's own
+// pending posts in `outbox` until a block holds them. `meta` also keeps the
+// key pair and the author name.
 //
 // When IndexedDB is unavailable (private mode, disabled storage, a broken
 // profile) `openStore` returns a MemoryStore with the same interface, and
@@ -66,13 +68,16 @@ class IdbStore {
     return request(tx.objectStore('blocks').getAll());
   }
 
-  /** Stores blocks: [{hash, bytes}], and the best tip they lead to (meta `tip`); one transaction. */
-  async putBlocks(blocks, tip) {
-    if (blocks.length === 0) return;
-    const tx = this.db.transaction(['blocks', 'meta'], 'readwrite');
-    const store = tx.objectStore('blocks');
-    for (const { hash, bytes } of blocks) store.put(bytes, hash);
-    if (tip) tx.objectStore('meta').put(tip, 'tip');
+  /** Replays the node's changes to keep (see `replay`), in one transaction. */
+  async apply(changes) {
+    if (changes.length === 0) return;
+    const tx = this.db.transaction(['blocks', 'meta', 'outbox'], 'readwrite');
+    replay(changes, {
+      putBlock: (hash, bytes) => tx.objectStore('blocks').put(bytes, hash),
+      setTip: (tip) => tx.objectStore('meta').put(tip, 'tip'),
+      putOwn: (item) => tx.objectStore('outbox').put(item, item.txId),
+      deleteOwn: (txId) => tx.objectStore('outbox').delete(txId),
+    });
     await done(tx);
   }
 
@@ -93,24 +98,11 @@ class IdbStore {
     await done(tx);
   }
 
-  /** Posts waiting to be confirmed: [{txId, text}] in the order written. */
+  /** Own posts not yet in a block: [{txId, bytes, seq}] in the order written (older pages kept {txId, text, seq}). */
   async outbox() {
     const tx = this.db.transaction('outbox', 'readonly');
     const items = await request(tx.objectStore('outbox').getAll());
     return items.sort((a, b) => a.seq - b.seq);
-  }
-
-  async addToOutbox(item) {
-    const tx = this.db.transaction('outbox', 'readwrite');
-    tx.objectStore('outbox').put(item, item.txId);
-    await done(tx);
-  }
-
-  async removeFromOutbox(txIds) {
-    if (txIds.length === 0) return;
-    const tx = this.db.transaction('outbox', 'readwrite');
-    for (const id of txIds) tx.objectStore('outbox').delete(id);
-    await done(tx);
   }
 }
 
@@ -127,10 +119,13 @@ class MemoryStore {
     return [...this.blocks.values()];
   }
 
-  async putBlocks(blocks, tip) {
-    if (blocks.length === 0) return;
-    for (const { hash, bytes } of blocks) this.blocks.set(hash, bytes);
-    if (tip) this.meta.set('tip', tip);
+  async apply(changes) {
+    replay(changes, {
+      putBlock: (hash, bytes) => this.blocks.set(hash, bytes),
+      setTip: (tip) => this.meta.set('tip', tip),
+      putOwn: (item) => this.box.set(item.txId, item),
+      deleteOwn: (txId) => this.box.delete(txId),
+    });
   }
 
   async clearBlocks() {
@@ -148,12 +143,22 @@ class MemoryStore {
   async outbox() {
     return [...this.box.values()].sort((a, b) => a.seq - b.seq);
   }
+}
 
-  async addToOutbox(item) {
-    this.box.set(item.txId, item);
-  }
+let nextSeq = 0;
 
-  async removeFromOutbox(txIds) {
-    for (const id of txIds) this.box.delete(id);
+/**
+ * Carries out the node's `store` outputs in order with `ops`: a block is put
+ * under its hash, a best-chain change sets the tip (its last hash), an own
+ * pending post is put in the outbox and removed when it leaves the mempool.
+ * Other pending posts are not kept by a tab.
+ */
+function replay(changes, ops) {
+  for (const c of changes) {
+    if (c.change === 'block') ops.putBlock(c.hash, c.bytes);
+    else if (c.change === 'bestChain' && c.hashes.length > 0) ops.setTip(c.hashes[c.hashes.length - 1]);
+    else if (c.change === 'pendingAdded' && c.own) {
+      ops.putOwn({ txId: c.txId, bytes: c.bytes, seq: Date.now() * 1000 + (nextSeq++ % 1000) });
+    } else if (c.change === 'pendingRemoved' && c.own) ops.deleteOwn(c.txId);
   }
 }

@@ -73,10 +73,17 @@ impl Serialize for Bytes<'_> {
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum JsOutput<'a> {
-    Send { text: &'a str },
-    Store { change: JsChange<'a> },
+    Send {
+        text: &'a str,
+    },
+    Store {
+        #[serde(flatten)]
+        change: JsChange<'a>,
+    },
     TemplateStale,
-    Event { event: &'a Event },
+    Event {
+        event: &'a Event,
+    },
 }
 
 #[derive(Serialize)]

@@ -1,8 +1,9 @@
 // The wasm `TabNode` façade (`cargo xtask build-wasm` first), run with
 // `node --test wasm/tests/`: nodes wired through a tiny relay written here,
 // a post mined by another node with `template` + `Miner` + `foundNonce`, the
-// read side the page uses, `tamperCheck`, and `restore` (with the stored tip
-// deciding between equal-work branches). Node built-ins only.
+// read side the page uses, `tamperRebuild`, the changes to keep, `restore`
+// (with the stored tip deciding between equal-work branches, and own posts
+// announced again on joining), and `welcomeNetwork`. Node.js built-ins only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,6 +17,15 @@ wasm.initSync({ module: fs.readFileSync(fileURLToPath(new URL('tabchain_wasm_bg.
 // An hour after the dev genesis: a fixed clock, so blocks are never "from the future".
 const NOW = 1_795_564_800_000 + 3_600_000;
 const SECRET = new Uint8Array(32).fill(7);
+
+/// Keeps a `store` output the way the page does: blocks, the tip, own posts.
+function keep(peer, change) {
+  if (change.change === 'block') peer.stored.set(change.hash, change.bytes);
+  else if (change.change === 'bestChain') peer.tip = change.hashes[change.hashes.length - 1];
+  else if (change.change === 'pendingAdded' && change.own) peer.own.set(change.txId, change.bytes);
+  else if (change.change === 'pendingRemoved' && change.own) peer.own.delete(change.txId);
+  else assert.ok(['pendingAdded', 'pendingRemoved'].includes(change.change), `unknown change ${change.change}`);
+}
 
 /// Routes texts like tabchain-relay: numbers connections, sends Welcome,
 /// turns a first Hello into PeerJoined for everyone, stamps `from` (by
@@ -32,7 +42,7 @@ class Relay {
   }
 
   connect(node) {
-    const peer = { id: this.nextId++, node, info: null, stored: new Map(), events: [] };
+    const peer = { id: this.nextId++, node, info: null, stored: new Map(), own: new Map(), tip: null, events: [] };
     this.peers.set(peer.id, peer);
     const listed = [...this.peers.values()].filter((p) => p.info).map((p) => p.info);
     listed.sort((a, b) => (a.total_work < b.total_work ? 1 : a.total_work > b.total_work ? -1 : a.id - b.id));
@@ -46,8 +56,9 @@ class Relay {
   handle(peer, outputs) {
     for (const out of outputs) {
       if (out.kind === 'send') this.route(peer, out.text);
-      else if (out.kind === 'store') peer.stored.set(out.hash, out.bytes);
+      else if (out.kind === 'store') keep(peer, out);
       else if (out.kind === 'event') peer.events.push(out.event);
+      else if (out.kind === 'templateStale') peer.stale = (peer.stale || 0) + 1;
       else assert.fail(`unknown output kind ${out.kind}`);
     }
   }
@@ -102,7 +113,7 @@ function mine(template) {
   }
 }
 
-test('a post written on A is mined by B and confirmed on A; tamperCheck and restore', () => {
+test('a post written on A is mined by B and confirmed on A; tamperRebuild and restore', () => {
   const relay = new Relay('dev');
   const a = relay.connect(new wasm.TabNode('dev', 'js-a'));
   const b = relay.connect(new wasm.TabNode('dev', 'js-b'));
@@ -114,8 +125,13 @@ test('a post written on A is mined by B and confirmed on A; tamperCheck and rest
   // A posts; B gets it in its mempool.
   const { txId, outputs } = a.node.post('alice', 'hello from A', NOW, SECRET);
   assert.match(txId, /^[0-9a-f]{64}$/);
-  assert.deepEqual(outputs.map((o) => o.kind), ['send']);
+  assert.deepEqual(outputs.map((o) => o.kind), ['store', 'send', 'templateStale'], 'kept before it is sent');
+  assert.equal(outputs[0].change, 'pendingAdded');
+  assert.equal(outputs[0].txId, txId);
+  assert.equal(outputs[0].own, true);
+  assert.ok(outputs[0].bytes instanceof Uint8Array);
   relay.handle(a, outputs);
+  assert.deepEqual([...a.own.keys()], [txId]);
   relay.run();
   const keyId = wasm.publicKeyId(SECRET);
   assert.match(keyId, /^[0-9a-f]{8}$/);
@@ -134,8 +150,10 @@ test('a post written on A is mined by B and confirmed on A; tamperCheck and rest
   const nonce = mine(template);
   assert.equal(typeof nonce, 'bigint');
   const mined = b.node.foundNonce(template.id, nonce, NOW);
-  const store = mined.find((o) => o.kind === 'store');
+  const store = mined.find((o) => o.kind === 'store' && o.change === 'block');
   assert.equal(store.height, 1);
+  const best = mined.find((o) => o.kind === 'store' && o.change === 'bestChain');
+  assert.deepEqual([best.fromHeight, best.hashes], [1, [store.hash]]);
   assert.ok(store.bytes instanceof Uint8Array);
   assert.ok(mined.some((o) => o.kind === 'event' && o.event.type === 'blockAccepted' && o.event.from === null));
   assert.ok(mined.some((o) => o.kind === 'send' && o.text.startsWith('{"type":"Block"')));
@@ -148,6 +166,8 @@ test('a post written on A is mined by B and confirmed on A; tamperCheck and rest
   assert.equal(a.node.tip(), b.node.tip());
   assert.equal(a.node.tip(), store.hash);
   assert.deepEqual(a.node.pending(), []);
+  assert.equal(a.own.size, 0, 'its own post left the outbox once a block held it');
+  assert.equal(a.tip, a.node.tip());
   const [newest, genesisPost] = a.node.posts(10);
   assert.deepEqual(newest, {
     txId, author: 'alice', content: 'hello from A', timestamp: NOW, height: 1, verified: true, keyId,
@@ -182,23 +202,19 @@ test('a post written on A is mined by B and confirmed on A; tamperCheck and rest
   assert.deepEqual(a.node.blocks(1, 1).map((r) => r.height), [1]);
   assert.deepEqual(a.node.blocks(5, 1), []);
 
-  // Tamper demo: the JSON view of both blocks, checked, then edited.
+  // Tamper demo: the JSON view of both blocks, rebuilt as is, then edited.
   const text = `[${a.node.blockJson(rows[0].hash)},${a.node.blockJson(rows[1].hash)}]`;
-  const ok = wasm.tamperCheck(text);
+  const ok = wasm.tamperRebuild(text);
   assert.equal(ok.length, 2);
-  for (const check of ok) {
-    assert.deepEqual(
-      [check.hashOk, check.merkleOk, check.linkOk, check.powOk, check.postsOk],
-      [true, true, true, true, true],
-    );
-  }
+  for (const r of ok) assert.deepEqual([r.changed, r.powOk, r.postsOk], [false, true, true]);
   assert.equal(ok[1].hash, rows[1].hash);
-  const edited = wasm.tamperCheck(text.replace('hello from A', 'hello from Mallory'));
-  assert.equal(edited[0].merkleOk, true);
-  assert.equal(edited[1].merkleOk, false);
+  assert.equal(ok[1].original, rows[1].hash);
+  const edited = wasm.tamperRebuild(text.replace('hello from A', 'hello from Mallory'));
+  assert.equal(edited[0].changed, false);
+  assert.equal(edited[1].changed, true);
+  assert.notEqual(edited[1].hash, rows[1].hash);
   assert.equal(edited[1].postsOk, false, 'the signature no longer verifies');
-  assert.equal(edited[1].linkOk, true);
-  assert.throws(() => wasm.tamperCheck('not json'), Error);
+  assert.throws(() => wasm.tamperRebuild('not json'), Error);
   assert.throws(() => a.node.blockJson('00'.repeat(32)), /unknown block/);
 
   // A fresh node restores B's stored blocks.
@@ -206,6 +222,7 @@ test('a post written on A is mined by B and confirmed on A; tamperCheck and rest
   const report = c.restore([...b.stored.values(), new Uint8Array([1, 2, 3])], NOW);
   assert.deepEqual(report, {
     accepted: 1, rejected: 1, duplicates: 0, orphans: 0, height: 1, tip: b.node.tip(),
+    pendingRestored: 0, pendingConfirmed: 0, pendingRefused: [], outputs: [],
   });
   assert.equal(c.tip(), b.node.tip());
   assert.equal(c.posts(1)[0].txId, txId);
@@ -219,7 +236,7 @@ test('restore keeps the stored tip between equal-work branches', () => {
     const node = new wasm.TabNode('dev', agent);
     if (i === 1) node.post('y', 'makes the blocks differ', NOW, SECRET);
     const t = node.template(NOW);
-    const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store');
+    const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store' && o.change === 'block');
     const tip = node.tip();
     node.free();
     return { bytes: store.bytes, tip };
@@ -245,7 +262,7 @@ test('a late node syncs from the relay and reports progress', () => {
   for (let i = 0; i < 30; i++) {
     const t = nodeA.template(NOW);
     const outputs = nodeA.foundNonce(t.id, mine(t), NOW);
-    assert.deepEqual(outputs.map((o) => o.kind), ['store', 'event'], 'nothing is sent before Welcome');
+    assert.deepEqual(outputs.map((o) => o.kind), ['store', 'store', 'event', 'templateStale'], 'nothing sent before Welcome');
   }
   const relay = new Relay('dev');
   const a = relay.connect(nodeA);
@@ -292,5 +309,47 @@ test('errors: bad posts, keys, templates, networks and frames', () => {
 
   const ping = node.onText('{"from":4,"type":"Ping","nonce":18446744073709551615}', NOW);
   assert.deepEqual(ping, [{ kind: 'send', text: '{"to":4,"type":"Pong","nonce":18446744073709551615}' }]);
+  node.free();
+});
+
+test('own posts written offline are kept, restored and announced on joining', () => {
+  const writer = new wasm.TabNode('dev', 'js-offline');
+  const { txId, outputs } = writer.post('olga', 'written offline', NOW, SECRET);
+  assert.deepEqual(outputs.map((o) => o.kind), ['store', 'templateStale'], 'nothing sent before joining');
+  const kept = outputs[0].bytes;
+  writer.free();
+
+  // A reload: the outbox goes back in with restore, then the tab joins.
+  const relay = new Relay('dev');
+  const other = relay.connect(new wasm.TabNode('dev', 'js-other'));
+  relay.run();
+  const reloaded = new wasm.TabNode('dev', 'js-offline');
+  const report = reloaded.restore([], NOW, undefined, [kept, new Uint8Array([9])]);
+  assert.equal(report.pendingRestored, 1);
+  assert.equal(report.pendingRefused.length, 1);
+  assert.equal(report.pendingRefused[0].txId, null);
+  assert.deepEqual(reloaded.pending().map((p) => p.txId), [txId]);
+  const tab = relay.connect(reloaded);
+  relay.run();
+  assert.ok(tab.events.some((e) => e.type === 'joined' && e.resent === 1), JSON.stringify(tab.events));
+  assert.deepEqual(other.node.pending().map((p) => p.txId), [txId], 'the other tab got it');
+  for (const n of [reloaded, other.node]) n.free();
+});
+
+test('welcomeNetwork reads the relay\'s Welcome; legacyOutboxPost reads old outbox entries', () => {
+  const welcome = JSON.stringify({ type: 'Welcome', peer_id: 3, network: 'dev', chain_id: wasm.chainId('dev'), peers: [] });
+  assert.equal(wasm.welcomeNetwork(welcome), 'dev');
+  assert.equal(wasm.welcomeNetwork('{"type":"Ping","nonce":1}'), undefined);
+  assert.equal(wasm.welcomeNetwork('{"type":"Welcome","network":"dev"'), undefined);
+
+  // An older page kept its own posts as the Tx message text.
+  const node = new wasm.TabNode('dev', 'js');
+  const { outputs } = node.post('old', 'kept as Tx text by an older page', NOW, SECRET);
+  const t = node.template(NOW);
+  node.foundNonce(t.id, mine(t), NOW);
+  const tx = JSON.parse(node.blockJson(node.tip())).transactions[0];
+  assert.deepEqual(wasm.legacyOutboxPost(JSON.stringify({ type: 'Tx', tx })), outputs[0].bytes);
+  assert.equal(wasm.legacyOutboxPost('{"type":"Ping","nonce":1}'), undefined);
+  assert.equal(wasm.legacyOutboxPost('not json'), undefined);
   node.free();
 });

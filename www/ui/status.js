@@ -9,8 +9,9 @@ export function mount(_host) {}
 /** Shows the connection, the chain's height and tip, and the sync progress. */
 export function render({ host, node, status, peers }) {
   const badge = $('st-connection');
-  badge.textContent = host.joined ? `online (peer ${host.me})` : host.connected ? 'connecting…' : 'offline';
-  badge.className = `badge ${host.joined ? 'online' : 'offline'}`;
+  const joined = Boolean(status && status.joined);
+  badge.textContent = joined ? `online (peer ${status.me})` : host.connected ? 'connecting…' : 'offline';
+  badge.className = `badge ${joined ? 'online' : 'offline'}`;
   $('st-network').textContent = host.network || '–';
   $('st-storage').textContent = host.store ? (host.store.persistent ? 'IndexedDB' : 'memory only') : '–';
   if (!node) return;
