@@ -1,5 +1,5 @@
-//! The JSON view of posts and blocks: one format for the REST API, the wire and
-//! storage.
+//! The JSON view of posts and blocks: one format for the REST API and the
+//! wire (storage keeps the binary encoding of `encode.rs`).
 //!
 //! Field names follow the classic Python blockchain tutorial, so its clients
 //! keep working:
