@@ -93,15 +93,13 @@ fn tx_format_is_pinned_with_from() {
         r#"{"from":7,"type":"Tx","tx":{"author":"alice","content":"hello","timestamp":1700000000.123}}"#
     );
     // Field order does not matter when reading.
-    let reordered =
-        r#"{"tx":{"timestamp":1700000000.123,"content":"hello","author":"alice"},"type":"Tx","from":7}"#;
+    let reordered = r#"{"tx":{"timestamp":1700000000.123,"content":"hello","author":"alice"},"type":"Tx","from":7}"#;
     assert_eq!(decode(reordered).unwrap(), envelope);
 }
 
 #[test]
 fn get_blocks_format_is_pinned() {
-    let text =
-        msg(Message::GetBlocks { locator: vec![BlockHash::from_bytes([1; 32]), BlockHash::ZERO], limit: 500 });
+    let text = msg(Message::GetBlocks { locator: vec![BlockHash::from_bytes([1; 32]), BlockHash::ZERO], limit: 500 });
     assert_eq!(
         text,
         format!(r#"{{"type":"GetBlocks","locator":["{}","{}"],"limit":500}}"#, "01".repeat(32), "00".repeat(32))
@@ -196,11 +194,7 @@ fn list_and_text_limits_are_enforced_both_ways() {
     msg(error("x".repeat(MAX_ERROR_MESSAGE_CHARS)));
     assert_refused(
         error("x".repeat(MAX_ERROR_MESSAGE_CHARS + 1)),
-        WireError::TooLong {
-            what: "Error message",
-            len: MAX_ERROR_MESSAGE_CHARS + 1,
-            max: MAX_ERROR_MESSAGE_CHARS,
-        },
+        WireError::TooLong { what: "Error message", len: MAX_ERROR_MESSAGE_CHARS + 1, max: MAX_ERROR_MESSAGE_CHARS },
     );
     let welcome = |peers: Vec<PeerInfo>| Message::Welcome {
         peer_id: PeerId(1),

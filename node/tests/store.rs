@@ -61,13 +61,7 @@ fn mine(node: &mut Driver) -> Vec<Output> {
 
 /// The changes to keep among a call's outputs.
 fn changes(outputs: &[Output]) -> Vec<Change> {
-    outputs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Store(change) => Some(change.clone()),
-            _ => None,
-        })
-        .collect()
+    outputs.iter().cloned().filter_map(Output::into_change).collect()
 }
 
 /// A block as the change that keeps it.

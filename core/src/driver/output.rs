@@ -30,6 +30,17 @@ pub enum Output {
     Event(Event),
 }
 
+impl Output {
+    /// The change to keep, if this is one: `outputs.into_iter().filter_map(Output::into_change)`
+    /// is what a host persists.
+    pub fn into_change(self) -> Option<Change> {
+        match self {
+            Output::Store(change) => Some(change),
+            _ => None,
+        }
+    }
+}
+
 /// One change to what a node keeps. Applying a call's changes in order
 /// keeps the host's copy equal to what the driver would restore. Every host
 /// keeps the blocks and the best tip; what it keeps of the pending posts is

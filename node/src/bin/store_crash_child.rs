@@ -40,13 +40,7 @@ fn main() -> Result<()> {
         block.header.merkle_root = merkle_root(&block.txids());
         block.header = solve(&block.header, 1 << 24)?.context("no nonce within 2^24 hashes")?;
         outputs.extend(driver.submit_mined(block, NOW)?);
-        let changes: Vec<_> = outputs
-            .into_iter()
-            .filter_map(|o| match o {
-                Output::Store(change) => Some(change),
-                _ => None,
-            })
-            .collect();
+        let changes: Vec<_> = outputs.into_iter().filter_map(Output::into_change).collect();
         store.persist(&changes).context("persisting")?;
         writeln!(out, "ack {} {}", driver.height(), driver.tip())?;
         out.flush()?;

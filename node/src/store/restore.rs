@@ -76,13 +76,7 @@ impl Store {
         }
         let restored: Vec<BlockHash> = driver.state().chain().best_chain().map(|e| e.hash).collect();
         let best_mismatch = check_best(self, &restored)?;
-        let changes: Vec<Change> = outputs
-            .into_iter()
-            .filter_map(|output| match output {
-                Output::Store(change) => Some(change),
-                _ => None,
-            })
-            .collect();
+        let changes: Vec<Change> = outputs.into_iter().filter_map(Output::into_change).collect();
         self.persist(&changes)?;
         Ok(RestoreSummary { stored_blocks, report, best_mismatch })
     }
