@@ -67,9 +67,10 @@ async fn main() -> Result<()> {
         peers: args.peers.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
     };
     let node = start(config).await?;
+    let shutdown = tabchain_process::shutdown_signal();
     // The one line on stdout, for people and for scripts that used port 0.
     tabchain_process::announce_listening("tabchain-node", node.addr)?;
-    tabchain_process::shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     node.shut_down().await
 }

@@ -51,34 +51,50 @@ pub fn init_logging() {
         .init();
 }
 
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM. A signal that cannot be
-/// listened for is logged as an error and then waited for no longer (the
-/// other one still works).
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+///
+/// Listens from the moment it is called, not from the first poll: call it
+/// before announcing that the binary listens, so a signal sent by whoever
+/// read the line is never lost (or left to kill the process outright). A
+/// signal that cannot be listened for is logged as an error and not waited
+/// for (the other one still works).
 #[cfg(feature = "binary")]
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| tracing::error!("cannot listen for {name}: {e}")).ok()
+        };
+        let interrupt = listen(SignalKind::interrupt(), "Ctrl-C");
+        let terminate = listen(SignalKind::terminate(), "SIGTERM");
+        async fn received(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
-    };
+        async move {
+            tokio::select! {
+                () = received(interrupt) => {},
+                () = received(terminate) => {},
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    {
+        let ctrl_c =
+            tokio::signal::windows::ctrl_c().map_err(|e| tracing::error!("cannot listen for Ctrl-C: {e}")).ok();
+        async move {
+            match ctrl_c {
+                Some(mut ctrl_c) => {
+                    ctrl_c.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
     }
 }
 

@@ -32,10 +32,11 @@ async fn main() -> Result<()> {
         tracing::warn!(www = %www.display(), "static directory does not exist");
     }
     let addr = running.addr;
+    let shutdown = tabchain_process::shutdown_signal();
     // The one line on stdout, for people and for scripts that started us on port 0.
     tabchain_process::announce_listening("tabchain-relay", addr)?;
     tracing::info!(%addr, %network, www = %www.display(), max_peers, "relay ready");
-    tabchain_process::shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutdown signal received; closing connections");
     running.shut_down().await?;
     tracing::info!("relay stopped");
