@@ -10,6 +10,8 @@
 //! - Feature `test-util`: [`spawn::spawn`], which starts one of the binaries,
 //!   waits (with a timeout) for its line and kills it when dropped.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "test-util")]
 pub mod spawn;
 
