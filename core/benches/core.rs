@@ -7,11 +7,11 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 use tabchain_core::block::Block;
-use tabchain_core::merkle::merkle_root;
-use tabchain_core::mining::{Kernel, MiningJob, solve};
-use tabchain_core::params::{Network, Params};
+use tabchain_core::mining::{Kernel, MiningJob};
+use tabchain_core::params::Params;
 use tabchain_core::post::Post;
 use tabchain_core::state::ChainState;
+use tabchain_core::testkit::{dev, seal};
 
 const HASHES: u64 = 4_000_000;
 const CHAIN_BLOCKS: usize = 10_000;
@@ -43,9 +43,8 @@ fn build_chain(params: &Params) -> Vec<Block> {
         }
         let mut block = node.block_template(time);
         block.header.timestamp_ms = time;
-        block.header.merkle_root = merkle_root(&posts.iter().map(Post::txid).collect::<Vec<_>>());
         block.posts = posts;
-        block.header = solve(&block.header, u64::MAX).expect("valid target").expect("solvable");
+        let block = seal(block);
         node.submit_block(block.clone(), time).expect("valid block");
         blocks.push(block);
     }
@@ -66,7 +65,7 @@ fn main() {
     }
     println!("  kernel chosen here: {}", Kernel::detect().name());
 
-    let params = Params::for_network(Network::Dev);
+    let params = dev();
     let blocks = build_chain(&params);
     let now = params.genesis_timestamp_ms + (CHAIN_BLOCKS as u64 + 1) * params.target_block_interval_ms;
     let mut best = f64::MAX;

@@ -19,5 +19,7 @@ pub mod retarget;
 pub mod state;
 pub mod tamper;
 pub mod target;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testkit;
 pub mod validate;
 pub mod wire;

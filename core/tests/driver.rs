@@ -2,9 +2,6 @@
 //! routes their `Output::Send` texts the way `tabchain-relay` does, each with
 //! a model of a host's storage that applies their `Output::Store` changes.
 
-mod common;
-
-use common::*;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use tabchain_core::block::Block;
 use tabchain_core::driver::{
@@ -14,6 +11,7 @@ use tabchain_core::driver::{
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::{Post, public_key_id};
+use tabchain_core::testkit::{NOW, dev, dev_node, mine, post, seal};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
 
 /// Nodes plus a relay: numbers connections, sends `Welcome`, turns a first

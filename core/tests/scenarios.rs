@@ -1,13 +1,11 @@
 //! Multi-node scenarios: sync by locator, reorgs and the mempool, orphans, retarget.
 
-mod common;
-
-use common::*;
 use tabchain_core::chain::BlockStatus;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::retarget::next_target;
 use tabchain_core::state::ChainState;
 use tabchain_core::target::Target;
+use tabchain_core::testkit::*;
 
 /// Pulls pages of at most `page` blocks from `from` into `to` until `to` has
 /// nothing left to fetch: the first request carries the best-tip locator, the

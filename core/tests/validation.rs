@@ -1,14 +1,12 @@
 //! One test per block rule: each builds a block that breaks exactly that rule.
 
-mod common;
-
-use common::*;
 use tabchain_core::block::Block;
 use tabchain_core::chain::BlockStatus;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::{Post, PostError};
 use tabchain_core::state::ChainState;
 use tabchain_core::target::{CompactTarget, TargetError};
+use tabchain_core::testkit::*;
 use tabchain_core::validate::{BlockError, check_block_structure};
 
 fn reject(node: &mut ChainState, block: Block) -> BlockError {

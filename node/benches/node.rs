@@ -8,21 +8,17 @@
 //! - the time a fresh node takes to sync 10,000 blocks from another through
 //!   the relay.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
-
-use common::dev_chain;
 
 use tabchain_core::block::Block;
 use tabchain_core::mining::{Kernel, MiningJob};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::state::ChainState;
+use tabchain_core::testkit::dev_chain;
 use tabchain_core::wire::{Envelope, Message};
 use tabchain_node::miner::{Job, MinerPool};
 use tabchain_node::{Config, RunningNode, start};
-use tabchain_relay::{Config as RelayConfig, Relay, app};
+use tabchain_relay::Config as RelayConfig;
 
 async fn node(data: &std::path::Path, relays: Vec<String>) -> RunningNode {
     start(Config {
@@ -127,10 +123,9 @@ async fn feed(node: &RunningNode, blocks: Vec<Block>) {
 
 async fn sync_through_relay() {
     let www = tempfile::tempdir().expect("temp dir");
-    let relay = Relay::new(RelayConfig::new(Network::Dev, www.path())).expect("relay");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let ws = format!("ws://{}/ws", listener.local_addr().expect("addr"));
-    tokio::spawn(axum::serve(listener, app(relay)).into_future());
+    let listen = "127.0.0.1:0".parse().expect("address");
+    let relay = tabchain_relay::start(RelayConfig::new(Network::Dev, www.path()), listen).await.expect("relay");
+    let ws = format!("ws://{}/ws", relay.addr);
 
     let (data_a, data_b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
     let count = 10_000;
@@ -152,6 +147,7 @@ async fn sync_through_relay() {
     );
     b.shut_down().await.expect("shut down");
     a.shut_down().await.expect("shut down");
+    relay.shut_down().await.expect("shut down");
 }
 
 fn main() {

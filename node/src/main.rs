@@ -1,15 +1,13 @@
 //! `tabchain-node` binary: the command line, logging and signals around
 //! [`tabchain_node::start`].
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use tabchain_core::params::Network;
 use tabchain_node::{Config, start};
-use tracing_subscriber::EnvFilter;
 
 /// tabchain native full node: relay client, multi-core miner, embedded
 /// database and the classic REST API.
@@ -41,10 +39,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    tabchain_process::init_logging();
     let args = Args::parse();
     for relay in &args.relays {
         if !(relay.starts_with("ws://") || relay.starts_with("wss://")) {
@@ -72,32 +67,10 @@ async fn main() -> Result<()> {
         peers: args.peers.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
     };
     let node = start(config).await?;
+    let shutdown = tabchain_process::shutdown_signal();
     // The one line on stdout, for people and for scripts that used port 0.
-    println!("tabchain-node listening on http://{}/", node.addr);
-    std::io::stdout().flush().context("writing to stdout")?;
-    shutdown_signal().await;
+    tabchain_process::announce_listening("tabchain-node", node.addr)?;
+    shutdown.await;
     tracing::info!("shutting down");
     node.shut_down().await
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-mod common;
-
 use serde_json::{Value, json};
 use tabchain_core::params::Network;
 use tabchain_node::{Config, RunningNode, start};
@@ -136,7 +134,7 @@ async fn a_block_with_an_unknown_parent_is_refused_and_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(&dir).await;
     let http = Http::new(&node);
-    let blocks = common::dev_chain(2);
+    let blocks = tabchain_core::testkit::dev_chain(2);
     let json = |i: usize| serde_json::to_string(&blocks[i]).unwrap();
     let (status, text) = http.post("/add_block", json(1)).await;
     assert_eq!(status, 400, "{text}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::spawn_node;
 use serde_json::Value;
 
-fn spawn(data: &std::path::Path) -> (std::process::Child, String) {
+fn spawn(data: &std::path::Path) -> (tabchain_process::spawn::Spawned, String) {
     spawn_node(data, &["--mine", "--threads", "1"])
 }
 
@@ -42,8 +42,7 @@ async fn kill_9_while_mining_loses_nothing_acknowledged() {
         // Let it mine on, then kill it mid-work.
         tokio::time::sleep(Duration::from_millis(30 * round)).await;
         let last = chain(&url).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill().unwrap(); // SIGKILL, and reaped
         assert!(last.len() >= seen.len());
         seen = last;
     }
@@ -52,5 +51,4 @@ async fn kill_9_while_mining_loses_nothing_acknowledged() {
     assert_eq!(&after[..seen.len()], &seen[..], "every block shown before the last kill is there");
     wait_for_length(&url, seen.len() + 5).await;
     child.kill().unwrap();
-    child.wait().unwrap();
 }

@@ -10,16 +10,16 @@ use tabchain_core::post::Post;
 use tabchain_core::target::Work;
 use tabchain_core::wire::{self, Envelope, Message, PROTOCOL_VERSION};
 use tabchain_node::{Config, start};
-use tabchain_relay::{Config as RelayConfig, Relay, app};
+use tabchain_relay::Config as RelayConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tab_and_a_node_exchange_posts_and_blocks() {
     let www = tempfile::tempdir().unwrap();
-    let relay = Relay::new(RelayConfig::new(Network::Dev, www.path())).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let relay_addr = listener.local_addr().unwrap();
-    tokio::spawn(axum::serve(listener, app(relay.clone())).into_future());
+    let running = tabchain_relay::start(RelayConfig::new(Network::Dev, www.path()), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (relay, relay_addr) = (running.relay.clone(), running.addr);
 
     let data = tempfile::tempdir().unwrap();
     let node = start(Config {
@@ -85,4 +85,5 @@ async fn a_tab_and_a_node_exchange_posts_and_blocks() {
     assert_eq!(block.header.height, 1);
     assert_eq!(block.posts, vec![post]);
     node.shut_down().await.unwrap();
+    running.shut_down().await.unwrap();
 }

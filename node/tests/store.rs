@@ -12,36 +12,18 @@ use redb::TableDefinition;
 use tabchain_core::block::Block;
 use tabchain_core::driver::{Change, Driver, Output};
 use tabchain_core::hash::{BlockHash, TxId};
-use tabchain_core::merkle::merkle_root;
-use tabchain_core::mining::solve;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::state::ChainState;
+use tabchain_core::testkit::{NOW, dev, post, seal};
 use tabchain_core::wire::{Envelope, Message, PeerId};
 use tabchain_node::store::{DB_FILE, FORMAT_VERSION, Store, StoreError};
-
-/// A clock far enough ahead that no test block is "from the future".
-const NOW: u64 = 1_795_564_800_000 + 365 * 24 * 3_600_000;
 /// The kill -9 test's child: mines and commits blocks, printing each acknowledgement.
 const CRASH_CHILD: &str = env!("CARGO_BIN_EXE_store-crash-child");
 
 // The store's tables, to damage them from outside.
 const BLOCKS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-
-fn dev() -> Params {
-    Params::for_network(Network::Dev)
-}
-
-fn post(author: &str, n: u64) -> Post {
-    Post::new(author, &format!("post number {n}"), 1_795_564_800_000 + n).expect("valid post")
-}
-
-fn seal(mut block: Block) -> Block {
-    block.header.merkle_root = merkle_root(&block.txids());
-    block.header = solve(&block.header, 1 << 24).expect("valid target").expect("a nonce within 2^24 hashes");
-    block
-}
 
 /// The state's template on its tip, `interval + skew_ms` after the tip, sealed.
 fn next_block(state: &ChainState, skew_ms: u64) -> Block {

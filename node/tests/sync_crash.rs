@@ -5,11 +5,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{dev_chain, spawn_node};
+use common::spawn_node;
 use tabchain_core::params::Network;
+use tabchain_core::testkit::dev_chain;
 use tabchain_core::wire::{Envelope, Message};
 use tabchain_node::{Config, start};
-use tabchain_relay::{Config as RelayConfig, Relay, app};
+use tabchain_relay::Config as RelayConfig;
 
 async fn height(client: &reqwest::Client, url: &str) -> Option<usize> {
     let text = client.get(format!("{url}/chain")).send().await.ok()?.text().await.ok()?;
@@ -20,10 +21,10 @@ async fn height(client: &reqwest::Client, url: &str) -> Option<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_sync_then_resume() {
     let www = tempfile::tempdir().unwrap();
-    let relay = Relay::new(RelayConfig::new(Network::Dev, www.path())).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws = format!("ws://{}/ws", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, app(relay)).into_future());
+    let relay = tabchain_relay::start(RelayConfig::new(Network::Dev, www.path()), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let ws = format!("ws://{}/ws", relay.addr);
 
     // A holds 6,000 blocks and joins the relay with them.
     let count = 6_000;
@@ -61,9 +62,8 @@ async fn kill_9_during_sync_then_resume() {
         assert!(restored >= had, "restart lost blocks: had {had}, restored {restored}");
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         had = height(&client, &url).await.unwrap_or(restored);
-        child.kill().unwrap(); // SIGKILL, likely mid-sync
+        child.kill().unwrap(); // SIGKILL, likely mid-sync; reaped
         eprintln!("killed at height {had} of {count}");
-        child.wait().unwrap();
     }
     let (mut child, url) = spawn();
     let restored = height(&client, &url).await.unwrap();
@@ -74,6 +74,6 @@ async fn kill_9_during_sync_then_resume() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     child.kill().unwrap();
-    child.wait().unwrap();
     a.shut_down().await.unwrap();
+    relay.shut_down().await.unwrap();
 }

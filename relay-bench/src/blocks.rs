@@ -11,12 +11,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use tabchain_core::block::Block;
-use tabchain_core::header::{BlockHeader, HEADER_VERSION};
-use tabchain_core::merkle::merkle_root;
-use tabchain_core::mining::solve;
-use tabchain_core::params::{Network, Params};
+use tabchain_core::hash::BlockHash;
 use tabchain_core::post::Post;
+use tabchain_core::testkit::{block_on_at, dev_chain_id};
 use tabchain_core::wire::{Envelope, Message, encode};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -27,20 +24,15 @@ pub const SEQ_MARKER: &str = "bench-seq:";
 /// Decimal digits of the sequence number (zero-padded).
 pub const SEQ_DIGITS: usize = 8;
 
-/// Most hashes tried per block; dev blocks need about two.
-const MAX_HASHES: u64 = 1 << 24;
-
 /// `count` distinct, valid dev blocks as encoded `Block` announcements; the
 /// block at index `i` carries sequence number `i`.
 pub fn generate(count: usize) -> Result<Vec<Utf8Bytes>> {
     if count == 0 || count >= 10usize.pow(SEQ_DIGITS as u32) {
         bail!("the block count must be between 1 and {}", 10usize.pow(SEQ_DIGITS as u32) - 1);
     }
-    let params = Params::for_network(Network::Dev);
-    let parent = params.genesis().hash();
     let now_ms =
         SystemTime::now().duration_since(UNIX_EPOCH).context("the system clock is before 1970")?.as_millis() as u64;
-    let base = Template { params, parent, now_ms, filler: String::new() };
+    let base = Template { parent: dev_chain_id(), now_ms, filler: String::new() };
     // Pad the post so the whole announcement is about TARGET_TEXT_BYTES long.
     let bare = base.text(0)?.len();
     let template = Template { filler: "x".repeat(TARGET_TEXT_BYTES.saturating_sub(bare)), ..base };
@@ -69,30 +61,19 @@ pub fn generate(count: usize) -> Result<Vec<Utf8Bytes>> {
 
 /// What every generated block shares.
 struct Template {
-    params: Params,
-    parent: tabchain_core::hash::BlockHash,
+    parent: BlockHash,
     now_ms: u64,
     filler: String,
 }
 
 impl Template {
-    /// The mined block with sequence number `seq`, as announcement text.
+    /// The mined block with sequence number `seq`, as announcement text: a
+    /// dev block on genesis (at height `seq + 1`, which the relay does not
+    /// check) holding one post.
     fn text(&self, seq: usize) -> Result<Utf8Bytes> {
         let content = format!("{SEQ_MARKER}{seq:0width$} relay benchmark block {}", self.filler, width = SEQ_DIGITS);
         let post = Post::new("relay-bench", &content, self.now_ms).context("building a benchmark post")?;
-        let header = BlockHeader {
-            version: HEADER_VERSION,
-            height: seq as u64 + 1,
-            prev_hash: self.parent,
-            merkle_root: merkle_root(&[post.txid()]),
-            timestamp_ms: self.now_ms,
-            bits: self.params.easiest_bits,
-            nonce: 0,
-        };
-        let header = solve(&header, MAX_HASHES)
-            .context("the dev target does not decode")?
-            .with_context(|| format!("no nonce for block {seq} within {MAX_HASHES} hashes"))?;
-        let block = Block { header, posts: vec![post] };
+        let block = block_on_at(self.parent, seq as u64 + 1, self.now_ms, vec![post]);
         let text = encode(&Envelope::broadcast(Message::Block { block })).context("encoding a benchmark block")?;
         Ok(text.into())
     }
@@ -107,6 +88,7 @@ pub fn sequence_number(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tabchain_core::params::{Network, Params};
     use tabchain_core::wire::decode;
 
     #[test]

@@ -8,15 +8,41 @@ use tabchain_core::params::Network;
 use tabchain_core::wire::MAX_MESSAGE_BYTES;
 
 /// Per-peer token buckets: sustained rates and the bursts allowed above them.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Also the rate flags of the relay's command line (`--rate-msgs`, …).
+#[derive(Clone, Copy, Debug, PartialEq, clap::Args)]
 pub struct RateLimits {
     /// Messages per second a peer may send, sustained.
+    #[arg(
+        long = "rate-msgs",
+        value_name = "RATE_MSGS",
+        default_value_t = RateLimits::default().messages_per_sec,
+        help = "Messages per second each peer may send, sustained"
+    )]
     pub messages_per_sec: f64,
     /// Messages a peer may send at once after being quiet.
+    #[arg(
+        long = "rate-burst-msgs",
+        value_name = "RATE_BURST_MSGS",
+        default_value_t = RateLimits::default().burst_messages,
+        help = "Messages each peer may send in a burst"
+    )]
     pub burst_messages: f64,
     /// Bytes per second a peer may send, sustained.
+    #[arg(
+        long = "rate-bytes",
+        value_name = "RATE_BYTES",
+        default_value_t = RateLimits::default().bytes_per_sec,
+        help = "Bytes per second each peer may send, sustained"
+    )]
     pub bytes_per_sec: f64,
     /// Bytes a peer may send at once; at least one largest frame.
+    #[arg(
+        long = "rate-burst-bytes",
+        value_name = "RATE_BURST_BYTES",
+        default_value_t = RateLimits::default().burst_bytes,
+        help = "Bytes each peer may send in a burst (at least --max-frame-bytes)"
+    )]
     pub burst_bytes: f64,
 }
 
@@ -35,52 +61,98 @@ impl Default for RateLimits {
 }
 
 /// Everything the relay needs to run.
-#[derive(Clone, Debug)]
+///
+/// Also the settings part of the relay's command line (flattened into the
+/// binary's parser; every flag but `--listen`): the `#[arg]` attributes hold
+/// the flag names, help texts and the defaults, which [`Config::new`] takes
+/// from there too.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Config {
-    /// Network served; peers on another chain are refused.
-    pub network: Network,
     /// Directory of the web app served at `/`.
+    #[arg(long, default_value = "www", help = "Directory of the web app (with the built wasm in pkg/)")]
     pub www: PathBuf,
+    /// Network served; peers on another chain are refused.
+    #[arg(long, default_value = "main", help = "Network to serve: main or dev")]
+    pub network: Network,
     /// Most connections at once; more get `503`.
+    #[arg(long, default_value_t = 1_024, help = "Most websocket connections at once")]
     pub max_peers: usize,
     /// Largest websocket message accepted; a bigger one closes the connection (1009).
+    #[arg(
+        long,
+        default_value_t = MAX_MESSAGE_BYTES,
+        help = "Largest websocket message, in bytes; a bigger one closes the connection"
+    )]
     pub max_frame_bytes: usize,
     /// Per-peer rate limits.
+    #[command(flatten)]
     pub rate: RateLimits,
     /// Most messages waiting to be written to one peer; a peer whose queue is
     /// full is too slow and is disconnected.
+    #[arg(
+        long,
+        default_value_t = 1_024,
+        help = "Most messages queued to one peer; a peer whose queue fills is disconnected"
+    )]
     pub queue_messages: usize,
     /// Most bytes waiting to be written to one peer (same consequence).
+    #[arg(long, default_value_t = 16 * 1024 * 1024, help = "Most bytes queued to one peer")]
     pub queue_bytes: usize,
     /// How often the relay pings each peer.
+    #[arg(
+        long = "ping-interval-secs",
+        value_name = "PING_INTERVAL_SECS",
+        value_parser = seconds,
+        default_value = "20",
+        help = "Seconds between pings to each peer"
+    )]
     pub ping_interval: Duration,
     /// A peer silent this long (not even a pong) is disconnected.
+    #[arg(
+        long = "idle-timeout-secs",
+        value_name = "IDLE_TIMEOUT_SECS",
+        value_parser = seconds,
+        default_value = "60",
+        help = "Seconds of silence after which a peer is disconnected"
+    )]
     pub idle_timeout: Duration,
     /// A peer must say `Hello` within this time.
+    #[arg(
+        long = "hello-timeout-secs",
+        value_name = "HELLO_TIMEOUT_SECS",
+        value_parser = seconds,
+        default_value = "10",
+        help = "Seconds a new peer has to send Hello"
+    )]
     pub hello_timeout: Duration,
     /// Misbehaviour points at which a peer is disconnected.
+    #[arg(long, default_value_t = 100, help = "Misbehaviour points at which a peer is disconnected")]
     pub ban_score: u32,
     /// Block and post ids remembered to drop duplicates (each kind).
+    #[arg(skip = 16_384_usize)]
     pub seen_ids: usize,
 }
 
+/// A whole number of seconds from the command line.
+fn seconds(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse().map(Duration::from_secs)
+}
+
 impl Config {
-    /// Defaults for `network`, serving the page from `www`.
+    /// Defaults for `network`, serving the page from `www`: the command
+    /// line's defaults (one place for them).
     pub fn new(network: Network, www: impl Into<PathBuf>) -> Self {
-        Self {
-            network,
-            www: www.into(),
-            max_peers: 1_024,
-            max_frame_bytes: MAX_MESSAGE_BYTES,
-            rate: RateLimits::default(),
-            queue_messages: 1_024,
-            queue_bytes: 16 * 1024 * 1024,
-            ping_interval: Duration::from_secs(20),
-            idle_timeout: Duration::from_secs(60),
-            hello_timeout: Duration::from_secs(10),
-            ban_score: 100,
-            seen_ids: 16_384,
+        /// A command line holding only the settings.
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
         }
+        let mut config =
+            <Defaults as clap::Parser>::try_parse_from(["tabchain-relay"]).expect("the default settings parse").config;
+        config.network = network;
+        config.www = www.into();
+        config
     }
 
     /// Refuses settings under which the relay could not do its job.
@@ -171,6 +243,18 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::new(Network::Main, "www").validate().unwrap();
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::new(Network::Dev, "site");
+        assert_eq!((c.network, c.www), (Network::Dev, PathBuf::from("site")));
+        assert_eq!((c.max_peers, c.max_frame_bytes), (1_024, MAX_MESSAGE_BYTES));
+        assert_eq!(c.rate, RateLimits::default());
+        assert_eq!((c.queue_messages, c.queue_bytes), (1_024, 16 * 1024 * 1024));
+        let secs = Duration::from_secs;
+        assert_eq!((c.ping_interval, c.idle_timeout, c.hello_timeout), (secs(20), secs(60), secs(10)));
+        assert_eq!((c.ban_score, c.seen_ids), (100, 16_384));
     }
 
     #[test]

@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use lru::LruCache;
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use serde::Serialize;
 use tabchain_core::block::Block;
 use tabchain_core::hash::{BlockHash, TxId};
@@ -102,7 +103,7 @@ impl Peer {
     }
 
     fn status(&self) -> Option<Status> {
-        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.status.lock().clone()
     }
 
     fn info(&self) -> Option<PeerInfo> {
@@ -193,12 +194,12 @@ impl Hub {
         }
     }
 
-    fn peers(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PeerId, Arc<Peer>>> {
-        self.peers.read().unwrap_or_else(PoisonError::into_inner)
+    fn peers(&self) -> RwLockReadGuard<'_, HashMap<PeerId, Arc<Peer>>> {
+        self.peers.read()
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.seen.lock()
     }
 
     /// Takes a connection slot, or `None` when `max_peers` are connected.
@@ -225,7 +226,7 @@ impl Hub {
             status: Mutex::new(None),
             connected_at: Instant::now(),
         });
-        let mut peers = self.peers.write().unwrap_or_else(PoisonError::into_inner);
+        let mut peers = self.peers.write();
         self.send_to_peer(&peer, &Self::welcome(&peers, id, self.config.network, self.chain_id));
         peers.insert(id, peer.clone());
         drop(peers);
@@ -235,7 +236,7 @@ impl Hub {
 
     /// Removes a connection and tells the others if it had joined.
     pub fn unregister(&self, peer: &Peer, reason: DisconnectReason) {
-        self.peers.write().unwrap_or_else(PoisonError::into_inner).remove(&peer.id);
+        self.peers.write().remove(&peer.id);
         self.metrics.disconnected(reason);
         if peer.is_joined() {
             self.announce(&Envelope::broadcast(Message::PeerLeft { peer_id: peer.id }));
@@ -263,7 +264,7 @@ impl Hub {
         let entry = seen.blocks.get_or_insert_mut(status.best_hash, || SeenBlock { work: None, announced: false });
         entry.work = entry.work.or(Some(status.total_work));
         drop(seen);
-        *peer.status.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
+        *peer.status.lock() = Some(status);
         if !peer.joined.swap(true, Ordering::AcqRel)
             && let Some(info) = peer.info()
         {
@@ -288,7 +289,7 @@ impl Hub {
             entry.work
         };
         if let Some(work) = work {
-            let mut status = from.status.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut status = from.status.lock();
             if let Some(status) = status.as_mut()
                 && work > status.total_work
             {
@@ -322,7 +323,7 @@ impl Hub {
             .values()
             .filter(|p| p.id != asker && p.is_joined())
             .filter_map(|p| {
-                let work = p.status.lock().unwrap_or_else(PoisonError::into_inner).as_ref()?.total_work;
+                let work = p.status.lock().as_ref()?.total_work;
                 Some((work, std::cmp::Reverse(p.id)))
             })
             .max()

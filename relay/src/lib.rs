@@ -10,7 +10,8 @@
 //! whose owner is disconnected when it does not read. The protocol is in
 //! `docs/PROTOCOL.md`.
 //!
-//! [`app`] builds the router apart from `main`, so tests serve it on port 0.
+//! [`start`] serves [`app`] on an address (tests use port 0) and returns a
+//! [`RunningRelay`]; `main` adds the command line, logging and signals.
 
 mod config;
 mod connection;
@@ -18,14 +19,19 @@ mod hub;
 mod metrics;
 mod ratelimit;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -81,6 +87,56 @@ impl Relay {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// How long [`RunningRelay::shut_down`] gives connections to close.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// A relay serving on a bound address, from [`start`].
+///
+/// Dropping it leaves the relay serving until the tokio runtime ends (like
+/// dropping a task's `JoinHandle`); [`RunningRelay::shut_down`] stops it.
+pub struct RunningRelay {
+    /// Where it listens (the real port when asked for port 0).
+    pub addr: SocketAddr,
+    /// Its shared state: peers, counters, shutdown.
+    pub relay: Relay,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningRelay {
+    /// Closes every websocket with a close frame (1001), waiting at most
+    /// [`SHUTDOWN_GRACE`] for the connections to end, then stops serving
+    /// HTTP and waits for the server.
+    pub async fn shut_down(self) -> anyhow::Result<()> {
+        self.relay.shut_down(SHUTDOWN_GRACE).await;
+        self.stop.send_replace(true);
+        self.server.await.context("the HTTP server task failed")?.context("serving HTTP")
+    }
+}
+
+/// Checks `config`, binds `listen` and serves [`app`] on it in a tokio task,
+/// with `TCP_NODELAY` on every connection (frames are small and latency
+/// matters; writes are batched already).
+pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<RunningRelay> {
+    let relay = Relay::new(config).context("invalid settings")?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    let (stop, mut stopped) = watch::channel(false);
+    let shutdown = async move {
+        // A dropped handle never asks for the stop: the relay serves on.
+        if stopped.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let server = tokio::spawn(axum::serve(listener, app(relay.clone())).with_graceful_shutdown(shutdown).into_future());
+    Ok(RunningRelay { addr, relay, stop, server })
 }
 
 /// The relay's routes: `/ws`, `/healthz`, `/metrics`, `/api/peers`, and the

@@ -1,8 +1,7 @@
 //! Runs the `tabchain-relay` binary itself: the URL line on stdout, refusal of
 //! bad flags, and a clean exit with close frames on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -31,23 +30,16 @@ fn bad_flags_are_refused_with_a_reason() {
 #[tokio::test]
 async fn sigterm_closes_connections_and_exits_cleanly() {
     let www = std::env::temp_dir();
-    let mut child = Command::new(RELAY)
-        .args(["--listen", "127.0.0.1:0", "--network", "dev", "--www"])
-        .arg(&www)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("tabchain-relay listening on ").expect(&line);
-    let ws_url = format!("{}ws", url.replacen("http://", "ws://", 1));
+    let mut command = Command::new(RELAY);
+    command.args(["--listen", "127.0.0.1:0", "--network", "dev", "--www"]).arg(&www);
+    let mut relay = tabchain_process::spawn::spawn("tabchain-relay", command).unwrap();
+    let ws_url = format!("ws://{}/ws", relay.addr);
 
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     let welcome = ws.next().await.unwrap().unwrap();
     assert!(welcome.to_text().unwrap().starts_with(r#"{"type":"Welcome""#), "{welcome:?}");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill").args(["-TERM", &relay.id().to_string()]).status().unwrap();
     assert!(status.success());
     let close = tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(frame) = ws.next().await {
@@ -62,6 +54,7 @@ async fn sigterm_closes_connections_and_exits_cleanly() {
     .expect("connection ended without a close frame");
     assert_eq!(close.code, CloseCode::Away);
 
-    let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    assert!(exit.success(), "relay exited with {exit}");
+    let exit = tokio::task::spawn_blocking(move || relay.wait().map(|exit| (exit, relay.stderr()))).await.unwrap();
+    let (exit, stderr) = exit.unwrap();
+    assert!(exit.success(), "relay exited with {exit}; its stderr:\n{stderr}");
 }

@@ -3,17 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tabchain_relay::{CONTENT_SECURITY_POLICY, Config, Network, Relay, app};
+use tabchain_relay::{CONTENT_SECURITY_POLICY, Config, Network, RunningRelay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
-/// Serves `app` for a `www` directory on `127.0.0.1:0`; returns the bound address.
-async fn spawn_relay(www: PathBuf) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(Relay::new(Config::new(Network::Dev, www)).unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
+/// Serves a dev relay for a `www` directory on `127.0.0.1:0`.
+async fn spawn_relay(www: PathBuf) -> RunningRelay {
+    tabchain_relay::start(Config::new(Network::Dev, www), SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap()
 }
 
 /// Sends `GET path` and returns (status code, lowercase headers, body).
@@ -48,7 +44,8 @@ async fn healthz_and_wasm_mime_type() {
     std::fs::write(www.join("pkg/app_bg.wasm"), wasm).unwrap();
     std::fs::write(www.join("index.html"), "<!doctype html><title>t</title>").unwrap();
 
-    let addr = spawn_relay(www.clone()).await;
+    let relay = spawn_relay(www.clone()).await;
+    let addr = relay.addr;
 
     let (status, _, body) = get(addr, "/healthz").await;
     assert_eq!(status, 200);
@@ -83,5 +80,6 @@ async fn healthz_and_wasm_mime_type() {
     let (status, _, _) = get(addr, "/missing.js").await;
     assert_eq!(status, 404);
 
+    relay.shut_down().await.unwrap();
     std::fs::remove_dir_all(&www).unwrap();
 }

@@ -127,7 +127,7 @@ async fn wrong_chain_or_protocol_is_refused_with_1008() {
 async fn messages_before_hello_are_refused() {
     let t = TestRelay::default().await;
     let mut c = Client::connect(t.addr, "early").await;
-    for message in [tx(post(1)), Message::GetMempool {}, Message::Ping { nonce: 1 }] {
+    for message in [tx(post("alice", 1)), Message::GetMempool {}, Message::Ping { nonce: 1 }] {
         c.broadcast(message).await;
         let text = c.expect_error(ErrorCode::BadMessage).await;
         assert!(text.contains("send Hello first"), "{text}");
@@ -146,7 +146,7 @@ async fn broadcasts_reach_other_joined_peers_only() {
     let mut c = join(t.addr, "c", work(1)).await;
     let mut pending = Client::connect(t.addr, "pending").await;
 
-    let message = tx(post(1));
+    let message = tx(post("alice", 1));
     a.broadcast(message.clone()).await;
     for receiver in [&mut b, &mut c] {
         assert_relayed(&receiver.recv_kind("Tx").await, &a, &message);
@@ -163,7 +163,7 @@ async fn broadcasts_reach_other_joined_peers_only() {
     b.sync_quiet().await;
 
     // A `from` set by the sender is replaced by the relay.
-    let message = tx(post(2));
+    let message = tx(post("alice", 2));
     c.send(Envelope { from: Some(a.id), to: None, message: message.clone() }).await;
     assert_relayed(&a.recv_kind("Tx").await, &c, &message);
     assert_relayed(&b.recv_kind("Tx").await, &c, &message);
@@ -181,13 +181,13 @@ async fn addressed_messages_reach_only_their_peer() {
 
     let messages = [
         Message::GetBlocks { locator: vec![fake_hash("tip")], limit: 10 },
-        Message::Blocks { blocks: vec![dev_block(1), block_on(dev_block(1).hash(), 2, vec![post(2)])] },
+        Message::Blocks { blocks: vec![dev_block(1), block_on(dev_block(1).hash(), 2, vec![post("alice", 2)])] },
         Message::GetMempool {},
-        Message::Mempool { txs: vec![post(3), signed_post(4)] },
+        Message::Mempool { txs: vec![post("alice", 3), signed_post(4)] },
         Message::Ping { nonce: 5 },
         Message::Pong { nonce: 6 },
         Message::Error { code: ErrorCode::Internal, message: "disk full".into() },
-        tx(post(7)),
+        tx(post("alice", 7)),
         block_msg(dev_block(8)),
     ];
     for message in &messages {
@@ -262,7 +262,7 @@ async fn requests_without_to_go_to_the_peer_with_most_work() {
 
     // poor announces a block on rich's best block, whose work (100) the relay
     // knows from rich's Hello: poor's chain now has 100 + the block's work.
-    let first = block_on(fake_hash("rich"), 8, vec![post(1)]);
+    let first = block_on(fake_hash("rich"), 8, vec![post("alice", 1)]);
     let announced = block_msg(first.clone());
     poor.broadcast(announced.clone()).await;
     for receiver in [&mut rich, &mut asker] {
@@ -276,7 +276,7 @@ async fn requests_without_to_go_to_the_peer_with_most_work() {
     rich.expect_silence(100).await;
 
     // On top of its own announcement: the work adds up.
-    let second = block_on(first.hash(), 9, vec![post(2)]);
+    let second = block_on(first.hash(), 9, vec![post("alice", 2)]);
     poor.broadcast(block_msg(second.clone())).await;
     poor.sync_quiet().await;
     for receiver in [&mut rich, &mut asker] {
@@ -286,10 +286,10 @@ async fn requests_without_to_go_to_the_peer_with_most_work() {
 
     // Blocks passing through in a sync answer teach the relay their work too:
     // asker announces on a block it was sent by rich.
-    let synced = block_on(second.hash(), 10, vec![post(3)]);
+    let synced = block_on(second.hash(), 10, vec![post("alice", 3)]);
     rich.send_to(asker.id, Message::Blocks { blocks: vec![synced.clone()] }).await;
     asker.recv_kind("Blocks").await;
-    let third = block_on(synced.hash(), 11, vec![post(4)]);
+    let third = block_on(synced.hash(), 11, vec![post("alice", 4)]);
     asker.broadcast(block_msg(third.clone())).await;
     asker.sync_quiet().await;
     for receiver in [&mut rich, &mut poor] {
@@ -302,7 +302,7 @@ async fn requests_without_to_go_to_the_peer_with_most_work() {
     poor.sync_quiet().await;
 
     // A block on an unknown parent credits nothing.
-    rich.broadcast(block_msg(block_on(fake_hash("nowhere"), 500, vec![post(5)]))).await;
+    rich.broadcast(block_msg(block_on(fake_hash("nowhere"), 500, vec![post("alice", 5)]))).await;
     rich.sync_quiet().await;
     for receiver in [&mut poor, &mut asker] {
         receiver.recv_kind("Block").await;
@@ -370,11 +370,11 @@ async fn invalid_blocks_and_posts_are_refused_but_block_signatures_are_not_check
         a.send_to(b.id, tx(post)).await;
         a.expect_error(ErrorCode::InvalidTx).await;
     }
-    a.send_to(b.id, Message::Mempool { txs: vec![post(6), forged_post(7)] }).await;
+    a.send_to(b.id, Message::Mempool { txs: vec![post("alice", 6), forged_post(7)] }).await;
     a.expect_error(ErrorCode::InvalidTx).await;
 
     // Nothing of that reached b: a's next valid message is the first it sees.
-    let marker = tx(post(8));
+    let marker = tx(post("alice", 8));
     a.broadcast(marker.clone()).await;
     assert_relayed(&b.recv().await, &a, &marker);
 
@@ -394,9 +394,10 @@ async fn duplicates_are_forwarded_once() {
     let mut b = join(t.addr, "b", work(1)).await;
     let mut c = join(t.addr, "c", work(1)).await;
 
-    for (kind, first, marker) in
-        [("Tx", tx(post(1)), tx(post(2))), ("Block", block_msg(dev_block(1)), block_msg(dev_block(2)))]
-    {
+    for (kind, first, marker) in [
+        ("Tx", tx(post("alice", 1)), tx(post("alice", 2))),
+        ("Block", block_msg(dev_block(1)), block_msg(dev_block(2))),
+    ] {
         a.broadcast(first.clone()).await;
         assert_relayed(&b.recv_kind(kind).await, &a, &first);
         assert_relayed(&c.recv_kind(kind).await, &a, &first);
@@ -429,7 +430,7 @@ async fn garbage_is_refused_and_repeat_offenders_are_banned() {
     for (n, frame) in bad.into_iter().enumerate() {
         x.send_frame(frame).await;
         x.expect_error(ErrorCode::BadMessage).await;
-        let message = tx(post(n as u64));
+        let message = tx(post("alice", n as u64));
         a.broadcast(message.clone()).await;
         for receiver in [&mut b, &mut x] {
             assert_relayed(&receiver.recv_kind("Tx").await, &a, &message);
@@ -444,7 +445,7 @@ async fn garbage_is_refused_and_repeat_offenders_are_banned() {
     eventually("the offender is gone", || !t.peer_ids().contains(&x.id)).await;
     assert_eq!(t.relay.disconnects(DisconnectReason::Misbehaving), 1);
 
-    let message = tx(post(100));
+    let message = tx(post("alice", 100));
     a.broadcast(message.clone()).await;
     assert_relayed(&b.recv_kind("Tx").await, &a, &message);
     a.sync_quiet().await;
@@ -465,7 +466,7 @@ async fn oversize_frame_closes_with_1009() {
     eventually("the sender is gone", || !t.peer_ids().contains(&x.id)).await;
     assert_eq!(t.relay.disconnects(DisconnectReason::FrameTooLarge), 1);
 
-    let message = tx(post(1));
+    let message = tx(post("alice", 1));
     a.broadcast(message.clone()).await;
     assert_relayed(&b.recv_kind("Tx").await, &a, &message);
 }
@@ -498,7 +499,7 @@ async fn rate_limit_drops_the_excess() {
 
     // 17 × 2 points is under the ban score: a is still connected and receives.
     assert!(t.peer_ids().contains(&a.id));
-    let message = tx(post(1));
+    let message = tx(post("alice", 1));
     b.broadcast(message.clone()).await;
     assert_relayed(&a.recv_kind("Tx").await, &b, &message);
 }
@@ -585,7 +586,7 @@ async fn slow_consumer_is_dropped_while_readers_get_every_block() {
         received: (0..READERS).map(|_| AtomicUsize::new(0)).collect(),
         progress: Notify::new(),
     });
-    let end = Envelope { from: Some(sender.id), to: None, message: tx(post(0)) };
+    let end = Envelope { from: Some(sender.id), to: None, message: tx(post("alice", 0)) };
     let tasks: Vec<_> = readers
         .into_iter()
         .enumerate()

@@ -242,11 +242,11 @@ fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> 
     if let Some(stdout) = relay.stdout.take() {
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).context("reading the relay")?;
     }
-    let Some(url) = line.trim().strip_prefix("tabchain-relay listening on ").map(str::to_owned) else {
+    let Some(relay_addr) = tabchain_process::parse_listening_line("tabchain-relay", &line) else {
         let _ = relay.kill();
         bail!("the relay did not start (it printed {line:?})");
     };
-    let ws = format!("{}ws", url.replacen("http://", "ws://", 1));
+    let (url, ws) = (format!("http://{relay_addr}/"), format!("ws://{relay_addr}/ws"));
     // One non-mining node keeps the chain when every tab is closed.
     let data = root.join("data").join(network.as_str());
     let node = Command::new(exe("tabchain-node"))
@@ -266,7 +266,8 @@ fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> 
     if let Some(stdout) = node.stdout.take() {
         let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
     }
-    let api = line.trim().strip_prefix("tabchain-node listening on ").unwrap_or("(the node did not start: see above)");
+    let api = tabchain_process::parse_listening_line("tabchain-node", &line)
+        .map_or_else(|| "(the node did not start: see above)".to_owned(), |addr| format!("http://{addr}/"));
     println!("xtask: network {} — open {url} (node REST API {api}, data in {})", network.as_str(), data.display());
     let status = relay.wait().context("waiting for the relay")?;
     let _ = node.kill();

@@ -1,7 +1,10 @@
 //! Helpers for the relay's websocket tests: a relay on `127.0.0.1:0`, a
-//! websocket [`Client`] with timeouts and clear panics, and dev-network blocks
-//! and posts built the way a node would build them.
+//! websocket [`Client`] with timeouts and clear panics, and the wire messages
+//! tests send. Dev-network blocks and posts come from the test kit
+//! (`tabchain_core::testkit`), re-exported here.
 #![allow(dead_code)]
+
+pub use tabchain_core::testkit::*;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,49 +13,29 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tabchain_core::block::Block;
-use tabchain_core::hash::{BlockHash, sha256};
-use tabchain_core::header::{BlockHeader, HEADER_VERSION};
-use tabchain_core::merkle::merkle_root;
-use tabchain_core::mining::solve;
-use tabchain_core::params::Params;
+use tabchain_core::hash::BlockHash;
 use tabchain_core::post::Post;
-use tabchain_core::target::{CompactTarget, Work};
+use tabchain_core::target::Work;
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, PeerInfo};
-use tabchain_relay::{Config, Network, Relay, app};
+use tabchain_relay::{Config, Network, RunningRelay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 /// How long any single expected event may take before a test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Dev parameters.
-pub fn dev() -> Params {
-    Params::for_network(Network::Dev)
-}
+/// A relay serving on an ephemeral loopback port: a [`RunningRelay`]
+/// (`relay`, `addr`) with test conveniences.
+pub struct TestRelay(RunningRelay);
 
-/// The dev network's chain id (genesis hash).
-pub fn dev_chain_id() -> BlockHash {
-    dev().chain_id()
-}
+impl std::ops::Deref for TestRelay {
+    type Target = RunningRelay;
 
-/// `n` units of work.
-pub fn work(n: u64) -> Work {
-    Work::from_hex(&format!("{n:064x}")).expect("64 hex digits")
-}
-
-/// A made-up block hash, distinct per `tag`.
-pub fn fake_hash(tag: &str) -> BlockHash {
-    BlockHash::from_bytes(sha256(tag.as_bytes()))
-}
-
-/// A relay serving on an ephemeral loopback port.
-pub struct TestRelay {
-    /// Its shared state (peers, counters, shutdown).
-    pub relay: Relay,
-    /// Where it listens.
-    pub addr: SocketAddr,
+    fn deref(&self) -> &RunningRelay {
+        &self.0
+    }
 }
 
 /// A directory for the (unused) web app; it need not hold anything.
@@ -64,11 +47,9 @@ fn www() -> PathBuf {
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestRelay {
     let mut config = Config::new(Network::Dev, www());
     tweak(&mut config);
-    let relay = Relay::new(config).expect("valid test config");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(axum::serve(listener, app(relay.clone())).into_future());
-    TestRelay { relay, addr }
+    TestRelay(
+        tabchain_relay::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("the test relay starts"),
+    )
 }
 
 impl TestRelay {
@@ -357,63 +338,6 @@ pub async fn join_at(addr: SocketAddr, agent: &str, total_work: Work, best_hash:
             other => panic!("{agent}: expected its PeerJoined, got {other:?}"),
         }
     }
-}
-
-/// A distinct unsigned post.
-pub fn post(n: u64) -> Post {
-    Post::new("alice", &format!("post number {n}"), 1_795_564_800_000 + n).expect("valid post")
-}
-
-/// A post signed with a fixed test key.
-pub fn signed_post(n: u64) -> Post {
-    Post::new_signed("bob", &format!("signed post {n}"), 1_795_564_800_000 + n, &[7; 32]).expect("valid post")
-}
-
-/// A signed post whose content was changed after signing.
-pub fn forged_post(n: u64) -> Post {
-    let mut post = signed_post(n);
-    post.content.push_str(" (edited)");
-    assert!(post.validate().is_err(), "the forgery is detectable");
-    post
-}
-
-/// A dev block on `prev` at `height` holding `posts`, with a correct Merkle
-/// root and a nonce meeting the dev network's easiest target.
-pub fn block_on(prev: BlockHash, height: u64, posts: Vec<Post>) -> Block {
-    let block = Block {
-        header: BlockHeader {
-            version: HEADER_VERSION,
-            height,
-            prev_hash: prev,
-            merkle_root: merkle_root(&posts.iter().map(Post::txid).collect::<Vec<_>>()),
-            timestamp_ms: dev().genesis_timestamp_ms + height * 1_000,
-            bits: dev().easiest_bits,
-            nonce: 0,
-        },
-        posts,
-    };
-    seal_header(block)
-}
-
-/// Finds a nonce meeting the block's own `bits` (keeps everything else).
-pub fn seal_header(mut block: Block) -> Block {
-    block.header = solve(&block.header, 1 << 24).expect("valid target").expect("a nonce within 2^24 hashes");
-    block
-}
-
-/// A valid dev block on genesis carrying one post numbered `n`.
-pub fn dev_block(n: u64) -> Block {
-    block_on(dev_chain_id(), 1, vec![post(n)])
-}
-
-/// The work one block at the dev network's easiest target proves.
-pub fn dev_block_work() -> Work {
-    dev().easiest_target().work()
-}
-
-/// `bits` as a compact target, for readability.
-pub fn bits(value: u32) -> CompactTarget {
-    CompactTarget(value)
 }
 
 /// `Tx` for `post`.
