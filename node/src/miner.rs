@@ -6,8 +6,10 @@
 //! threads move to it quickly; a found nonce goes back to the async side over
 //! a channel, and the thread waits for the next job.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use parking_lot::{Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use tabchain_core::block::Block;
@@ -90,7 +92,7 @@ impl MinerPool {
     /// Replaces the job (or stops mining with `None`); every thread moves to
     /// it within one slice.
     pub fn set_job(&self, job: Option<Job>) {
-        let mut current = self.shared.job.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut current = self.shared.job.lock();
         *current = job.map(Arc::new);
         self.shared.generation.fetch_add(1, Ordering::AcqRel);
         self.shared.wake.notify_all();
@@ -127,7 +129,7 @@ fn mine_loop(index: usize, shared: &Shared, found: &mpsc::Sender<Found>) {
     loop {
         // Wait for a job we have not finished.
         let (job, generation) = {
-            let mut job = shared.job.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut job = shared.job.lock();
             loop {
                 if shared.stop.load(Ordering::Acquire) {
                     return;
@@ -138,7 +140,7 @@ fn mine_loop(index: usize, shared: &Shared, found: &mpsc::Sender<Found>) {
                 {
                     break (current.clone(), generation);
                 }
-                job = shared.wake.wait(job).unwrap_or_else(PoisonError::into_inner);
+                shared.wake.wait(&mut job);
             }
         };
         let mut next = (index as u64) << RANGE_BITS;
@@ -174,7 +176,7 @@ pub fn mine_now(block: Block, threads: usize, kernel: Kernel) -> Result<Block, T
                 while !stop.load(Ordering::Acquire) {
                     let outcome = job.mining.mine(kernel, next, SLICE);
                     if let Some((nonce, _)) = outcome.found {
-                        let mut slot = result.lock().unwrap_or_else(PoisonError::into_inner);
+                        let mut slot = result.lock();
                         if slot.is_none() {
                             *slot = Some(nonce);
                         }
@@ -185,7 +187,7 @@ pub fn mine_now(block: Block, threads: usize, kernel: Kernel) -> Result<Block, T
             });
         }
     });
-    let nonce = result.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let nonce = result.into_inner();
     let mut block = job.block;
     // The loop only ends once some thread stored a nonce.
     block.header.nonce = nonce.unwrap_or(block.header.nonce);
