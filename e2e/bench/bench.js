@@ -1,5 +1,5 @@
 // The page side of `cargo xtask bench wasm` (e2e/bench-wasm.mjs): runs the
-// real www/miner.js workers the way www/mining.js's MiningManager does, and
+// real www/miner.js workers the way www/miners.js's MiningManager does, and
 // hash-wasm in a worker, and reports hashes per second.
 
 import { benchHeader } from './header.js';
