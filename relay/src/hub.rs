@@ -444,8 +444,11 @@ impl Hub {
         self.shutdown.send_replace(true);
     }
 
-    /// Whether any connection is still open.
+    /// Whether any connection is still open: counted by slots, which a
+    /// connection holds until its close handshake is over (a peer leaves the
+    /// peer list before its close frame is written; a shutdown that waited on
+    /// that list could end the process first).
     pub fn has_connections(&self) -> bool {
-        !self.peers().is_empty()
+        self.slots.load(Ordering::Acquire) > 0
     }
 }
