@@ -32,6 +32,8 @@ impl MiningJob {
     /// eight around each change of the nonce's high half, with the midstate
     /// kernel.
     pub(super) fn mine_lanes4(&self, start_nonce: u64, count: u64) -> MineOutcome {
+        // The rounds' constants, copied next to the batches on the stack (see `RoundConstants`).
+        let constants = RoundConstants { k: K, plan: self.plan.clone() };
         let mut high = self.plan.high_word_terms(((start_nonce >> 32) as u32).swap_bytes());
         let mut done = 0u64;
         while count - done >= 8 {
@@ -51,7 +53,7 @@ impl MiningJob {
             let second = first.wrapping_add(4);
             let (w6, _) = U32x4::consecutive_nonce_words(first);
             let (w6_second, _) = U32x4::consecutive_nonce_words(second);
-            let tops = batch_pair_first_words(&self.plan, &high, [w6, w6_second]);
+            let tops = batch_pair_first_words(&constants, &high, [w6, w6_second]);
             for (batch_first, top) in [first, second].into_iter().zip(tops) {
                 if top.any_le(self.target_top)
                     && let Some((lane, hash)) = self.first_hit(batch_first, top.to_array())
@@ -130,6 +132,18 @@ fn store_pinned<T: Copy>(slot: &mut T, value: T) {
     unsafe { core::ptr::write_volatile(slot, value) }
 }
 
+/// What the rounds read from memory besides the batches: SHA-256's `K` and
+/// the job's [`LanePlan`], copied once per call onto the stack next to the
+/// batches. Read from their static and heap homes, the browser hash rate
+/// moved by 2–4% between builds whose kernel code was byte for byte the same
+/// (unrelated code elsewhere in the module changed); with the copy it
+/// measured at or above the earlier builds (`cargo xtask bench wasm`, three
+/// alternating pairs).
+struct RoundConstants {
+    k: [u32; 64],
+    plan: LanePlan,
+}
+
 /// One batch of four consecutive nonces in [`Kernel::Lanes4`]'s search,
 /// which runs two batches side by side: rounds 7..=63 of the second block
 /// from a [`LanePlan`], round by round, batch after batch.
@@ -168,8 +182,8 @@ struct LaneBatch {
 impl LaneBatch {
     /// The batch before round 7 for the nonces with message word `w6`.
     #[inline(always)]
-    fn new(plan: &LanePlan, high: &HighWordTerms, w6: U32x4) -> Self {
-        let c = &plan.state7;
+    fn new(constants: &RoundConstants, high: &HighWordTerms, w6: U32x4) -> Self {
+        let c = &constants.plan.state7;
         let a = U32x4::splat(c[0]).add(w6);
         let mut recent_a = [U32x4::splat(0); 4];
         // `a` after rounds 6 and 5 (round 7's `a` and `b`).
@@ -196,11 +210,11 @@ impl LaneBatch {
 
     /// Round `T` (7..=63), with its schedule word first from `T = 21` on.
     #[inline(always)]
-    fn step<const T: usize>(&mut self, plan: &LanePlan, high: &HighWordTerms) {
+    fn step<const T: usize>(&mut self, constants: &RoundConstants, high: &HighWordTerms) {
         let kw = match T {
             7 => U32x4::splat(0),
-            8..=20 => U32x4::splat(load_pinned(&plan.kw[T - 8])),
-            _ => self.schedule_word::<T>(plan, high).add(U32x4::splat(load_pinned(&K[T]))),
+            8..=20 => U32x4::splat(load_pinned(&constants.plan.kw[T - 8])),
+            _ => self.schedule_word::<T>(&constants.plan, high).add(U32x4::splat(load_pinned(&constants.k[T]))),
         };
         let [a, b, c, d, e, f, g, h] = self.state;
         let a_xor_b = a.xor(b);
@@ -239,16 +253,16 @@ impl LaneBatch {
 /// nonces, given their message words W6, run side by side (see
 /// [`LaneBatch`]).
 #[inline(always)]
-fn batch_pair_first_words(plan: &LanePlan, high: &HighWordTerms, w6: [U32x4; 2]) -> [U32x4; 2] {
-    let mut batches = w6.map(|w6| LaneBatch::new(plan, high, w6));
+fn batch_pair_first_words(constants: &RoundConstants, high: &HighWordTerms, w6: [U32x4; 2]) -> [U32x4; 2] {
+    let mut batches = w6.map(|w6| LaneBatch::new(constants, high, w6));
     macro_rules! rounds {
         ($($t:literal)*) => {
-            $( for batch in &mut batches { batch.step::<$t>(plan, high); } )*
+            $( for batch in &mut batches { batch.step::<$t>(constants, high); } )*
         };
     }
     rounds!(7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35);
     rounds!(36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
-    batches.map(|batch| batch.state[0].add(U32x4::splat(plan.midstate[0])))
+    batches.map(|batch| batch.state[0].add(U32x4::splat(constants.plan.midstate[0])))
 }
 
 #[cfg(test)]
@@ -278,7 +292,8 @@ mod tests {
             let high = job.plan.high_word_terms(((first >> 32) as u32).swap_bytes());
             let second = first + 4;
             let w6 = [first, second].map(|nonce| U32x4::consecutive_nonce_words(nonce).0);
-            let tops = batch_pair_first_words(&job.plan, &high, w6).map(U32x4::to_array);
+            let constants = RoundConstants { k: K, plan: job.plan.clone() };
+            let tops = batch_pair_first_words(&constants, &high, w6).map(U32x4::to_array);
             for lane in 0..8u64 {
                 let expected = sha256(&job.header_with_nonce(first + lane).to_bytes());
                 let got = tops[(lane / 4) as usize][(lane % 4) as usize];
