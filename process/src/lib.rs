@@ -17,6 +17,7 @@ pub mod spawn;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -41,6 +42,24 @@ pub fn announce_listening(name: &str, addr: SocketAddr) -> anyhow::Result<()> {
 pub fn parse_listening_line(name: &str, line: &str) -> Option<SocketAddr> {
     let rest = line.trim().strip_prefix(name)?.strip_prefix(LISTENING_ON)?;
     rest.strip_suffix('/')?.parse().ok()
+}
+
+/// Reads the first line of a child's `stdout` on a thread, waiting at most
+/// `timeout`; the thread then keeps draining it, so the child can never block
+/// on a full pipe. An empty line means the child closed stdout first; an
+/// error of kind [`std::io::ErrorKind::TimedOut`], that nothing came in time.
+pub fn read_first_line(stdout: impl std::io::Read + Send + 'static, timeout: Duration) -> std::io::Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let first = std::io::BufRead::read_line(&mut reader, &mut line).map(|_| line);
+        let _ = tx.send(first);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    rx.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no line within {timeout:?}")))
+    })
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: `info`).

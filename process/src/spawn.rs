@@ -3,18 +3,17 @@
 //! [`Spawned`] that kills the process when dropped, so a failing test leaks
 //! no server.
 
-use std::io::{BufRead as _, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use parking_lot::Mutex;
 
-use crate::{LISTENING_ON, parse_listening_line};
+use crate::{LISTENING_ON, parse_listening_line, read_first_line};
 
 /// How long a binary may take to print its line.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,22 +53,14 @@ pub fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<Spawned> {
     let mut spawned =
         Spawned { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), stderr, stderr_reader: Some(stderr_reader) };
 
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let first = reader.read_line(&mut line).map(|_| line);
-        let _ = tx.send(first);
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
-    });
-    let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
-        Ok(Ok(line)) => line,
-        Ok(Err(e)) => {
+    let line = match read_first_line(stdout, STARTUP_TIMEOUT) {
+        Ok(line) => line,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return Err(spawned.fail(anyhow!("`{what}` printed nothing on stdout within {STARTUP_TIMEOUT:?}")));
+        }
+        Err(e) => {
             let e = anyhow::Error::from(e).context(format!("reading the stdout of `{what}`"));
             return Err(spawned.fail(e));
-        }
-        Err(_) => {
-            return Err(spawned.fail(anyhow!("`{what}` printed nothing on stdout within {STARTUP_TIMEOUT:?}")));
         }
     };
     if line.is_empty() {

@@ -4,11 +4,9 @@
 //! drop; on Linux the kernel also kills it if the benchmark itself dies.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -44,20 +42,14 @@ impl ServerProcess {
         let mut server = ServerProcess { child, _stdin: stdin, log: log.to_path_buf(), addr: ([0, 0, 0, 0], 0).into() };
         let stdout = stdout.context("the child's stdout is not piped")?;
 
-        // Read the first line on a thread (with a timeout here), then keep
-        // draining stdout so the server can never block on a full pipe.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let first = reader.read_line(&mut line).map(|_| line);
-            let _ = tx.send(first);
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(Ok(line)) => line,
-            Ok(Err(e)) => return Err(e).with_context(|| format!("reading the first line of `{what}`")),
-            Err(_) => bail!("`{what}` printed no address within {STARTUP_TIMEOUT:?}{}", server.log_tail()),
+        // The first line (with a timeout); stdout is drained after it, so the
+        // server can never block on a full pipe.
+        let line = match tabchain_process::read_first_line(stdout, STARTUP_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                bail!("`{what}` printed no address within {STARTUP_TIMEOUT:?}{}", server.log_tail())
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading the first line of `{what}`")),
         };
         if line.is_empty() {
             let status = server.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
