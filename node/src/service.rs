@@ -171,20 +171,21 @@ impl Service {
     }
 
     /// A block the background miner found: validated, stored, announced. A
-    /// block the tip already moved past is dropped (the miners have a newer
-    /// job by then, or get one now).
+    /// block the tip already moved past is dropped, and the miners get a
+    /// fresh job (the thread that found it has finished its old one).
     pub fn on_found(&self, found: Found) {
         let height = found.block.header.height;
         let result = self.update(|driver| match driver.submit_mined(found.block, now_ms()) {
             Ok(outputs) => (true, outputs),
             Err(e) => {
                 tracing::debug!("mined block not used: {e}");
-                (false, vec![Output::TemplateStale])
+                (false, Vec::new())
             }
         });
         match result {
             Ok(true) => tracing::info!(height, "mined a block"),
-            Ok(false) => {}
+            // Mine on: a job the threads finished must not leave them idle.
+            Ok(false) => self.refresh_template(&mut self.driver.lock()),
             Err(e) => tracing::error!("cannot store a mined block: {e}"),
         }
     }
