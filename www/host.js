@@ -18,7 +18,7 @@
 // takes them back on `restore`, and announces them again on every join.
 
 import init, { TabNode, publicKeyId, welcomeNetwork, legacyOutboxPost } from './pkg/tabchain_wasm.js';
-import { openStore } from './store.js';
+import { openStore, keeps } from './store.js';
 import { RelayConnection } from './relay.js';
 import { MiningManager } from './miners.js';
 import { short } from './ui/dom.js';
@@ -236,12 +236,7 @@ export class Host extends EventTarget {
    */
   keep(outputs) {
     for (const output of outputs) {
-      if (output.kind !== 'store') continue;
-      const change = output;
-      if (change.change === 'pendingAdded' || change.change === 'pendingRemoved') {
-        if (!change.own) continue;
-      }
-      this.pendingChanges.push(change);
+      if (output.kind === 'store' && keeps(output)) this.pendingChanges.push(output);
     }
     if (this.pendingChanges.length > 0) this.flushStores();
   }

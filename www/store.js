@@ -148,17 +148,25 @@ class MemoryStore {
 let nextSeq = 0;
 
 /**
- * Carries out the node's `store` outputs in order with `ops`: a block is put
- * under its hash, a best-chain change sets the tip (its last hash), an own
- * pending post is put in the outbox and removed when it leaves the mempool.
- * Other pending posts are not kept by a tab.
+ * Whether a tab keeps this `store` output of the node: blocks, the best
+ * chain, and its own pending posts (other pending posts are not kept).
+ */
+export function keeps(change) {
+  return (change.change !== 'pendingAdded' && change.change !== 'pendingRemoved') || change.own;
+}
+
+/**
+ * Carries out the changes a tab keeps (see `keeps`) in order with `ops`: a
+ * block is put under its hash, a best-chain change sets the tip (its last
+ * hash), an own pending post is put in the outbox and removed when it leaves
+ * the mempool.
  */
 function replay(changes, ops) {
   for (const c of changes) {
     if (c.change === 'block') ops.putBlock(c.hash, c.bytes);
     else if (c.change === 'bestChain' && c.hashes.length > 0) ops.setTip(c.hashes[c.hashes.length - 1]);
-    else if (c.change === 'pendingAdded' && c.own) {
+    else if (c.change === 'pendingAdded') {
       ops.putOwn({ txId: c.txId, bytes: c.bytes, seq: Date.now() * 1000 + (nextSeq++ % 1000) });
-    } else if (c.change === 'pendingRemoved' && c.own) ops.deleteOwn(c.txId);
+    } else if (c.change === 'pendingRemoved') ops.deleteOwn(c.txId);
   }
 }

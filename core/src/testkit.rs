@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 use crate::block::Block;
+use crate::driver::{Change, Driver};
 use crate::hash::{BlockHash, sha256};
 use crate::header::{BlockHeader, HEADER_VERSION};
 use crate::merkle::merkle_root;
@@ -73,6 +74,21 @@ pub fn next_block(state: &ChainState) -> Block {
     let mut block = state.block_template(tip_time + interval);
     block.header.timestamp_ms = tip_time + interval;
     seal(block)
+}
+
+/// The driver's mining template (its pending posts included), stamped one
+/// target interval plus `offset_ms` after the tip and sealed: what its miner
+/// would find. (Different offsets give different blocks on the same tip.)
+pub fn next_mined_block(driver: &mut Driver, offset_ms: u64) -> Block {
+    let time = driver.state().chain().tip().timestamp_ms() + driver.params().target_block_interval_ms + offset_ms;
+    let mut block = driver.template(time);
+    block.header.timestamp_ms = time;
+    seal(block)
+}
+
+/// The change that keeps `block` ([`Change::Block`]), as a host gets it.
+pub fn block_change(block: &Block) -> Change {
+    Change::Block { hash: block.hash(), height: block.header.height, bytes: block.to_bytes() }
 }
 
 /// Mines `n` blocks on the state's tip with [`next_block`] (pending posts

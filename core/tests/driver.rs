@@ -11,7 +11,7 @@ use tabchain_core::driver::{
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::{Post, public_key_id};
-use tabchain_core::testkit::{NOW, dev, dev_node, mine, post, seal};
+use tabchain_core::testkit::{NOW, dev, dev_node, mine, next_mined_block, post, seal};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
 
 /// Nodes plus a relay: numbers connections, sends `Welcome`, turns a first
@@ -172,11 +172,7 @@ impl Net {
     /// after it, so two nodes never mine the same block) through
     /// template + nonce; returns it. `route: false` keeps it from the relay.
     fn mine(&mut self, slot: usize, offset: u64, route: bool) -> Block {
-        let node = &mut self.nodes[slot];
-        let t = node.state().chain().tip().timestamp_ms() + node.params().target_block_interval_ms + offset;
-        let mut template = node.template(t);
-        template.header.timestamp_ms = t;
-        let block = seal(template);
+        let block = next_mined_block(&mut self.nodes[slot], offset);
         let outputs = self.nodes[slot].submit_mined(block.clone(), self.now).expect("own block is valid");
         if route {
             self.handle(slot, outputs);

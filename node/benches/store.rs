@@ -6,38 +6,24 @@ use std::time::{Duration, Instant};
 
 use tabchain_core::block::Block;
 use tabchain_core::driver::{Change, Driver};
-use tabchain_core::merkle::merkle_root;
-use tabchain_core::mining::solve;
-use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::state::ChainState;
+use tabchain_core::testkit::{NOW, TEST_KEY, block_change, dev, next_block};
 use tabchain_node::store::{DB_FILE, Store};
-
-/// A clock far enough ahead that no block is "from the future".
-const NOW: u64 = 1_795_564_800_000 + 365 * 24 * 3_600_000;
-
-fn dev() -> Params {
-    Params::for_network(Network::Dev)
-}
 
 /// `n` dev blocks on one chain, one 200-byte post each (every tenth signed).
 fn chain_of(n: usize) -> Vec<Block> {
     let mut state = ChainState::new(dev());
-    let key = [7u8; 32];
     (0..n as u64)
         .map(|i| {
             let content = format!("timing post {i}: {}", "y".repeat(200));
             let post = if i % 10 == 0 {
-                Post::new_signed("bench", &content, 1_795_564_800_000 + i, &key).expect("post")
+                Post::new_signed("bench", &content, 1_795_564_800_000 + i, &TEST_KEY).expect("post")
             } else {
                 Post::new("bench", &content, 1_795_564_800_000 + i).expect("post")
             };
             state.submit_post(post, NOW).expect("post accepted");
-            let time = state.chain().tip().timestamp_ms() + state.params().target_block_interval_ms;
-            let mut block = state.block_template(time);
-            block.header.timestamp_ms = time;
-            block.header.merkle_root = merkle_root(&block.txids());
-            block.header = solve(&block.header, 1 << 24).expect("target").expect("nonce");
+            let block = next_block(&state);
             state.submit_block(block.clone(), NOW).expect("valid block");
             block
         })
@@ -46,8 +32,7 @@ fn chain_of(n: usize) -> Vec<Block> {
 
 /// The changes a node keeps for these blocks: each block, then the best chain.
 fn changes(blocks: &[Block]) -> Vec<Change> {
-    let mut changes: Vec<Change> =
-        blocks.iter().map(|b| Change::Block { hash: b.hash(), height: b.header.height, bytes: b.to_bytes() }).collect();
+    let mut changes: Vec<Change> = blocks.iter().map(block_change).collect();
     if let Some(first) = blocks.first() {
         let hashes = blocks.iter().map(Block::hash).collect();
         changes.push(Change::BestChain { from_height: first.header.height, hashes });

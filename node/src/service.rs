@@ -122,6 +122,20 @@ impl Service {
         Ok(tokio::task::spawn_blocking(move || service.update(action)).await??)
     }
 
+    /// [`Service::update_blocking`] for a driver call that either gives
+    /// outputs to carry out or refuses with nothing to carry out (the REST
+    /// API's calls): `Ok(Err(refusal))` when the driver refused.
+    pub async fn try_update<E: Send + 'static>(
+        self: &Arc<Self>,
+        action: impl FnOnce(&mut Driver) -> Result<Vec<Output>, E> + Send + 'static,
+    ) -> anyhow::Result<Result<(), E>> {
+        self.update_blocking(move |driver| match action(driver) {
+            Ok(outputs) => (Ok(()), outputs),
+            Err(refusal) => (Err(refusal), Vec::new()),
+        })
+        .await
+    }
+
     /// Reads the driver without changing it.
     pub fn read<T>(&self, f: impl FnOnce(&Driver) -> T) -> T {
         f(&self.driver.lock())

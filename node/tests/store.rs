@@ -15,7 +15,7 @@ use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::state::ChainState;
-use tabchain_core::testkit::{NOW, dev, post, seal};
+use tabchain_core::testkit::{NOW, block_change, dev, next_mined_block, post, seal};
 use tabchain_core::wire::{Envelope, Message, PeerId};
 use tabchain_node::store::{DB_FILE, FORMAT_VERSION, Store, StoreError};
 /// The kill -9 test's child: mines and commits blocks, printing each acknowledgement.
@@ -35,20 +35,13 @@ fn next_block(state: &ChainState, skew_ms: u64) -> Block {
 
 /// Mines one block on the node's tip (with its pending posts).
 fn mine(node: &mut Driver) -> Vec<Output> {
-    let time = node.state().chain().tip().timestamp_ms() + node.params().target_block_interval_ms;
-    let mut block = node.template(time);
-    block.header.timestamp_ms = time;
-    node.submit_mined(seal(block), NOW).expect("own block is valid")
+    let block = next_mined_block(node, 0);
+    node.submit_mined(block, NOW).expect("own block is valid")
 }
 
 /// The changes to keep among a call's outputs.
 fn changes(outputs: &[Output]) -> Vec<Change> {
     outputs.iter().cloned().filter_map(Output::into_change).collect()
-}
-
-/// A block as the change that keeps it.
-fn block_change(block: &Block) -> Change {
-    Change::Block { hash: block.hash(), height: block.header.height, bytes: block.to_bytes() }
 }
 
 /// Mines `n` blocks, persisting after each.

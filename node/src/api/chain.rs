@@ -44,21 +44,10 @@ pub(super) async fn add_block(State(api): State<Api>, body: Bytes) -> Response {
         Ok(block) => block,
         Err(e) => return bad_request(WHAT, e),
     };
-    let result = api
-        .service
-        .update_blocking(move |driver| match driver.submit_block(block, now_ms()) {
-            Ok(outputs) => (Ok(()), outputs),
-            Err(e) => (Err(e), Vec::new()),
-        })
-        .await;
+    let result = api.service.try_update(move |driver| driver.submit_block(block, now_ms())).await;
     match result {
         Ok(Ok(())) => text(StatusCode::CREATED, "Block added to the chain"),
         Ok(Err(reason)) => bad_request(WHAT, reason),
         Err(e) => internal(e),
     }
-}
-
-/// The `/chain` answer as an [`axum`] response, for `/register_node`.
-pub(super) async fn chain_response(api: Api) -> Response {
-    chain(State(api)).await
 }

@@ -26,13 +26,7 @@ pub(super) async fn mine(State(api): State<Api>) -> Response {
             Err(e) => return internal(e),
         };
         let height = mined.header.height;
-        let result = api
-            .service
-            .update_blocking(move |driver| match driver.submit_mined(mined, now_ms()) {
-                Ok(outputs) => (Ok(()), outputs),
-                Err(e) => (Err(e), Vec::new()),
-            })
-            .await;
+        let result = api.service.try_update(move |driver| driver.submit_mined(mined, now_ms())).await;
         match result {
             Ok(Ok(())) => return text(StatusCode::OK, format!("Block #{height} is mined.")),
             // The tip moved while mining: mine again on the new one.

@@ -8,7 +8,7 @@ use axum::response::Response;
 use tabchain_core::block::Block;
 
 use super::body::{self, NodeAddress};
-use super::chain::chain_response;
+use super::chain::chain;
 use super::{Api, MAX_HTTP_PEERS, MAX_PEER_CHAIN_BYTES, bad_request, internal, text};
 use crate::service::now_ms;
 
@@ -45,7 +45,7 @@ pub(super) async fn register_node(State(api): State<Api>, body: Bytes) -> Respon
     if let Err(reason) = remember_peer(&api, address) {
         return bad_request("Invalid data", reason);
     }
-    chain_response(api).await
+    chain(State(api)).await
 }
 
 /// Reads a peer's answer up to `limit` bytes.

@@ -24,13 +24,8 @@ pub(super) async fn new_transaction(State(api): State<Api>, body: Bytes) -> Resp
         Ok(post) => post,
         Err(e) => return bad_request(WHAT, e),
     };
-    let result = api
-        .service
-        .update_blocking(move |driver| match driver.submit_own_post(post, now) {
-            Ok((_, outputs)) => (Ok(()), outputs),
-            Err(e) => (Err(e.to_string()), Vec::new()),
-        })
-        .await;
+    let result =
+        api.service.try_update(move |driver| driver.submit_own_post(post, now).map(|(_, outputs)| outputs)).await;
     match result {
         Ok(Ok(())) => text(StatusCode::CREATED, "Success"),
         Ok(Err(reason)) => bad_request(WHAT, reason),

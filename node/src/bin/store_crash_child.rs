@@ -10,22 +10,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use tabchain_core::driver::{Driver, Output};
-use tabchain_core::merkle::merkle_root;
-use tabchain_core::mining::solve;
-use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
+use tabchain_core::testkit::{NOW, dev, next_mined_block};
 use tabchain_node::store::Store;
-
-/// A clock far enough ahead that no block is "from the future".
-const NOW: u64 = 1_795_564_800_000 + 365 * 24 * 3_600_000;
 
 fn main() -> Result<()> {
     let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
         bail!("usage: store-crash-child DATA_DIR");
     };
-    let params = Params::for_network(Network::Dev);
-    let store = Store::open(&dir, &params).context("opening the store")?;
-    let mut driver = Driver::new(params, "store-crash-child");
+    let store = Store::open(&dir, &dev()).context("opening the store")?;
+    let mut driver = Driver::new(dev(), "store-crash-child");
     store.restore(&mut driver, NOW).context("restoring")?;
     let mut out = std::io::stdout().lock();
     loop {
@@ -34,11 +28,7 @@ fn main() -> Result<()> {
         let content = format!("block {height} {}", "x".repeat((height as usize * 37) % 900));
         let post = Post::new("child", &content, 1_795_564_800_000 + height)?;
         let (_, mut outputs) = driver.submit_own_post(post, NOW)?;
-        let time = driver.state().chain().tip().timestamp_ms() + driver.params().target_block_interval_ms;
-        let mut block = driver.template(time);
-        block.header.timestamp_ms = time;
-        block.header.merkle_root = merkle_root(&block.txids());
-        block.header = solve(&block.header, 1 << 24)?.context("no nonce within 2^24 hashes")?;
+        let block = next_mined_block(&mut driver, 0);
         outputs.extend(driver.submit_mined(block, NOW)?);
         let changes: Vec<_> = outputs.into_iter().filter_map(Output::into_change).collect();
         store.persist(&changes).context("persisting")?;
