@@ -36,6 +36,11 @@ pub struct BlockEntry {
     pub target: Target,
     /// Work of the chain from genesis up to and including this block.
     pub chain_work: Work,
+    /// Latest block timestamp from genesis up to and including this block.
+    /// It never decreases along a branch, so once a walk down a branch meets
+    /// a block with a small enough `max_time_ms`, every block below is older
+    /// still: how duplicate checks stop at the post window.
+    pub max_time_ms: u64,
     parent: Option<usize>,
 }
 
@@ -103,8 +108,12 @@ pub struct Chain {
     by_hash: HashMap<BlockHash, usize>,
     /// Entry index of the best chain's block at each height.
     best: Vec<usize>,
-    /// Height of every post confirmed on the best chain.
+    /// Height of each post confirmed in the best chain's blocks from height
+    /// `indexed_from` up: the blocks a post in a new block on the best tip
+    /// could duplicate (see [`Chain::check_branch_duplicates`]).
     best_txs: HashMap<TxId, u64>,
+    /// Lowest best-chain height whose posts are in `best_txs`.
+    indexed_from: u64,
     orphans: OrphanPool,
 }
 
@@ -117,9 +126,25 @@ impl Chain {
         let txids = genesis.txids();
         let orphans = OrphanPool::new(params.max_orphans, params.max_orphan_bytes);
         let best_txs = txids.iter().map(|t| (*t, 0)).collect();
-        let entry =
-            BlockEntry { block: Arc::new(genesis), hash, txids, chain_work: target.work(), target, parent: None };
-        Self { params, entries: vec![entry], by_hash: HashMap::from([(hash, 0)]), best: vec![0], best_txs, orphans }
+        let max_time_ms = genesis.header.timestamp_ms;
+        let entry = BlockEntry {
+            block: Arc::new(genesis),
+            hash,
+            txids,
+            chain_work: target.work(),
+            target,
+            max_time_ms,
+            parent: None,
+        };
+        Self {
+            params,
+            entries: vec![entry],
+            by_hash: HashMap::from([(hash, 0)]),
+            best: vec![0],
+            best_txs,
+            indexed_from: 0,
+            orphans,
+        }
     }
 
     /// The network parameters.
@@ -167,9 +192,17 @@ impl Chain {
         self.best.iter().map(|&i| &self.entries[i])
     }
 
-    /// Height of the best-chain block holding this post, if any.
+    /// Height of the best-chain block holding this post, if that block is
+    /// recent enough that a post in the next block could still duplicate it
+    /// (within the post window: older posts are refused for their age).
     pub fn confirmed_height(&self, txid: &TxId) -> Option<u64> {
         self.best_txs.get(txid).copied()
+    }
+
+    /// Posts of best-chain blocks the duplicate index holds (bounded by the
+    /// post window, not by the chain's length).
+    pub fn indexed_post_count(&self) -> usize {
+        self.best_txs.len()
     }
 
     /// Blocks in the tree (all branches).
@@ -282,13 +315,14 @@ impl Chain {
         now_ms: u64,
     ) -> Result<usize, BlockError> {
         check_contextual(&self.params, &block, &self.parent_context(parent), now_ms)?;
-        self.check_branch_duplicates(parent, &txids)?;
+        self.check_branch_duplicates(parent, block.header.timestamp_ms, &txids)?;
         let target = block.header.bits.to_target()?;
         let entry = BlockEntry {
+            chain_work: self.entries[parent].chain_work.saturating_add(target.work()),
+            max_time_ms: self.entries[parent].max_time_ms.max(block.header.timestamp_ms),
             block: Arc::new(block),
             hash,
             txids,
-            chain_work: self.entries[parent].chain_work.saturating_add(target.work()),
             target,
             parent: Some(parent),
         };
@@ -298,24 +332,76 @@ impl Chain {
         Ok(index)
     }
 
-    /// Fails if a post in `txids` is already on the branch ending at `parent`.
-    fn check_branch_duplicates(&self, parent: usize, txids: &[TxId]) -> Result<(), BlockError> {
-        let mut side = HashSet::new();
+    /// Fails if a post in `txids` (of a block stamped `block_ms`) is already
+    /// on the branch ending at `parent`. Only blocks that could hold a post
+    /// of the new block's window are looked at: a post in block A is stamped
+    /// at most `max_future_drift_ms` after A, and the new block's posts at
+    /// most `post_window_ms` before it, so blocks whose `max_time_ms` is
+    /// below `block_ms - post_window_ms - max_future_drift_ms` (and all
+    /// blocks under them) cannot hold one. The side branch is walked; the
+    /// best chain's part is looked up in the index, and walked only below
+    /// the index (a fork deeper than the index).
+    fn check_branch_duplicates(&self, parent: usize, block_ms: u64, txids: &[TxId]) -> Result<(), BlockError> {
+        if txids.is_empty() {
+            return Ok(());
+        }
+        let cutoff = self.duplicate_cutoff(block_ms);
+        let new: HashSet<TxId> = txids.iter().copied().collect();
+        let duplicate_in = |entry: &BlockEntry| entry.txids.iter().find(|t| new.contains(t)).copied();
         let mut index = parent;
         while !self.on_best(index) {
             let entry = &self.entries[index];
-            side.extend(entry.txids.iter().copied());
+            if entry.max_time_ms < cutoff {
+                return Ok(());
+            }
+            if let Some(txid) = duplicate_in(entry) {
+                return Err(BlockError::DuplicatePostOnBranch(txid));
+            }
             // Genesis is always on the best chain, so every side block has a parent.
             index = entry.parent.unwrap_or(0);
         }
         let fork_height = self.entries[index].height();
-        for txid in txids {
-            let on_shared_part = self.best_txs.get(txid).is_some_and(|&h| h <= fork_height);
-            if on_shared_part || side.contains(txid) {
-                return Err(BlockError::DuplicatePostOnBranch(*txid));
+        if let Some(txid) = txids.iter().find(|t| self.best_txs.get(t).is_some_and(|&h| h <= fork_height)) {
+            return Err(BlockError::DuplicatePostOnBranch(*txid));
+        }
+        let mut height = fork_height.min(self.indexed_from.saturating_sub(1));
+        while height < self.indexed_from {
+            let entry = &self.entries[self.best[height as usize]];
+            if entry.max_time_ms < cutoff {
+                break;
+            }
+            if let Some(txid) = duplicate_in(entry) {
+                return Err(BlockError::DuplicatePostOnBranch(txid));
+            }
+            match height.checked_sub(1) {
+                Some(below) => height = below,
+                None => break,
             }
         }
         Ok(())
+    }
+
+    /// Blocks whose `max_time_ms` is below this cannot hold a post that a
+    /// block stamped `block_ms` could duplicate.
+    fn duplicate_cutoff(&self, block_ms: u64) -> u64 {
+        block_ms.saturating_sub(self.params.post_window_ms).saturating_sub(self.params.max_future_drift_ms)
+    }
+
+    /// Drops from the duplicate index the best-chain blocks that no block on
+    /// the tip can duplicate any more (its timestamp must pass the tip's
+    /// median time past).
+    fn prune_index(&mut self) {
+        let cutoff = self.duplicate_cutoff(self.median_time_past(self.tip_index()).saturating_add(1));
+        while self.indexed_from < self.height() {
+            let entry = &self.entries[self.best[self.indexed_from as usize]];
+            if entry.max_time_ms >= cutoff {
+                break;
+            }
+            for txid in &entry.txids {
+                self.best_txs.remove(txid);
+            }
+            self.indexed_from += 1;
+        }
     }
 
     /// Makes `new_tip` the best tip and reports the move.
@@ -337,6 +423,8 @@ impl Chain {
             disconnected.push(entry.block.clone());
         }
         self.best.truncate(keep);
+        // A fork below the index: the new blocks are indexed from the fork up.
+        self.indexed_from = self.indexed_from.min(keep as u64);
         let mut connected = Vec::with_capacity(branch.len());
         for &new in branch.iter().rev() {
             let entry = &self.entries[new];
@@ -346,6 +434,7 @@ impl Chain {
             connected.push(entry.block.clone());
             self.best.push(new);
         }
+        self.prune_index();
         TipChange { fork_height, disconnected, connected }
     }
 

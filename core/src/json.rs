@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! post:  {"author": str, "content": str, "timestamp": seconds,
-//!         "public_key": 64 hex, "signature": 128 hex}      (last two: signed posts only)
+//!         "public_key": 64 hex, "signature": 128 hex,     (these two: signed posts only)
+//!         "stamp_target": 8 hex digits of the stamp's compact bits, "stamp_nonce": u64}
 //! block: {"index": height, "transactions": [post, …], "timestamp": seconds,
 //!         "previous_hash": 64 hex, "nonce": u64, "hash": 64 hex, "version": u32,
 //!         "merkle_root": 64 hex, "target": 8 hex digits of the compact bits}
@@ -30,6 +31,7 @@ use crate::block::Block;
 use crate::hash::{BlockHash, MerkleRoot, parse_hex32};
 use crate::header::BlockHeader;
 use crate::post::{MAX_AUTHOR_BYTES, MAX_CONTENT_BYTES, Post, PostSignature};
+use crate::stamp::Stamp;
 use crate::target::CompactTarget;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -142,6 +144,10 @@ pub struct PostJson {
     /// 128 hex characters, signed posts only.
     #[serde(default)]
     pub signature: Option<String>,
+    /// The stamp's compact target bits, 8 hex digits.
+    pub stamp_target: String,
+    /// The stamp's nonce.
+    pub stamp_nonce: u64,
 }
 
 /// A block as JSON text holds it, before any check: decode into this and
@@ -215,7 +221,8 @@ impl TryFrom<PostJson> for Post {
                 Some(PostSignature { public_key: hex32("public_key", key)?, signature: hex64("signature", sig)? })
             }
         };
-        Ok(Post { author: json.author, content: json.content, timestamp_ms, signature })
+        let stamp = Stamp { bits: parse_target(&json.stamp_target)?, nonce: json.stamp_nonce };
+        Ok(Post { author: json.author, content: json.content, timestamp_ms, signature, stamp })
     }
 }
 
@@ -257,6 +264,8 @@ struct PostOut<'a> {
     public_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signature: Option<String>,
+    stamp_target: String,
+    stamp_nonce: u64,
 }
 
 /// What a block serializes as; posts go through `Post`'s own `Serialize`.
@@ -282,6 +291,8 @@ impl Serialize for Post {
             timestamp: ms_to_seconds(self.timestamp_ms).map_err(serde::ser::Error::custom)?,
             public_key: self.signature.as_ref().map(|sig| hex::encode(sig.public_key)),
             signature: self.signature.as_ref().map(|sig| hex::encode(sig.signature)),
+            stamp_target: self.stamp.bits.to_hex(),
+            stamp_nonce: self.stamp.nonce,
         }
         .serialize(s)
     }
@@ -350,13 +361,16 @@ mod tests {
     fn unsigned_post_format_is_pinned() {
         let post = Post::new("alice", "hi \"there\"\n", 1_700_000_000_123).unwrap();
         let text = serde_json::to_string(&post).unwrap();
-        assert_eq!(text, r#"{"author":"alice","content":"hi \"there\"\n","timestamp":1700000000.123}"#);
+        assert_eq!(
+            text,
+            r#"{"author":"alice","content":"hi \"there\"\n","timestamp":1700000000.123,"stamp_target":"00000000","stamp_nonce":0}"#
+        );
         assert_eq!(serde_json::from_str::<Post>(&text).unwrap(), post);
     }
 
     #[test]
     fn signed_post_carries_key_and_signature_hex() {
-        let post = Post::new_signed("alice", "hi", 1_000, &SECRET).unwrap();
+        let post = Post::new_signed("alice", "hi", 1_000, &SECRET, &BlockHash::ZERO).unwrap();
         let value = serde_json::to_value(&post).unwrap();
         let sig = post.signature.unwrap();
         assert_eq!(value["public_key"], hex::encode(sig.public_key));
@@ -364,23 +378,42 @@ mod tests {
         assert_eq!(value["timestamp"], 1.0);
         let back: Post = serde_json::from_value(value).unwrap();
         assert_eq!(back, post);
-        back.validate().unwrap();
+        back.verify_signature(&BlockHash::ZERO).unwrap();
+    }
+
+    #[test]
+    fn stamp_fields_are_required_and_checked_for_syntax() {
+        let post = Post::new("a", "b", 1).unwrap();
+        let value = serde_json::to_value(&post).unwrap();
+        for field in ["stamp_target", "stamp_nonce"] {
+            let mut missing = value.clone();
+            missing.as_object_mut().unwrap().remove(field);
+            assert!(serde_json::from_value::<Post>(missing).is_err(), "{field}");
+        }
+        let mut bad = value.clone();
+        bad["stamp_target"] = "xyz".into();
+        assert!(serde_json::from_value::<Post>(bad).is_err());
+        let mut stamped = value;
+        stamped["stamp_target"] = "1f00ffff".into();
+        stamped["stamp_nonce"] = u64::MAX.into();
+        let back: Post = serde_json::from_value(stamped).unwrap();
+        assert_eq!((back.stamp.bits, back.stamp.nonce), (CompactTarget(0x1f00_ffff), u64::MAX));
     }
 
     #[test]
     fn signature_fields_come_in_pairs() {
         let key = "ab".repeat(32);
         let sig = "cd".repeat(64);
-        let only_key = format!(r#"{{"author":"a","content":"b","timestamp":1,"public_key":"{key}"}}"#);
+        let only_key = format!(r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":"{key}"}}"#);
         assert_eq!(post_json(&only_key), Err(JsonError::SignatureHalf { present: "public_key" }));
-        let only_sig = format!(r#"{{"author":"a","content":"b","timestamp":1,"signature":"{sig}"}}"#);
+        let only_sig = format!(r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"signature":"{sig}"}}"#);
         assert_eq!(post_json(&only_sig), Err(JsonError::SignatureHalf { present: "signature" }));
-        let nulls = r#"{"author":"a","content":"b","timestamp":1,"public_key":null,"signature":null}"#;
+        let nulls = r#"{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":null,"signature":null}"#;
         assert_eq!(post_json(nulls).unwrap().signature, None);
-        let short = format!(r#"{{"author":"a","content":"b","timestamp":1,"public_key":"{key}","signature":"cd"}}"#);
+        let short = format!(r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":"{key}","signature":"cd"}}"#);
         assert!(matches!(post_json(&short), Err(JsonError::BadHex { field: "signature", .. })));
         let nothex = format!(
-            r#"{{"author":"a","content":"b","timestamp":1,"public_key":"{}","signature":"{sig}"}}"#,
+            r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":"{}","signature":"{sig}"}}"#,
             "zz".repeat(32)
         );
         assert!(matches!(post_json(&nothex), Err(JsonError::BadHex { field: "public_key", .. })));
@@ -406,29 +439,32 @@ mod tests {
 
     #[test]
     fn integer_seconds_parse() {
-        let post = post_json(r#"{"author":"a","content":"b","timestamp":1700000000}"#).unwrap();
+        let post = post_json(r#"{"author":"a","content":"b","timestamp":1700000000,"stamp_target":"00000000","stamp_nonce":0}"#).unwrap();
         assert_eq!(post.timestamp_ms, 1_700_000_000_000);
         assert!(matches!(
-            post_json(r#"{"author":"a","content":"b","timestamp":-1}"#),
+            post_json(r#"{"author":"a","content":"b","timestamp":-1,"stamp_target":"00000000","stamp_nonce":0}"#),
             Err(JsonError::BadTimestamp { .. })
         ));
-        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":"1"}"#).is_err());
-        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":1e400}"#).is_err());
-        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":1e300}"#).is_err());
+        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":"1","stamp_target":"00000000","stamp_nonce":0}"#).is_err());
+        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":1e400,"stamp_target":"00000000","stamp_nonce":0}"#).is_err());
+        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":1e300,"stamp_target":"00000000","stamp_nonce":0}"#).is_err());
     }
 
     #[test]
     fn text_fields_are_bounded_but_rules_are_left_to_validate() {
-        let long = format!(r#"{{"author":"{}","content":"b","timestamp":1}}"#, "a".repeat(MAX_AUTHOR_BYTES + 1));
+        let long = format!(r#"{{"author":"{}","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0}}"#, "a".repeat(MAX_AUTHOR_BYTES + 1));
         assert_eq!(
             post_json(&long),
             Err(JsonError::TooLong { field: "author", len: MAX_AUTHOR_BYTES + 1, max: MAX_AUTHOR_BYTES })
         );
-        let long = format!(r#"{{"author":"a","content":"{}","timestamp":1}}"#, "b".repeat(MAX_CONTENT_BYTES + 1));
+        let long = format!(r#"{{"author":"a","content":"{}","timestamp":1,"stamp_target":"00000000","stamp_nonce":0}}"#, "b".repeat(MAX_CONTENT_BYTES + 1));
         assert!(matches!(post_json(&long), Err(JsonError::TooLong { field: "content", .. })));
         // Empty fields are syntax-valid here; Post::validate refuses them.
-        let empty = post_json(r#"{"author":"","content":"","timestamp":1,"extra":[1,{"x":2}]}"#).unwrap();
-        assert!(empty.validate().is_err());
+        let empty = post_json(
+            r#"{"author":"","content":"","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"extra":[1,{"x":2}]}"#,
+        )
+        .unwrap();
+        assert!(empty.check_fields().is_err());
     }
 
     #[test]
@@ -437,7 +473,8 @@ mod tests {
         let text = serde_json::to_string(&b).unwrap();
         let expected = format!(
             concat!(
-                r#"{{"index":3,"transactions":[{{"author":"a","content":"one","timestamp":1.0}}],"#,
+                r#"{{"index":3,"transactions":[{{"author":"a","content":"one","timestamp":1.0,"#,
+                r#""stamp_target":"00000000","stamp_nonce":0}}],"#,
                 r#""timestamp":1700000000.123,"previous_hash":"{}","nonce":42,"hash":"{}","version":1,"#,
                 r#""merkle_root":"{}","target":"1d1ca1f3"}}"#
             ),
@@ -520,7 +557,7 @@ mod tests {
         let mut b = block(vec![]);
         b.header.timestamp_ms = MAX_TIMESTAMP_MS + 1;
         assert!(serde_json::to_string(&b).is_err());
-        let post = Post { author: "a".into(), content: "b".into(), timestamp_ms: u64::MAX, signature: None };
+        let post = Post { timestamp_ms: u64::MAX, ..Post::new("a", "b", 1).unwrap() };
         assert!(serde_json::to_string(&post).is_err());
     }
 }

@@ -16,6 +16,7 @@ pub mod orphans;
 pub mod params;
 pub mod post;
 pub mod retarget;
+pub mod stamp;
 pub mod state;
 pub mod tamper;
 pub mod target;

@@ -9,15 +9,24 @@
 //! u64     timestamp, Unix milliseconds
 //! [u8;32] Ed25519 public key   (signed only)
 //! [u8;64] Ed25519 signature    (signed only)
+//! u32     stamp bits (compact target)
+//! u64     stamp nonce
 //! ```
 //!
-//! A signed post's signature covers [`SIGNING_DOMAIN`] followed by the encoding
-//! up to and including the public key. The [`TxId`] is SHA-256 of the whole
-//! encoding, signature included.
+//! A signed post's signature covers [`SIGNING_DOMAIN`], the chain id (the
+//! network's genesis hash, so a signed post cannot be replayed on another
+//! network), then the encoding up to and including the public key. The stamp
+//! ([`crate::stamp`]) covers everything before it, the signature included, so
+//! a post is signed first and stamped last. The [`TxId`] is SHA-256 of the
+//! whole encoding, stamp included.
 
 use crate::encode::{DecodeError, Reader};
-use crate::hash::{TxId, sha256};
+use crate::hash::{BlockHash, TxId, sha256};
+use crate::params::Params;
+use crate::stamp::{STAMP_BYTES, Stamp, StampError, StampRate, check_stamp};
+use crate::target::{CompactTarget, Work};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use unicode_general_category::{GeneralCategory, get_general_category};
 
 /// Most characters (Unicode scalar values) in an author name.
 pub const MAX_AUTHOR_CHARS: usize = 64;
@@ -29,7 +38,10 @@ pub const MAX_AUTHOR_BYTES: usize = MAX_AUTHOR_CHARS * 4;
 pub const MAX_CONTENT_BYTES: usize = MAX_CONTENT_CHARS * 4;
 /// Prefix of the signed message, so a post signature can never be replayed as
 /// a signature over anything else.
-pub const SIGNING_DOMAIN: &[u8] = b"tabchain/post/v1\0";
+pub const SIGNING_DOMAIN: &[u8] = b"tabchain/post/v2\0";
+/// Hex digits of a public key a key id shows: 64 bits, so forging someone's
+/// id takes about 2^64 key generations, not 2^32.
+pub const KEY_ID_HEX_DIGITS: usize = 16;
 
 const FORMAT_UNSIGNED: u8 = 0;
 const FORMAT_SIGNED: u8 = 1;
@@ -46,6 +58,11 @@ pub enum PostError {
     /// The author contains a control character.
     #[error("author contains a control character")]
     AuthorControlChar,
+    /// The author contains an invisible formatting character (Unicode
+    /// category Cf: bidi controls, zero-width spaces and joiners), with which
+    /// one name could be made to look like another.
+    #[error("author contains the invisible formatting character U+{0:04X}")]
+    AuthorFormatChar(u32),
     /// The content is empty or only whitespace.
     #[error("content is empty")]
     ContentEmpty,
@@ -62,9 +79,12 @@ pub enum PostError {
     /// The public key bytes are not a valid Ed25519 point.
     #[error("public key is not a valid Ed25519 key")]
     BadPublicKey,
-    /// The signature does not verify for this post and key.
+    /// The signature does not verify for this post, key and network.
     #[error("signature does not verify")]
     BadSignature,
+    /// The stamp (the post's proof of work) is missing or short.
+    #[error("stamp: {0}")]
+    Stamp(#[from] StampError),
 }
 
 /// An Ed25519 public key and a signature by it over a post.
@@ -87,23 +107,35 @@ pub struct Post {
     pub timestamp_ms: u64,
     /// Present when the post is signed.
     pub signature: Option<PostSignature>,
+    /// The proof of work paid for the post ([`crate::stamp`]); [`Stamp::NONE`]
+    /// until stamped.
+    pub stamp: Stamp,
 }
 
 impl Post {
-    /// An unsigned post, checked.
+    /// An unsigned, unstamped post, its fields checked. Stamp it
+    /// ([`crate::stamp::stamp_post`] or a worker) before submitting it.
     pub fn new(author: &str, content: &str, timestamp_ms: u64) -> Result<Self, PostError> {
-        let post = Self { author: author.to_owned(), content: content.to_owned(), timestamp_ms, signature: None };
+        let post = Self {
+            author: author.to_owned(),
+            content: content.to_owned(),
+            timestamp_ms,
+            signature: None,
+            stamp: Stamp::NONE,
+        };
         post.check_fields()?;
         Ok(post)
     }
 
-    /// A post signed with the Ed25519 key whose 32 secret bytes are given
-    /// (the caller brings the randomness: this crate has none).
+    /// An unstamped post signed for the network whose chain id is given, with
+    /// the Ed25519 key whose 32 secret bytes are given (the caller brings the
+    /// randomness: this crate has none).
     pub fn new_signed(
         author: &str,
         content: &str,
         timestamp_ms: u64,
         secret_key: &[u8; 32],
+        chain_id: &BlockHash,
     ) -> Result<Self, PostError> {
         let key = SigningKey::from_bytes(secret_key);
         let mut post = Self {
@@ -111,34 +143,47 @@ impl Post {
             content: content.to_owned(),
             timestamp_ms,
             signature: Some(PostSignature { public_key: key.verifying_key().to_bytes(), signature: [0; 64] }),
+            stamp: Stamp::NONE,
         };
         post.check_fields()?;
-        let signature = key.sign(&post.signing_bytes()).to_bytes();
+        let signature = key.sign(&post.signing_bytes(chain_id)).to_bytes();
         if let Some(sig) = post.signature.as_mut() {
             sig.signature = signature;
         }
         Ok(post)
     }
 
-    /// Checks the field rules and, for a signed post, the signature.
-    pub fn validate(&self) -> Result<(), PostError> {
-        self.check_fields()?;
-        self.verify_signature()
+    /// Every rule a post must meet on `params`' network, cheapest first:
+    /// fields, stamp, signature. Returns the work its stamp declares.
+    pub fn validate(&self, params: &Params) -> Result<Work, PostError> {
+        self.validate_on(params, &params.chain_id())
     }
 
-    /// Checks a signed post's signature (an unsigned post passes): the costly
-    /// half of [`Post::validate`], tens of microseconds.
-    pub fn verify_signature(&self) -> Result<(), PostError> {
+    /// [`Post::validate`] with the network's chain id already at hand
+    /// (computing it builds the genesis block; a block's posts share one).
+    pub fn validate_on(&self, params: &Params, chain_id: &BlockHash) -> Result<Work, PostError> {
+        self.check_fields()?;
+        let work = check_stamp(self, params, chain_id)?;
+        self.verify_signature(chain_id)?;
+        Ok(work)
+    }
+
+    /// Checks a signed post's signature for the network `chain_id` (an
+    /// unsigned post passes): the costly part of [`Post::validate`], tens of
+    /// microseconds.
+    pub fn verify_signature(&self, chain_id: &BlockHash) -> Result<(), PostError> {
         if let Some(sig) = &self.signature {
+            #[cfg(any(test, feature = "test-util"))]
+            SIGNATURE_CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let key = VerifyingKey::from_bytes(&sig.public_key).map_err(|_| PostError::BadPublicKey)?;
-            key.verify_strict(&self.signing_bytes(), &Signature::from_bytes(&sig.signature))
+            key.verify_strict(&self.signing_bytes(chain_id), &Signature::from_bytes(&sig.signature))
                 .map_err(|_| PostError::BadSignature)?;
         }
         Ok(())
     }
 
-    /// Checks the field rules (author, content, timestamp) but not the
-    /// signature: the cheap half of [`Post::validate`].
+    /// Checks the field rules (author, content, timestamp) but neither the
+    /// stamp nor the signature: the cheapest part of [`Post::validate`].
     pub fn check_fields(&self) -> Result<(), PostError> {
         let author_chars = self.author.chars().count();
         if self.author.trim().is_empty() {
@@ -149,6 +194,9 @@ impl Post {
         }
         if self.author.chars().any(char::is_control) {
             return Err(PostError::AuthorControlChar);
+        }
+        if let Some(c) = self.author.chars().find(|&c| get_general_category(c) == GeneralCategory::Format) {
+            return Err(PostError::AuthorFormatChar(u32::from(c)));
         }
         if self.timestamp_ms > crate::json::MAX_TIMESTAMP_MS {
             return Err(PostError::TimestampOutOfRange(self.timestamp_ms));
@@ -168,6 +216,14 @@ impl Post {
 
     /// The canonical encoding (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.unstamped_bytes();
+        out.extend_from_slice(&self.stamp.bits.0.to_le_bytes());
+        out.extend_from_slice(&self.stamp.nonce.to_le_bytes());
+        out
+    }
+
+    /// The encoding without the stamp: what the stamp commits to.
+    pub fn unstamped_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());
         self.write_unsigned_part(&mut out);
         if let Some(sig) = &self.signature {
@@ -178,7 +234,8 @@ impl Post {
 
     /// Length of [`Post::to_bytes`] without building it.
     pub fn encoded_len(&self) -> usize {
-        1 + 2 + self.author.len() + 2 + self.content.len() + 8 + if self.signature.is_some() { 96 } else { 0 }
+        let signature = if self.signature.is_some() { 96 } else { 0 };
+        1 + 2 + self.author.len() + 2 + self.content.len() + 8 + signature + STAMP_BYTES
     }
 
     fn write_unsigned_part(&self, out: &mut Vec<u8>) {
@@ -194,10 +251,12 @@ impl Post {
         }
     }
 
-    /// What a signature covers: [`SIGNING_DOMAIN`], then the encoding without the signature.
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + self.encoded_len());
+    /// What a signature covers: [`SIGNING_DOMAIN`], the chain id, then the
+    /// encoding up to the signature.
+    pub fn signing_bytes(&self, chain_id: &BlockHash) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + 32 + self.encoded_len());
         out.extend_from_slice(SIGNING_DOMAIN);
+        out.extend_from_slice(chain_id.as_bytes());
         self.write_unsigned_part(&mut out);
         out
     }
@@ -228,32 +287,63 @@ impl Post {
         } else {
             None
         };
-        Ok(Self { author, content, timestamp_ms, signature })
+        let stamp = Stamp { bits: CompactTarget(r.u32("post stamp bits")?), nonce: r.u64("post stamp nonce")? };
+        Ok(Self { author, content, timestamp_ms, signature, stamp })
     }
 
-    /// First 8 hex digits of the public key: how the page shows who signed.
+    /// The work the stamp declares (its target's work; zero when the bits do
+    /// not decode). Only meaningful once [`Post::validate`] passed.
+    pub fn stamp_work(&self) -> Work {
+        self.stamp.bits.to_target().map_or(Work::ZERO, |t| t.work())
+    }
+
+    /// The stamp's work per encoded byte: how the mempool ranks the post.
+    pub fn stamp_rate(&self) -> StampRate {
+        StampRate::new(self.stamp_work(), self.encoded_len())
+    }
+
+    /// The first [`KEY_ID_HEX_DIGITS`] hex digits of the public key: how the
+    /// page shows who signed.
     pub fn key_id(&self) -> Option<String> {
-        self.signature.as_ref().map(|s| hex::encode(&s.public_key[..4]))
+        self.signature.as_ref().map(|s| key_id_of(&s.public_key))
     }
 }
 
-/// The short key id ([`Post::key_id`]) that posts signed with this Ed25519
-/// secret key show: the first 8 hex digits of the public key. The page shows
-/// it next to the compose form, so a person can recognise their own posts.
+/// Signature checks run so far in this process ([`Post::verify_signature`]
+/// calls on signed posts): tests use it to prove a check is not repeated.
+#[cfg(any(test, feature = "test-util"))]
+pub static SIGNATURE_CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn key_id_of(public_key: &[u8; 32]) -> String {
+    hex::encode(&public_key[..KEY_ID_HEX_DIGITS / 2])
+}
+
+/// The key id ([`Post::key_id`]) that posts signed with this Ed25519 secret
+/// key show. The page shows it next to the compose form, so a person can
+/// recognise their own posts.
 pub fn public_key_id(secret_key: &[u8; 32]) -> String {
-    let public = SigningKey::from_bytes(secret_key).verifying_key().to_bytes();
-    hex::encode(&public[..4])
+    key_id_of(&SigningKey::from_bytes(secret_key).verifying_key().to_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::params::Network;
+
     const SECRET: [u8; 32] = [7; 32];
+
+    fn dev() -> Params {
+        Params::for_network(Network::Dev)
+    }
+
+    fn chain() -> BlockHash {
+        dev().chain_id()
+    }
 
     #[test]
     fn public_key_id_matches_signed_posts() {
-        let post = Post::new_signed("a", "b", 1, &SECRET).unwrap();
+        let post = Post::new_signed("a", "b", 1, &SECRET, &chain()).unwrap();
         assert_eq!(post.key_id().as_deref(), Some(public_key_id(&SECRET).as_str()));
     }
 
@@ -277,19 +367,56 @@ mod tests {
 
     #[test]
     fn signed_post_verifies_and_tampering_breaks_it() {
-        let post = Post::new_signed("alice", "hi", 5, &SECRET).unwrap();
-        post.validate().unwrap();
+        let post = Post::new_signed("alice", "hi", 5, &SECRET, &chain()).unwrap();
+        post.verify_signature(&chain()).unwrap();
         let mut edited = post.clone();
         edited.content = "ho".into();
-        assert_eq!(edited.validate(), Err(PostError::BadSignature));
+        assert_eq!(edited.verify_signature(&chain()), Err(PostError::BadSignature));
         let mut bad_key = post.clone();
         if let Some(s) = bad_key.signature.as_mut() {
             // y = 2 is not the encoding of a curve point.
             s.public_key = [0; 32];
             s.public_key[0] = 2;
         }
-        assert!(matches!(bad_key.validate(), Err(PostError::BadPublicKey | PostError::BadSignature)));
-        assert_eq!(post.key_id().unwrap().len(), 8);
+        assert!(matches!(bad_key.verify_signature(&chain()), Err(PostError::BadPublicKey | PostError::BadSignature)));
+        assert_eq!(post.key_id().unwrap().len(), 16);
+    }
+
+    #[test]
+    fn a_signature_is_good_on_its_own_network_only() {
+        let main = Params::for_network(Network::Main).chain_id();
+        let post = Post::new_signed("alice", "hi", 5, &SECRET, &chain()).unwrap();
+        assert_eq!(post.verify_signature(&chain()), Ok(()));
+        assert_eq!(post.verify_signature(&main), Err(PostError::BadSignature));
+        let signing = post.signing_bytes(&chain());
+        assert!(signing.starts_with(SIGNING_DOMAIN));
+        assert_eq!(&signing[SIGNING_DOMAIN.len()..SIGNING_DOMAIN.len() + 32], chain().as_bytes());
+    }
+
+    #[test]
+    fn invisible_formatting_characters_are_refused_in_author_names() {
+        for c in ['\u{202E}', '\u{2066}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{00AD}', '\u{061C}'] {
+            let name = format!("ali{c}ce");
+            assert_eq!(Post::new(&name, "x", 1), Err(PostError::AuthorFormatChar(u32::from(c))), "U+{:04X}", c as u32);
+        }
+        // Visible non-ASCII names stay welcome; content may hold emoji sequences.
+        assert!(Post::new("Zoë 日本 عربي", "👩\u{200D}💻", 1).is_ok());
+    }
+
+    #[test]
+    fn validate_checks_fields_then_stamp_then_signature() {
+        let params = dev();
+        let unstamped = Post::new_signed("alice", "hi", 5, &SECRET, &chain()).unwrap();
+        assert!(matches!(unstamped.validate(&params), Err(PostError::Stamp(_))));
+        let stamped = crate::stamp::stamp_post(unstamped, &params, 1);
+        assert!(stamped.validate(&params).is_ok());
+        let mut forged = stamped.clone();
+        forged.content = "ho".into();
+        let forged = crate::stamp::stamp_post(forged, &params, 1);
+        assert_eq!(forged.validate(&params), Err(PostError::BadSignature));
+        let mut bad_fields = stamped;
+        bad_fields.author = String::new();
+        assert_eq!(bad_fields.validate(&params), Err(PostError::AuthorEmpty));
     }
 
     #[test]
@@ -299,12 +426,17 @@ mod tests {
         assert_eq!(bytes.len(), unsigned.encoded_len());
         assert_eq!(bytes[0], 0);
         assert_eq!(Post::from_bytes(&bytes).unwrap(), unsigned);
-        let signed = Post::new_signed("bob", "hello", 1_700_000_000_000, &SECRET).unwrap();
+        let signed = Post::new_signed("bob", "hello", 1_700_000_000_000, &SECRET, &chain()).unwrap();
         assert_eq!(Post::from_bytes(&signed.to_bytes()).unwrap(), signed);
         assert_ne!(signed.txid(), unsigned.txid());
         let mut resigned = signed.clone();
         resigned.signature.as_mut().unwrap().signature[0] ^= 1;
         assert_ne!(resigned.txid(), signed.txid());
+        let mut restamped = signed.clone();
+        restamped.stamp.nonce = 9;
+        assert_ne!(restamped.txid(), signed.txid());
+        assert_eq!(&restamped.to_bytes()[signed.encoded_len() - 12..], &[0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(restamped.unstamped_bytes(), signed.unstamped_bytes());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::mempool::{Mempool, MempoolError, PoolChange};
 use crate::merkle::merkle_root;
 use crate::params::Params;
 use crate::post::{Post, PostError};
-use crate::validate::BlockError;
+use crate::validate::{BlockError, post_window};
 use std::sync::Arc;
 
 /// Why a post was not taken into the mempool.
@@ -37,6 +37,14 @@ pub enum PostRejected {
         /// Latest acceptable time.
         max_ms: u64,
     },
+    /// The post is older than the post window: no new block may hold it.
+    #[error("post timestamp {timestamp_ms} ms is older than the post window allows (earliest {earliest_ms} ms)")]
+    TooOld {
+        /// The post's time.
+        timestamp_ms: u64,
+        /// Earliest acceptable time.
+        earliest_ms: u64,
+    },
     /// The mempool refused it (duplicate or full).
     #[error(transparent)]
     Mempool(#[from] MempoolError),
@@ -47,13 +55,17 @@ pub enum PostRejected {
 pub struct ChainState {
     chain: Chain,
     mempool: Mempool,
+    /// The genesis hash, which posts' stamps and signatures commit to.
+    chain_id: BlockHash,
 }
 
 impl ChainState {
     /// A node at genesis with an empty mempool.
     pub fn new(params: Params) -> Self {
         let mempool = Mempool::new(params.max_mempool_posts, params.max_mempool_bytes);
-        Self { chain: Chain::new(params), mempool }
+        let chain = Chain::new(params);
+        let chain_id = chain.genesis().hash;
+        Self { chain, mempool, chain_id }
     }
 
     /// The block tree.
@@ -110,29 +122,55 @@ impl ChainState {
         }
     }
 
-    /// Validates a post and adds it to the mempool.
+    /// Validates a post and adds it to the mempool. Cheapest checks first:
+    /// fields, time (at most `max_future_drift_ms` ahead of `now_ms`, at most
+    /// `post_window_ms` behind it), already pending or confirmed, then the
+    /// stamp, and the signature last.
     pub fn submit_post(&mut self, post: Post, now_ms: u64) -> Result<TxId, PostRejected> {
-        post.validate()?;
-        let max_ms = now_ms.saturating_add(self.params().max_future_drift_ms);
+        post.check_fields()?;
+        let params = self.chain.params();
+        let max_ms = now_ms.saturating_add(params.max_future_drift_ms);
         if post.timestamp_ms > max_ms {
             return Err(PostRejected::FromTheFuture { timestamp_ms: post.timestamp_ms, max_ms });
         }
+        let earliest_ms = now_ms.saturating_sub(params.post_window_ms);
+        if post.timestamp_ms < earliest_ms {
+            return Err(PostRejected::TooOld { timestamp_ms: post.timestamp_ms, earliest_ms });
+        }
         let txid = post.txid();
+        if self.mempool.contains(&txid) {
+            return Err(MempoolError::Duplicate(txid).into());
+        }
         if let Some(height) = self.chain.confirmed_height(&txid) {
             return Err(PostRejected::AlreadyConfirmed { txid, height });
         }
+        post.validate_on(params, &self.chain_id)?;
         Ok(self.mempool.insert(post)?)
     }
 
-    /// A block for miners on the best tip: the oldest pending posts that fit,
-    /// the required target, time `max(now, median time past + 1)`, nonce 0.
+    /// Drops pending posts that have left the post window as of `now_ms`
+    /// (no block this node mines may hold them any more); returns their ids.
+    pub fn expire_posts(&mut self, now_ms: u64) -> Vec<TxId> {
+        self.mempool.remove_older_than(now_ms.saturating_sub(self.params().post_window_ms))
+    }
+
+    /// A block for miners on the best tip: the pending posts that pay the
+    /// most stamp work per byte and fit (and whose time is in the block's
+    /// post window), the required target, time `max(now, median time past
+    /// + 1)`, nonce 0.
     pub fn block_template(&self, now_ms: u64) -> Block {
         let params = self.params();
+        let (bits, earliest_ms) = self.chain.next_block_rules();
+        let timestamp_ms = now_ms.max(earliest_ms);
+        let window = post_window(params, timestamp_ms);
         let mut posts = Vec::new();
         let mut bytes = HEADER_BYTES + 4;
         for (_, post) in self.mempool.iter() {
             if posts.len() == params.max_block_posts {
                 break;
+            }
+            if !(window.0..=window.1).contains(&post.timestamp_ms) {
+                continue;
             }
             let size = post.encoded_len();
             if bytes + size > params.max_block_bytes {
@@ -141,14 +179,13 @@ impl ChainState {
             bytes += size;
             posts.push(post.clone());
         }
-        let (bits, earliest_ms) = self.chain.next_block_rules();
         let tip = self.chain.tip();
         let header = BlockHeader {
             version: HEADER_VERSION,
             height: tip.height() + 1,
             prev_hash: tip.hash,
             merkle_root: merkle_root(&posts.iter().map(Post::txid).collect::<Vec<_>>()),
-            timestamp_ms: now_ms.max(earliest_ms),
+            timestamp_ms,
             bits,
             nonce: 0,
         };

@@ -14,6 +14,7 @@ use crate::block::Block;
 use crate::hash::{BlockHash, MerkleRoot};
 use crate::header::{BlockHeader, HEADER_VERSION};
 use crate::json::{PostJson, seconds_to_ms};
+use crate::params::Params;
 use crate::post::Post;
 use crate::target::CompactTarget;
 use serde::{Deserialize, Serialize};
@@ -89,7 +90,7 @@ pub struct Rebuilt {
     pub changed: bool,
     /// Whether the rebuilt hash still meets the block's target.
     pub pow_ok: bool,
-    /// Whether every post passes the post rules, signatures included.
+    /// Whether every post passes the post rules, stamps and signatures included.
     pub posts_ok: bool,
 }
 
@@ -99,7 +100,8 @@ pub struct Rebuilt {
 /// before it. An edit therefore changes its block's hash and, through the
 /// links, the hash of every block after it; each changed block would need its
 /// proof of work redone, and a signed post's signature still breaks.
-pub fn rebuild_blocks_json(text: &str) -> Result<Vec<Rebuilt>, TamperError> {
+pub fn rebuild_blocks_json(text: &str, params: &Params) -> Result<Vec<Rebuilt>, TamperError> {
+    let chain_id = params.chain_id();
     let mut previous: Option<BlockHash> = None;
     let mut rebuilt = Vec::new();
     for (block, claimed) in parse_blocks(text)? {
@@ -116,7 +118,12 @@ pub fn rebuild_blocks_json(text: &str) -> Result<Vec<Rebuilt>, TamperError> {
             original: claimed,
             changed: hash != original,
             pow_ok: header.bits.to_target().is_ok_and(|t| t.is_met_by(&hash)),
-            posts_ok: block.posts.iter().all(|p| p.validate().is_ok()),
+            // The genesis block is the network's definition: its post has no stamp.
+            posts_ok: if block.hash() == chain_id {
+                block.posts.iter().all(|p| p.check_fields().is_ok())
+            } else {
+                block.posts.iter().all(|p| p.validate_on(params, &chain_id).is_ok())
+            },
         });
         previous = Some(hash);
     }
@@ -155,29 +162,35 @@ fn lenient_block(index: usize, json: LenientBlock) -> Result<(Block, Option<Bloc
 mod tests {
     use super::*;
     use crate::mining::solve;
-    use crate::params::{Network, Params};
+    use crate::params::Network;
+    use crate::stamp::stamp_post;
     use crate::state::ChainState;
 
     /// Three dev blocks after genesis, each with a post (the second signed).
     fn chain() -> Vec<Block> {
         let params = Params::for_network(Network::Dev);
         let now = params.genesis_timestamp_ms + 3_600_000;
-        let mut state = ChainState::new(params);
+        let mut state = ChainState::new(params.clone());
         let mut blocks = vec![state.chain().genesis().block.as_ref().clone()];
         for i in 0..3u64 {
             let t = params_time(&state) + 1_000;
             let post = if i == 1 {
-                Post::new_signed("bob", "signed words", t, &[5; 32]).unwrap()
+                Post::new_signed("bob", "signed words", t, &[5; 32], &params.chain_id()).unwrap()
             } else {
                 Post::new("alice", &format!("words {i}"), t).unwrap()
             };
-            state.submit_post(post, now).unwrap();
+            // Eight times the minimum, so that an edit breaks the stamp (all but 1 in ~1,000).
+            state.submit_post(stamp_post(post, &params, 8), now).unwrap();
             let mut block = state.block_template(t);
             block.header = solve(&block.header, 1 << 20).unwrap().unwrap();
             state.submit_block(block.clone(), now).unwrap();
             blocks.push(block);
         }
         blocks
+    }
+
+    fn dev() -> Params {
+        Params::for_network(Network::Dev)
     }
 
     fn params_time(state: &ChainState) -> u64 {
@@ -188,7 +201,7 @@ mod tests {
     fn an_untouched_copy_rebuilds_to_the_same_hashes() {
         let blocks = chain();
         let text = serde_json::to_string_pretty(&blocks).unwrap();
-        let rebuilt = rebuild_blocks_json(&text).unwrap();
+        let rebuilt = rebuild_blocks_json(&text, &dev()).unwrap();
         assert_eq!(rebuilt.len(), 4);
         assert!(rebuilt.iter().all(|r| !r.changed && r.pow_ok && r.posts_ok), "{rebuilt:?}");
         assert_eq!(
@@ -200,7 +213,7 @@ mod tests {
         // One block alone, without its hash field: compared with its own header as given.
         let mut one = serde_json::to_value(&blocks[1]).unwrap();
         one.as_object_mut().unwrap().remove("hash");
-        let rebuilt = rebuild_blocks_json(&one.to_string()).unwrap();
+        let rebuilt = rebuild_blocks_json(&one.to_string(), &dev()).unwrap();
         assert_eq!((rebuilt.len(), rebuilt[0].original, rebuilt[0].changed), (1, None, false));
         assert_eq!(rebuilt[0].hash, blocks[1].hash());
     }
@@ -209,25 +222,25 @@ mod tests {
     fn rebuilding_after_an_edit_changes_that_hash_and_every_later_one() {
         let blocks = chain();
         let text = serde_json::to_string_pretty(&blocks).unwrap();
-        let untouched = rebuild_blocks_json(&text).unwrap();
+        let untouched = rebuild_blocks_json(&text, &dev()).unwrap();
         assert!(untouched.iter().all(|r| !r.changed && r.pow_ok && r.posts_ok), "{untouched:?}");
-        let rebuilt = rebuild_blocks_json(&text.replace("words 0", "words 9")).unwrap();
+        let rebuilt = rebuild_blocks_json(&text.replace("words 0", "words 9"), &dev()).unwrap();
         assert!(!rebuilt[0].changed);
         assert!(rebuilt[1..].iter().all(|r| r.changed), "{rebuilt:?}");
         assert_eq!(rebuilt[3].original, Some(blocks[3].hash()));
         assert_ne!(rebuilt[3].hash, blocks[3].hash());
-        let rebuilt = rebuild_blocks_json(&text.replace("signed words", "signed wordz")).unwrap();
+        let rebuilt = rebuild_blocks_json(&text.replace("signed words", "signed wordz"), &dev()).unwrap();
         assert!(!rebuilt[1].changed && rebuilt[2].changed && !rebuilt[2].posts_ok && rebuilt[3].changed);
     }
 
     #[test]
     fn unreadable_text_is_an_error() {
-        assert!(matches!(rebuild_blocks_json("nope"), Err(TamperError::Json(_))));
-        assert!(matches!(rebuild_blocks_json("[{\"index\":1}]"), Err(TamperError::Json(_))));
+        assert!(matches!(rebuild_blocks_json("nope", &dev()), Err(TamperError::Json(_))));
+        assert!(matches!(rebuild_blocks_json("[{\"index\":1}]", &dev()), Err(TamperError::Json(_))));
         let mut value = serde_json::to_value(vec![chain()[1].clone()]).unwrap();
         value[0]["target"] = "zz".into();
         assert!(matches!(
-            rebuild_blocks_json(&value.to_string()),
+            rebuild_blocks_json(&value.to_string(), &dev()),
             Err(TamperError::Field { index: 0, field: "target", .. })
         ));
     }

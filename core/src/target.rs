@@ -136,6 +136,11 @@ impl Work {
         self.0
     }
 
+    /// Wraps a 256-bit amount of work.
+    pub const fn from_u256(value: U256) -> Self {
+        Self(value)
+    }
+
     /// Approximate value as a float.
     pub fn to_f64(&self) -> f64 {
         f64::from(self.0)

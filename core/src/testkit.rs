@@ -20,6 +20,7 @@ use crate::merkle::merkle_root;
 use crate::mining::solve;
 use crate::params::{Network, Params};
 use crate::post::Post;
+use crate::stamp::stamp_post;
 use crate::state::ChainState;
 use crate::target::{CompactTarget, Work};
 
@@ -27,9 +28,11 @@ use crate::target::{CompactTarget, Work};
 /// the kit's posts are stamped a few milliseconds after it.
 const GENESIS_TIME_MS: u64 = 1_795_564_800_000;
 
-/// A clock a year after genesis: far enough ahead that no test block is "from
-/// the future", for every `now_ms` argument a test does not care about.
-pub const NOW: u64 = GENESIS_TIME_MS + 365 * 24 * 3_600_000;
+/// A clock an hour after genesis, for every `now_ms` argument a test does
+/// not care about: the kit's posts (stamped just after genesis) are still in
+/// the post window, and blocks one second apart reach it only after 3,600
+/// blocks, so no test block is "from the future".
+pub const NOW: u64 = GENESIS_TIME_MS + 3_600_000;
 
 /// Most hashes [`seal`] and [`seal_header`] try (dev targets need a few).
 const MAX_HASHES: u64 = 1 << 24;
@@ -113,7 +116,7 @@ pub fn dev_chain(count: u64) -> Vec<Block> {
     (1..=count)
         .map(|height| {
             let time = params.genesis_timestamp_ms + height * 1_000;
-            let post = Post::new("seed", &format!("post {height}"), time).expect("valid post");
+            let post = stamped(Post::new("seed", &format!("post {height}"), time).expect("valid post"));
             state.submit_post(post, now).expect("post accepted");
             let block = seal_header(state.block_template(time));
             state.submit_block(block.clone(), now).expect("own block is valid");
@@ -122,24 +125,34 @@ pub fn dev_chain(count: u64) -> Vec<Block> {
         .collect()
 }
 
-/// A distinct unsigned post by `author`: content `post number {n}`, stamped
-/// `n` milliseconds after genesis.
+/// `post` with a dev-network stamp of the minimum work (a few hundred hashes).
+pub fn stamped(post: Post) -> Post {
+    stamp_post(post, &dev(), 1)
+}
+
+/// A distinct unsigned post by `author`: content `post number {n}`, written
+/// `n` milliseconds after genesis, stamped for the dev network.
 pub fn post(author: &str, n: u64) -> Post {
-    Post::new(author, &format!("post number {n}"), GENESIS_TIME_MS + n).expect("valid post")
+    stamped(Post::new(author, &format!("post number {n}"), GENESIS_TIME_MS + n).expect("valid post"))
 }
 
-/// A distinct post by `bob` signed with [`TEST_KEY`]: content `signed post
-/// {n}`, stamped `n` milliseconds after genesis.
+/// A distinct post by `bob` signed with [`TEST_KEY`] for the dev network:
+/// content `signed post {n}`, written `n` milliseconds after genesis, stamped.
 pub fn signed_post(n: u64) -> Post {
-    Post::new_signed("bob", &format!("signed post {n}"), GENESIS_TIME_MS + n, &TEST_KEY).expect("valid post")
+    let post = Post::new_signed("bob", &format!("signed post {n}"), GENESIS_TIME_MS + n, &TEST_KEY, &dev_chain_id());
+    stamped(post.expect("valid post"))
 }
 
-/// [`signed_post`] with its content changed after signing: the signature no
-/// longer verifies (asserted).
+/// [`signed_post`] with its content changed after signing and stamped
+/// again: the stamp holds, the signature no longer verifies (asserted).
 pub fn forged_post(n: u64) -> Post {
     let mut post = signed_post(n);
     post.content.push_str(" (edited)");
-    assert!(post.validate().is_err(), "the forgery is detectable");
+    let post = stamped(post);
+    assert!(
+        matches!(post.validate(&dev()), Err(crate::post::PostError::BadSignature)),
+        "the forgery is detectable"
+    );
     post
 }
 
@@ -215,7 +228,7 @@ mod tests {
         assert!(block.header.bits.to_target().unwrap().is_met_by(&block.hash()));
         let mut state = dev_node();
         state.submit_block(block, NOW).expect("a dev block on genesis is valid");
-        assert!(signed_post(1).validate().is_ok());
+        assert!(signed_post(1).validate(&dev()).is_ok());
         assert_eq!(forged_post(1).author, "bob");
     }
 }

@@ -9,6 +9,7 @@ use crate::hash::{BlockHash, MerkleRoot, TxId};
 use crate::header::HEADER_VERSION;
 use crate::params::Params;
 use crate::post::PostError;
+use crate::stamp::check_stamp;
 use crate::target::{CompactTarget, Target, TargetError};
 use std::collections::HashSet;
 
@@ -107,24 +108,51 @@ pub enum BlockError {
     /// A post is already confirmed on the branch this block extends.
     #[error("post {0} is already on this branch")]
     DuplicatePostOnBranch(TxId),
+    /// A post's timestamp is outside the block's validity window
+    /// ([`post_window`]).
+    #[error("post {index} has timestamp {post_ms} ms, outside the block's window {earliest_ms}..={latest_ms} ms")]
+    PostOutsideWindow {
+        /// Position in the block.
+        index: usize,
+        /// The post's time.
+        post_ms: u64,
+        /// Earliest post time the block may hold.
+        earliest_ms: u64,
+        /// Latest post time the block may hold.
+        latest_ms: u64,
+    },
 }
 
-/// Checks that need only the block: version, sizes, target, proof of work,
-/// Merkle root, posts, duplicate posts. Returns the post ids, which the caller
+/// The post timestamps a block stamped `block_ms` may hold, inclusive: at
+/// most [`Params::post_window_ms`] before it and at most
+/// [`Params::max_future_drift_ms`] after it.
+pub fn post_window(params: &Params, block_ms: u64) -> (u64, u64) {
+    (block_ms.saturating_sub(params.post_window_ms), block_ms.saturating_add(params.max_future_drift_ms))
+}
+
+/// Checks that need only the block, cheapest first: version, sizes, target,
+/// proof of work, Merkle root, duplicate posts, post fields, post time
+/// window, stamps, then signatures. Returns the post ids, which the caller
 /// needs next and should not hash again.
 pub fn check_block(params: &Params, block: &Block) -> Result<Vec<TxId>, BlockError> {
-    let txids = check_block_structure(params, block)?;
+    let chain_id = params.chain_id();
+    let txids = check_block_structure_on(params, &chain_id, block)?;
     for (index, post) in block.posts.iter().enumerate() {
-        post.verify_signature().map_err(|error| BlockError::InvalidPost { index, error })?;
+        post.verify_signature(&chain_id).map_err(|error| BlockError::InvalidPost { index, error })?;
     }
     Ok(txids)
 }
 
 /// Everything [`check_block`] checks except post signatures: what a relay
 /// checks before forwarding a block. The proof of work makes a forged block
-/// costly, the Merkle root ties the posts to it, and all of it costs about a
-/// microsecond per post, where signatures would cost tens.
+/// costly, the Merkle root ties the posts to it, and all of it costs a few
+/// microseconds per post, where signatures would cost tens.
 pub fn check_block_structure(params: &Params, block: &Block) -> Result<Vec<TxId>, BlockError> {
+    check_block_structure_on(params, &params.chain_id(), block)
+}
+
+/// [`check_block_structure`] with the network's chain id at hand.
+fn check_block_structure_on(params: &Params, chain_id: &BlockHash, block: &Block) -> Result<Vec<TxId>, BlockError> {
     let header = &block.header;
     if header.version != HEADER_VERSION {
         return Err(BlockError::BadVersion(header.version));
@@ -148,8 +176,16 @@ pub fn check_block_structure(params: &Params, block: &Block) -> Result<Vec<TxId>
             return Err(BlockError::DuplicatePostInBlock(*txid));
         }
     }
+    let (earliest_ms, latest_ms) = post_window(params, header.timestamp_ms);
     for (index, post) in block.posts.iter().enumerate() {
         post.check_fields().map_err(|error| BlockError::InvalidPost { index, error })?;
+        if !(earliest_ms..=latest_ms).contains(&post.timestamp_ms) {
+            return Err(BlockError::PostOutsideWindow { index, post_ms: post.timestamp_ms, earliest_ms, latest_ms });
+        }
+    }
+    for (index, post) in block.posts.iter().enumerate() {
+        check_stamp(post, params, chain_id)
+            .map_err(|error| BlockError::InvalidPost { index, error: PostError::Stamp(error) })?;
     }
     Ok(txids)
 }

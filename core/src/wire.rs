@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Version of this message set, sent in [`Message::Hello`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Most bytes of one message's text, checked before parsing: bounds the memory
 /// and time any single message can cost.
 pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;

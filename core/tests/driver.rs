@@ -11,7 +11,7 @@ use tabchain_core::driver::{
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::{Post, public_key_id};
-use tabchain_core::testkit::{NOW, dev, dev_node, mine, next_mined_block, post, seal};
+use tabchain_core::testkit::{NOW, dev, dev_node, mine, next_mined_block, post, seal, stamped};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
 
 /// Nodes plus a relay: numbers connections, sends `Welcome`, turns a first
@@ -371,7 +371,7 @@ fn a_post_reaches_every_mempool_is_mined_and_seen_confirmed() {
     net.run();
 
     let secret = [42u8; 32];
-    let post = Post::new_signed("alice", "hello, tabs", NOW - 5, &secret).unwrap();
+    let post = stamped(Post::new_signed("alice", "hello, tabs", NOW - 5, &secret, &dev().chain_id()).unwrap());
     assert_eq!(post.key_id().unwrap(), public_key_id(&secret));
     let (txid, outputs) = net.nodes[0].submit_own_post(post.clone(), NOW).unwrap();
     net.handle(0, outputs);
@@ -700,7 +700,7 @@ fn a_mempool_answer_is_trimmed_to_fit_one_message() {
     let content = "x".repeat(1_000);
     let mut n = 0u64;
     while node.state().mempool().bytes() < 3 * 1024 * 1024 {
-        let post = Post::new("a", &content, NOW - n).unwrap();
+        let post = stamped(Post::new("a", &content, NOW - n).unwrap());
         node.submit_own_post(post, NOW).unwrap();
         n += 1;
     }
@@ -710,7 +710,7 @@ fn a_mempool_answer_is_trimmed_to_fit_one_message() {
     assert!(text.len() <= wire::MAX_MESSAGE_BYTES);
     let Message::Mempool { txs } = wire::decode(text).unwrap().message else { panic!() };
     assert!(txs.len() > 1_000 && (txs.len() as u64) < n, "{} of {n}", txs.len());
-    // Oldest first: the answer is the front of the mempool.
+    // Best paying first (all pay the same here: oldest first): the answer is the front of the mempool.
     let front: Vec<Post> = node.state().mempool().iter().take(txs.len()).map(|(_, p)| p.clone()).collect();
     assert_eq!(txs, front);
 }

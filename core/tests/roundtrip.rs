@@ -7,7 +7,9 @@ use tabchain_core::hash::{BlockHash, MerkleRoot};
 use tabchain_core::header::BlockHeader;
 use tabchain_core::json::{MAX_TIMESTAMP_MS, ms_to_seconds, seconds_to_ms};
 use tabchain_core::post::{Post, PostSignature};
+use tabchain_core::stamp::Stamp;
 use tabchain_core::target::{CompactTarget, Work};
+use tabchain_core::testkit::dev_chain_id;
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId};
 
 /// Characters that stress JSON escaping and UTF-8: quotes, backslashes,
@@ -48,19 +50,22 @@ fn post_with(max_content: usize) -> impl Strategy<Value = Post> {
             signature.copy_from_slice(&sig);
             PostSignature { public_key, signature }
         }));
-    (text(64), text(max_content), timestamp(), signature).prop_map(|(author, content, timestamp_ms, signature)| Post {
-        author,
-        content,
-        timestamp_ms,
-        signature,
-    })
+    (text(64), text(max_content), timestamp(), signature, any::<(u32, u64)>()).prop_map(
+        |(author, content, timestamp_ms, signature, (bits, nonce))| Post {
+            author,
+            content,
+            timestamp_ms,
+            signature,
+            stamp: Stamp { bits: CompactTarget(bits), nonce },
+        },
+    )
 }
 
 /// Really signed posts with text the post rules accept.
 fn signed_post() -> impl Strategy<Value = Post> {
     ("[a-zA-Z0-9_ éü日]{0,63}[a-z]", "[a-z\"\\\\\n日😀 ]{0,200}[a-z]", timestamp(), any::<[u8; 32]>()).prop_map(
         |(author, content, ts, secret)| {
-            Post::new_signed(&author, &content, ts, &secret).expect("strategy makes rule-abiding posts")
+            Post::new_signed(&author, &content, ts, &secret, &dev_chain_id()).expect("strategy makes rule-abiding posts")
         },
     )
 }
@@ -196,7 +201,7 @@ proptest! {
     fn signed_posts_round_trip_and_still_verify(p in signed_post()) {
         prop_assert_eq!(Post::from_bytes(&p.to_bytes()), Ok(p.clone()));
         let back: Post = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
-        prop_assert!(back.validate().is_ok());
+        prop_assert!(back.verify_signature(&dev_chain_id()).is_ok());
         prop_assert_eq!(back, p);
     }
 }

@@ -4,6 +4,7 @@ use tabchain_core::chain::BlockStatus;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::retarget::next_target;
 use tabchain_core::state::ChainState;
+use tabchain_core::post::PostError;
 use tabchain_core::target::Target;
 use tabchain_core::testkit::*;
 
@@ -192,10 +193,14 @@ fn mempool_rejects_confirmed_duplicate_and_future_posts() {
     assert!(matches!(node.submit_post(p.clone(), NOW), Err(PostRejected::Mempool(_))));
     mine(&mut node, 1);
     assert!(matches!(node.submit_post(p.clone(), NOW), Err(PostRejected::AlreadyConfirmed { height: 1, .. })));
-    let future = tabchain_core::post::Post::new("a", "later", NOW + 10 * 3_600_000).unwrap();
+    let future = stamped(tabchain_core::post::Post::new("a", "later", NOW + 10 * 3_600_000).unwrap());
     assert!(matches!(node.submit_post(future, NOW), Err(PostRejected::FromTheFuture { .. })));
-    let empty = tabchain_core::post::Post { author: "a".into(), content: " ".into(), timestamp_ms: 1, signature: None };
+    let old = stamped(tabchain_core::post::Post::new("a", "earlier", NOW - 3_600_001).unwrap());
+    assert!(matches!(node.submit_post(old, NOW), Err(PostRejected::TooOld { .. })));
+    let empty = tabchain_core::post::Post { content: " ".into(), ..post("a", 2) };
     assert!(matches!(node.submit_post(empty, NOW), Err(PostRejected::Invalid(_))));
+    let unstamped = tabchain_core::post::Post::new("a", "free", NOW).unwrap();
+    assert!(matches!(node.submit_post(unstamped, NOW), Err(PostRejected::Invalid(PostError::Stamp(_)))));
 }
 
 /// Deterministic uniform (0, 1] from xorshift64*.
@@ -262,7 +267,8 @@ fn a_full_sync_page_of_worst_case_blocks_fits_one_message() {
     use tabchain_core::post::Post;
     use tabchain_core::wire::{Envelope, MAX_MESSAGE_BYTES, Message, encode};
     // Tiny posts of quote characters: the JSON view's worst expansion.
-    let post = Post { author: "\"".into(), content: "\\".into(), timestamp_ms: 1_795_564_800_123, signature: None };
+    let stamp = tabchain_core::stamp::Stamp { bits: tabchain_core::target::CompactTarget(u32::MAX), nonce: u64::MAX };
+    let post = Post { author: "\"".into(), content: "\\".into(), timestamp_ms: 1_795_564_800_123, signature: None, stamp };
     let template = dev_node().block_template(NOW);
     let block = Block { posts: vec![post; dev().max_block_posts], ..template };
     let mut page = Vec::new();

@@ -95,7 +95,7 @@ fn merkle_root_mismatch() {
 #[test]
 fn invalid_post() {
     let mut node = dev_node();
-    let bad = Post { author: "a".into(), content: String::new(), timestamp_ms: 1, signature: None };
+    let bad = Post { content: String::new(), ..post("a", 2) };
     let b = block_with(&node, vec![post("a", 1), bad]);
     let expected = BlockError::InvalidPost { index: 1, error: PostError::ContentEmpty };
     assert_eq!(check_block_structure(&Params::for_network(Network::Dev), &b), Err(expected.clone()));
@@ -105,8 +105,9 @@ fn invalid_post() {
 #[test]
 fn invalid_signature_in_block() {
     let mut node = dev_node();
-    let mut signed = Post::new_signed("a", "signed", 1, &[3; 32]).unwrap();
+    let mut signed = Post::new_signed("a", "signed", dev().genesis_timestamp_ms + 10, &[3; 32], &dev_chain_id()).unwrap();
     signed.content = "forged".into();
+    let signed = stamped(signed);
     let b = block_with(&node, vec![signed]);
     // The relay's cheap check leaves signatures to the nodes.
     assert!(check_block_structure(&Params::for_network(Network::Dev), &b).is_ok());
@@ -221,4 +222,79 @@ fn duplicate_post_on_side_branch_is_caught() {
     let s2 = seal(s2);
     node.submit_block(s1, NOW).unwrap();
     assert_eq!(reject(&mut node, s2), BlockError::DuplicatePostOnBranch(p.txid()));
+}
+
+#[test]
+fn posts_outside_the_blocks_window() {
+    let mut node = dev_node();
+    let mut b = next_block(&node);
+    let block_ms = b.header.timestamp_ms;
+    let params = dev();
+    let at = |ms: u64| stamped(Post::new("a", "when", ms).unwrap());
+    // The edges are inside.
+    let earliest = block_ms - params.post_window_ms;
+    let latest = block_ms + params.max_future_drift_ms;
+    for ms in [earliest, latest] {
+        b.posts = vec![at(ms)];
+        assert!(check_block_structure(&params, &seal(b.clone())).is_ok(), "{ms}");
+    }
+    for ms in [earliest - 1, latest + 1] {
+        b.posts = vec![post("a", 1), at(ms)];
+        let expected = BlockError::PostOutsideWindow { index: 1, post_ms: ms, earliest_ms: earliest, latest_ms: latest };
+        let _ = block_ms;
+        assert_eq!(reject(&mut node, seal(b.clone())), expected);
+    }
+}
+
+#[test]
+fn an_unstamped_or_cheap_post_makes_the_block_invalid() {
+    let mut node = dev_node();
+    let unstamped = Post::new("a", "free ride", dev().genesis_timestamp_ms + 5).unwrap();
+    let b = block_with(&node, vec![post("a", 1), unstamped]);
+    assert!(matches!(reject(&mut node, b), BlockError::InvalidPost { index: 1, error: PostError::Stamp(_) }));
+}
+
+#[test]
+fn a_post_cannot_be_mined_twice_within_the_window_on_any_branch() {
+    let mut node = dev_node();
+    let p = post("a", 1);
+    let first = block_with(&node, vec![p.clone()]);
+    node.submit_block(first, NOW).unwrap();
+    mine(&mut node, 3);
+    // Again on the tip: refused.
+    let again = block_with(&node, vec![p.clone()]);
+    assert_eq!(reject(&mut node, again), BlockError::DuplicatePostOnBranch(p.txid()));
+    // On a side branch forking after the first block: refused too.
+    let fork_parent = node.chain().best_at(2).unwrap().block.as_ref().clone();
+    let mut side = block_on(fork_parent.hash(), 3, vec![p.clone()]);
+    side.header.timestamp_ms = fork_parent.header.timestamp_ms + 500;
+    side.header.bits = node.chain().best_at(3).unwrap().block.header.bits;
+    let side = seal(side);
+    assert_eq!(node.submit_block(side, NOW), Err(BlockError::DuplicatePostOnBranch(p.txid())));
+    // On a branch from genesis that does not hold it: fine.
+    let genesis = node.chain().genesis().hash;
+    let mut other = block_on(genesis, 1, vec![p.clone()]);
+    other.header.timestamp_ms += 7;
+    assert!(matches!(node.submit_block(seal(other), NOW), Ok(BlockStatus::Stored(_))));
+}
+
+#[test]
+fn the_duplicate_index_holds_the_window_not_the_chain() {
+    // Blocks a minute apart, one post each: the index keeps about an hour's worth.
+    let params = dev();
+    let mut node = ChainState::new(params.clone());
+    let mut time = params.genesis_timestamp_ms;
+    let now = time + 10 * 3_600_000;
+    for n in 0..300u64 {
+        time += 60_000;
+        let post = stamped(Post::new("a", &format!("minute {n}"), time).unwrap());
+        node.submit_post(post, time).unwrap();
+        let block = seal(node.block_template(time));
+        assert_eq!(block.posts.len(), 1);
+        node.submit_block(block, now).unwrap();
+    }
+    let window_blocks = (params.post_window_ms + params.max_future_drift_ms) / 60_000;
+    let indexed = node.chain().indexed_post_count() as u64;
+    assert!(indexed <= window_blocks + 12, "{indexed} posts indexed for a window of {window_blocks} blocks");
+    assert!(indexed >= window_blocks - 12, "{indexed}");
 }

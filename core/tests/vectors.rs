@@ -10,6 +10,8 @@ use tabchain_core::hash::{BlockHash, MerkleRoot};
 use tabchain_core::header::BlockHeader;
 use tabchain_core::mining::mine_range;
 use tabchain_core::params::{Network, Params};
+use tabchain_core::post::Post;
+use tabchain_core::stamp::{required_work, stamp_header, stamp_post};
 use tabchain_core::target::CompactTarget;
 
 /// The header the mining vector searches: fixed fields, 1-in-65,536 target.
@@ -32,7 +34,25 @@ fn computed() -> Value {
     let out = mine_range(&header, start, count).expect("valid target");
     let (nonce, hash) = out.found.expect("a nonce in range");
     let genesis = Params::for_network(Network::Main).genesis();
+    let dev = Params::for_network(Network::Dev);
+    let unsigned = Post::new("alice", "hello", dev.genesis_timestamp_ms + 1_000).expect("valid");
+    let signed = Post::new_signed("bob", "signed hello", dev.genesis_timestamp_ms + 2_000, &[7; 32], &dev.chain_id())
+        .expect("valid");
+    let stamped_posts: Vec<Value> = [unsigned, signed]
+        .into_iter()
+        .map(|post| {
+            let post = stamp_post(post, &dev, 1);
+            json!({
+                "bytes_hex": hex::encode(post.to_bytes()),
+                "txid": post.txid().to_hex(),
+                "stamp_header_hex": hex::encode(stamp_header(&post, &dev.chain_id()).to_bytes()),
+                "stamp_hash": stamp_header(&post, &dev.chain_id()).hash().to_hex(),
+                "required_work": required_work(&dev, post.encoded_len()),
+            })
+        })
+        .collect();
     json!({
+        "dev_stamped_posts": stamped_posts,
         "chain_id": {
             "main": Params::for_network(Network::Main).chain_id().to_hex(),
             "dev": Params::for_network(Network::Dev).chain_id().to_hex(),

@@ -185,12 +185,19 @@ impl Driver {
     }
 
     /// Timers: a sync request unanswered for [`SYNC_TIMEOUT_MS`] is sent
-    /// again (see `sync.rs`), and a mining template older than
+    /// again (see `sync.rs`), pending posts that left the post window are
+    /// dropped ([`Change::PendingRemoved`]; own ones also give
+    /// [`Event::PostExpired`]), and a mining template older than
     /// [`TEMPLATE_MAX_AGE_MS`] is reported stale.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Output> {
         let before = self.tip();
         let mut out = Vec::new();
         self.sync_tick(now_ms, &mut out);
+        for tx_id in self.state.expire_posts(now_ms) {
+            if self.own.contains(&tx_id) {
+                out.push(Output::Event(Event::PostExpired { tx_id }));
+            }
+        }
         if self.template_ms.is_some_and(|at| now_ms.saturating_sub(at) >= TEMPLATE_MAX_AGE_MS) {
             self.template_ms = None;
             out.push(Output::TemplateStale);

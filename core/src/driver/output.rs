@@ -213,6 +213,12 @@ pub enum Event {
         /// Who sent it.
         from: Option<PeerId>,
     },
+    /// One of our own pending posts left the post window before a block
+    /// held it: it can no longer be mined and was dropped.
+    PostExpired {
+        /// The post's id.
+        tx_id: TxId,
+    },
     /// A peer answered our `GetMempool`.
     MempoolReceived {
         /// Who sent it.
