@@ -67,7 +67,7 @@ window.tabchain = {
   ready: () => host.ready,
   height: () => (host.node ? host.node.height() : 0),
   tip: () => (host.node ? host.node.tip() : ''),
-  post: (author, content) => host.enqueue(() => host.post(author, content)),
+  post: (author, content) => host.post(author, content),
   pending: () => (host.node ? host.node.pending().map(pendingView) : []),
   posts: () => (host.node ? host.node.posts(10_000).map(postView) : []),
   mine: (on, workers) => host.setMining(on, workers),

@@ -21,6 +21,7 @@ import init, { TabNode, publicKeyId, welcomeNetwork, legacyOutboxPost } from './
 import { openStore, keeps } from './store.js';
 import { RelayConnection } from './relay.js';
 import { MiningManager } from './miners.js';
+import { Stamper } from './stamper.js';
 import { short } from './ui/dom.js';
 
 const AGENT = 'tabchain-tab/0.1.0';
@@ -55,6 +56,8 @@ export class Host extends EventTarget {
       onFound: (id, nonce) => this.enqueue(() => this.onFound(id, nonce)),
       onError: (message) => this.log(`miner: ${message}`),
     });
+    /** Stamps this tab's posts (half the cores: mining may run beside it). */
+    this.stamper = new Stamper(Math.max(1, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
     /** Resolves once wasm is loaded, the chain restored and the relay joined (or after 5 s offline). */
     this.ready = new Promise((resolve) => {
       this.resolveReady = resolve;
@@ -339,18 +342,27 @@ export class Host extends EventTarget {
 
   // ---- what the page and window.tabchain ask for ----
 
-  /** Signs and sends a post; returns its tx id. Run it through `enqueue`. */
-  async post(author, content) {
+  /**
+   * Signs, stamps and sends a post; resolves its tx id. Stamping (the post's
+   * proof of work, about a second of CPU on main) runs in workers outside the
+   * serial queue, so the node keeps answering the relay meanwhile;
+   * `onProgress(fraction)` hears how far it is. Do not wrap it in `enqueue`.
+   */
+  async post(author, content, onProgress) {
     author = String(author ?? '').trim();
     content = String(content ?? '');
-    const result = this.node.post(author, content, Date.now(), this.secret);
-    // Kept before it is sent: a post written here is never lost to a closed tab.
-    this.keep(result.outputs);
-    await this.saved();
-    await this.store.setMeta('author', author);
-    this.apply(result.outputs.filter((o) => o.kind !== 'store'));
-    this.refreshTemplate(true);
-    return result.txId;
+    const prepared = await this.enqueue(() => this.node.preparePost(author, content, Date.now(), this.secret));
+    const nonce = await this.stamper.stamp(prepared.headerBytes, prepared.expectedHashes, onProgress);
+    return this.enqueue(async () => {
+      const result = this.node.postStamped(prepared.postBytes, prepared.bits, nonce, Date.now());
+      // Kept before it is sent: a post written here is never lost to a closed tab.
+      this.keep(result.outputs);
+      await this.saved();
+      await this.store.setMeta('author', author);
+      this.apply(result.outputs.filter((o) => o.kind !== 'store'));
+      this.refreshTemplate(true);
+      return result.txId;
+    });
   }
 
   /** Starts (with `workers`, else the current or default count) or stops mining. */

@@ -3,7 +3,7 @@
 // page, is down. Network first, so a running relay always serves the newest
 // files; the cache only answers when the network cannot.
 
-const CACHE = 'tabchain-shell-v2';
+const CACHE = 'tabchain-shell-v3';
 const SHELL = [
   './',
   './index.html',
@@ -14,6 +14,7 @@ const SHELL = [
   './relay.js',
   './miners.js',
   './miner.js',
+  './stamper.js',
   './ui/dom.js',
   './ui/status.js',
   './ui/compose.js',

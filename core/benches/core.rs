@@ -11,7 +11,7 @@ use tabchain_core::mining::{Kernel, MiningJob};
 use tabchain_core::params::Params;
 use tabchain_core::post::Post;
 use tabchain_core::state::ChainState;
-use tabchain_core::testkit::{dev, seal};
+use tabchain_core::testkit::{dev, seal, stamped};
 
 const HASHES: u64 = 4_000_000;
 const CHAIN_BLOCKS: usize = 10_000;
@@ -37,9 +37,10 @@ fn build_chain(params: &Params) -> Vec<Block> {
     let mut time = params.genesis_timestamp_ms;
     for i in 0..CHAIN_BLOCKS as u64 {
         time += params.target_block_interval_ms;
-        let mut posts = vec![Post::new("bench", &format!("post {i}"), time).expect("valid")];
+        let mut posts = vec![stamped(Post::new("bench", &format!("post {i}"), time).expect("valid"))];
         if i % 10 == 0 {
-            posts.push(Post::new_signed("signer", &format!("signed {i}"), time, &[9; 32]).expect("valid"));
+            let signed = Post::new_signed("signer", &format!("signed {i}"), time, &[9; 32], &params.chain_id());
+            posts.push(stamped(signed.expect("valid")));
         }
         let mut block = node.block_template(time);
         block.header.timestamp_ms = time;

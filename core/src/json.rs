@@ -404,13 +404,19 @@ mod tests {
     fn signature_fields_come_in_pairs() {
         let key = "ab".repeat(32);
         let sig = "cd".repeat(64);
-        let only_key = format!(r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":"{key}"}}"#);
+        let only_key = format!(
+            r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":"{key}"}}"#
+        );
         assert_eq!(post_json(&only_key), Err(JsonError::SignatureHalf { present: "public_key" }));
-        let only_sig = format!(r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"signature":"{sig}"}}"#);
+        let only_sig = format!(
+            r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"signature":"{sig}"}}"#
+        );
         assert_eq!(post_json(&only_sig), Err(JsonError::SignatureHalf { present: "signature" }));
         let nulls = r#"{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":null,"signature":null}"#;
         assert_eq!(post_json(nulls).unwrap().signature, None);
-        let short = format!(r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":"{key}","signature":"cd"}}"#);
+        let short = format!(
+            r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":"{key}","signature":"cd"}}"#
+        );
         assert!(matches!(post_json(&short), Err(JsonError::BadHex { field: "signature", .. })));
         let nothex = format!(
             r#"{{"author":"a","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0,"public_key":"{}","signature":"{sig}"}}"#,
@@ -439,25 +445,49 @@ mod tests {
 
     #[test]
     fn integer_seconds_parse() {
-        let post = post_json(r#"{"author":"a","content":"b","timestamp":1700000000,"stamp_target":"00000000","stamp_nonce":0}"#).unwrap();
+        let post = post_json(
+            r#"{"author":"a","content":"b","timestamp":1700000000,"stamp_target":"00000000","stamp_nonce":0}"#,
+        )
+        .unwrap();
         assert_eq!(post.timestamp_ms, 1_700_000_000_000);
         assert!(matches!(
             post_json(r#"{"author":"a","content":"b","timestamp":-1,"stamp_target":"00000000","stamp_nonce":0}"#),
             Err(JsonError::BadTimestamp { .. })
         ));
-        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":"1","stamp_target":"00000000","stamp_nonce":0}"#).is_err());
-        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":1e400,"stamp_target":"00000000","stamp_nonce":0}"#).is_err());
-        assert!(serde_json::from_str::<Post>(r#"{"author":"a","content":"b","timestamp":1e300,"stamp_target":"00000000","stamp_nonce":0}"#).is_err());
+        assert!(
+            serde_json::from_str::<Post>(
+                r#"{"author":"a","content":"b","timestamp":"1","stamp_target":"00000000","stamp_nonce":0}"#
+            )
+            .is_err()
+        );
+        assert!(
+            serde_json::from_str::<Post>(
+                r#"{"author":"a","content":"b","timestamp":1e400,"stamp_target":"00000000","stamp_nonce":0}"#
+            )
+            .is_err()
+        );
+        assert!(
+            serde_json::from_str::<Post>(
+                r#"{"author":"a","content":"b","timestamp":1e300,"stamp_target":"00000000","stamp_nonce":0}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn text_fields_are_bounded_but_rules_are_left_to_validate() {
-        let long = format!(r#"{{"author":"{}","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0}}"#, "a".repeat(MAX_AUTHOR_BYTES + 1));
+        let long = format!(
+            r#"{{"author":"{}","content":"b","timestamp":1,"stamp_target":"00000000","stamp_nonce":0}}"#,
+            "a".repeat(MAX_AUTHOR_BYTES + 1)
+        );
         assert_eq!(
             post_json(&long),
             Err(JsonError::TooLong { field: "author", len: MAX_AUTHOR_BYTES + 1, max: MAX_AUTHOR_BYTES })
         );
-        let long = format!(r#"{{"author":"a","content":"{}","timestamp":1,"stamp_target":"00000000","stamp_nonce":0}}"#, "b".repeat(MAX_CONTENT_BYTES + 1));
+        let long = format!(
+            r#"{{"author":"a","content":"{}","timestamp":1,"stamp_target":"00000000","stamp_nonce":0}}"#,
+            "b".repeat(MAX_CONTENT_BYTES + 1)
+        );
         assert!(matches!(post_json(&long), Err(JsonError::TooLong { field: "content", .. })));
         // Empty fields are syntax-valid here; Post::validate refuses them.
         let empty = post_json(

@@ -149,10 +149,7 @@ pub fn forged_post(n: u64) -> Post {
     let mut post = signed_post(n);
     post.content.push_str(" (edited)");
     let post = stamped(post);
-    assert!(
-        matches!(post.validate(&dev()), Err(crate::post::PostError::BadSignature)),
-        "the forgery is detectable"
-    );
+    assert!(matches!(post.validate(&dev()), Err(crate::post::PostError::BadSignature)), "the forgery is detectable");
     post
 }
 

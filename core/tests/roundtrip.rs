@@ -65,7 +65,8 @@ fn post_with(max_content: usize) -> impl Strategy<Value = Post> {
 fn signed_post() -> impl Strategy<Value = Post> {
     ("[a-zA-Z0-9_ éü日]{0,63}[a-z]", "[a-z\"\\\\\n日😀 ]{0,200}[a-z]", timestamp(), any::<[u8; 32]>()).prop_map(
         |(author, content, ts, secret)| {
-            Post::new_signed(&author, &content, ts, &secret, &dev_chain_id()).expect("strategy makes rule-abiding posts")
+            Post::new_signed(&author, &content, ts, &secret, &dev_chain_id())
+                .expect("strategy makes rule-abiding posts")
         },
     )
 }

@@ -2,9 +2,9 @@
 
 use tabchain_core::chain::BlockStatus;
 use tabchain_core::params::{Network, Params};
+use tabchain_core::post::PostError;
 use tabchain_core::retarget::next_target;
 use tabchain_core::state::ChainState;
-use tabchain_core::post::PostError;
 use tabchain_core::target::Target;
 use tabchain_core::testkit::*;
 
@@ -268,7 +268,8 @@ fn a_full_sync_page_of_worst_case_blocks_fits_one_message() {
     use tabchain_core::wire::{Envelope, MAX_MESSAGE_BYTES, Message, encode};
     // Tiny posts of quote characters: the JSON view's worst expansion.
     let stamp = tabchain_core::stamp::Stamp { bits: tabchain_core::target::CompactTarget(u32::MAX), nonce: u64::MAX };
-    let post = Post { author: "\"".into(), content: "\\".into(), timestamp_ms: 1_795_564_800_123, signature: None, stamp };
+    let post =
+        Post { author: "\"".into(), content: "\\".into(), timestamp_ms: 1_795_564_800_123, signature: None, stamp };
     let template = dev_node().block_template(NOW);
     let block = Block { posts: vec![post; dev().max_block_posts], ..template };
     let mut page = Vec::new();

@@ -105,7 +105,8 @@ fn invalid_post() {
 #[test]
 fn invalid_signature_in_block() {
     let mut node = dev_node();
-    let mut signed = Post::new_signed("a", "signed", dev().genesis_timestamp_ms + 10, &[3; 32], &dev_chain_id()).unwrap();
+    let mut signed =
+        Post::new_signed("a", "signed", dev().genesis_timestamp_ms + 10, &[3; 32], &dev_chain_id()).unwrap();
     signed.content = "forged".into();
     let signed = stamped(signed);
     let b = block_with(&node, vec![signed]);
@@ -240,7 +241,8 @@ fn posts_outside_the_blocks_window() {
     }
     for ms in [earliest - 1, latest + 1] {
         b.posts = vec![post("a", 1), at(ms)];
-        let expected = BlockError::PostOutsideWindow { index: 1, post_ms: ms, earliest_ms: earliest, latest_ms: latest };
+        let expected =
+            BlockError::PostOutsideWindow { index: 1, post_ms: ms, earliest_ms: earliest, latest_ms: latest };
         let _ = block_ms;
         assert_eq!(reject(&mut node, seal(b.clone())), expected);
     }

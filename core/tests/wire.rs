@@ -54,7 +54,7 @@ fn hello_format_is_pinned() {
     assert_eq!(
         text,
         format!(
-            r#"{{"type":"Hello","chain_id":"{aa}","protocol":1,"agent":"tabchain/0.1.0","best_height":12,"best_hash":"{bb}","total_work":"{work}"}}"#
+            r#"{{"type":"Hello","chain_id":"{aa}","protocol":2,"agent":"tabchain/0.1.0","best_height":12,"best_hash":"{bb}","total_work":"{work}"}}"#
         )
     );
 }
@@ -90,10 +90,16 @@ fn tx_format_is_pinned_with_from() {
     let envelope = Envelope { from: Some(PeerId(7)), to: None, message: Message::Tx { tx: post() } };
     assert_eq!(
         round_trip(&envelope),
-        r#"{"from":7,"type":"Tx","tx":{"author":"alice","content":"hello","timestamp":1700000000.123}}"#
+        concat!(
+            r#"{"from":7,"type":"Tx","tx":{"author":"alice","content":"hello","timestamp":1700000000.123,"#,
+            r#""stamp_target":"00000000","stamp_nonce":0}}"#
+        )
     );
     // Field order does not matter when reading.
-    let reordered = r#"{"tx":{"timestamp":1700000000.123,"content":"hello","author":"alice"},"type":"Tx","from":7}"#;
+    let reordered = concat!(
+        r#"{"tx":{"stamp_nonce":0,"timestamp":1700000000.123,"content":"hello","stamp_target":"00000000","#,
+        r#""author":"alice"},"type":"Tx","from":7}"#
+    );
     assert_eq!(decode(reordered).unwrap(), envelope);
 }
 

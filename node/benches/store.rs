@@ -8,7 +8,7 @@ use tabchain_core::block::Block;
 use tabchain_core::driver::{Change, Driver};
 use tabchain_core::post::Post;
 use tabchain_core::state::ChainState;
-use tabchain_core::testkit::{NOW, TEST_KEY, block_change, dev, next_block};
+use tabchain_core::testkit::{NOW, TEST_KEY, block_change, dev, next_block, stamped};
 use tabchain_node::store::{DB_FILE, Store};
 
 /// `n` dev blocks on one chain, one 200-byte post each (every tenth signed).
@@ -18,10 +18,11 @@ fn chain_of(n: usize) -> Vec<Block> {
         .map(|i| {
             let content = format!("timing post {i}: {}", "y".repeat(200));
             let post = if i % 10 == 0 {
-                Post::new_signed("bench", &content, 1_795_564_800_000 + i, &TEST_KEY).expect("post")
+                Post::new_signed("bench", &content, 1_795_564_800_000 + i, &TEST_KEY, &dev().chain_id()).expect("post")
             } else {
                 Post::new("bench", &content, 1_795_564_800_000 + i).expect("post")
             };
+            let post = stamped(post);
             state.submit_post(post, NOW).expect("post accepted");
             let block = next_block(&state);
             state.submit_block(block.clone(), NOW).expect("valid block");

@@ -8,6 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::target::Work;
+use tabchain_core::testkit::{dev, stamped};
 use tabchain_core::wire::{self, Envelope, Message, PROTOCOL_VERSION};
 use tabchain_node::{Config, start};
 use tabchain_relay::Config as RelayConfig;
@@ -52,7 +53,9 @@ async fn a_tab_and_a_node_exchange_posts_and_blocks() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let post = Post::new_signed("tab", "hello node", tabchain_node::service::now_ms(), &[9; 32]).unwrap();
+    let post =
+        Post::new_signed("tab", "hello node", tabchain_node::service::now_ms(), &[9; 32], &dev().chain_id()).unwrap();
+    let post = stamped(post);
     let tx = wire::encode(&Envelope::broadcast(Message::Tx { tx: post.clone() })).unwrap();
     tab.send(WsMessage::text(tx)).await.unwrap();
     let http = reqwest::Client::new();

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use tabchain_core::hash::BlockHash;
 use tabchain_core::post::Post;
-use tabchain_core::testkit::{block_on_at, dev_chain_id};
+use tabchain_core::testkit::{block_on_at, dev_chain_id, stamped};
 use tabchain_core::wire::{Envelope, Message, encode};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -72,7 +72,7 @@ impl Template {
     /// check) holding one post.
     fn text(&self, seq: usize) -> Result<Utf8Bytes> {
         let content = format!("{SEQ_MARKER}{seq:0width$} relay benchmark block {}", self.filler, width = SEQ_DIGITS);
-        let post = Post::new("relay-bench", &content, self.now_ms).context("building a benchmark post")?;
+        let post = stamped(Post::new("relay-bench", &content, self.now_ms).context("building a benchmark post")?);
         let block = block_on_at(self.parent, seq as u64 + 1, self.now_ms, vec![post]);
         let text = encode(&Envelope::broadcast(Message::Block { block })).context("encoding a benchmark block")?;
         Ok(text.into())

@@ -13,8 +13,10 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tabchain_core::block::Block;
+use tabchain_core::hash::BlockHash;
 use tabchain_core::params::Params;
-use tabchain_core::post::Post;
+use tabchain_core::post::{Post, PostError};
+use tabchain_core::stamp::check_stamp;
 use tabchain_core::target::Work;
 use tabchain_core::validate::{BlockError, check_block_structure};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, WireError};
@@ -374,11 +376,21 @@ impl Connection {
                 self.refuse(DropReason::BadMessage, ErrorCode::BadMessage, &detail)
             }
             Message::Tx { ref tx } => {
-                if let Err(error) = tx.validate() {
-                    let detail = format!("post {}: {error}", tx.txid());
-                    return self.refuse(DropReason::InvalidTx, ErrorCode::InvalidTx, &detail);
+                // Cheapest first: fields, the stamp (two hashes), a seen
+                // post (one lookup), and the signature last.
+                let txid = tx.txid();
+                let cheap = tx.check_fields().and_then(|()| Ok(check_stamp(tx, &hub.params, &hub.chain_id)?));
+                if let Err(error) = cheap {
+                    return self.refuse(DropReason::InvalidTx, ErrorCode::InvalidTx, &format!("post {txid}: {error}"));
                 }
-                if to.is_none() && !hub.note_tx(tx.txid()) {
+                if to.is_none() && hub.tx_seen(&txid) {
+                    hub.metrics.dropped(DropReason::Duplicate, 1);
+                    return None;
+                }
+                if let Err(error) = tx.verify_signature(&hub.chain_id) {
+                    return self.refuse(DropReason::InvalidTx, ErrorCode::InvalidTx, &format!("post {txid}: {error}"));
+                }
+                if to.is_none() && !hub.note_tx(txid) {
                     hub.metrics.dropped(DropReason::Duplicate, 1);
                     return None;
                 }
@@ -426,7 +438,11 @@ impl Connection {
                     return self.refuse(DropReason::BadMessage, ErrorCode::BadMessage, "Mempool needs a `to` peer");
                 }
                 // Up to thousands of signatures: off the async workers.
-                let checked = tokio::task::spawn_blocking(move || first_invalid_post(&txs).map_or(Ok(txs), Err)).await;
+                let (params, chain_id) = (hub.params.clone(), hub.chain_id);
+                let checked = tokio::task::spawn_blocking(move || {
+                    first_invalid_post(&params, &chain_id, &txs).map_or(Ok(txs), Err)
+                })
+                .await;
                 match checked {
                     Ok(Ok(txs)) => self.forward(to, Message::Mempool { txs }),
                     Ok(Err(detail)) => self.refuse(DropReason::InvalidTx, ErrorCode::InvalidTx, &detail),
@@ -471,7 +487,12 @@ fn block_work(params: &Params, block: &Block) -> Result<Work, BlockError> {
     Ok(block.header.bits.to_target()?.work())
 }
 
-/// Why the first invalid post of a `Mempool` answer is invalid, if one is.
-fn first_invalid_post(txs: &[Post]) -> Option<String> {
-    txs.iter().find_map(|tx| tx.validate().err().map(|error| format!("post {} in Mempool: {error}", tx.txid())))
+/// Why the first invalid post of a `Mempool` answer is invalid, if one is
+/// (every post's fields and stamp first, then the signatures).
+fn first_invalid_post(params: &Params, chain_id: &BlockHash, txs: &[Post]) -> Option<String> {
+    let explain = |tx: &Post, error: PostError| format!("post {} in Mempool: {error}", tx.txid());
+    let cheap = |tx: &Post| tx.check_fields().and_then(|()| Ok(check_stamp(tx, params, chain_id).map(|_| ())?));
+    txs.iter()
+        .find_map(|tx| cheap(tx).err().map(|e| explain(tx, e)))
+        .or_else(|| txs.iter().find_map(|tx| tx.verify_signature(chain_id).err().map(|e| explain(tx, e))))
 }

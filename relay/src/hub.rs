@@ -317,6 +317,12 @@ impl Hub {
         self.seen().txs.put(txid, ()).is_none()
     }
 
+    /// Whether the post was forwarded already (without noting it): checked
+    /// before its signature, so a re-sent post costs one lookup.
+    pub fn tx_seen(&self, txid: &TxId) -> bool {
+        self.seen().txs.contains(txid)
+    }
+
     /// The joined peer with the most work, other than `asker` (lowest id on ties).
     pub fn best_peer(&self, asker: PeerId) -> Option<PeerId> {
         self.peers()

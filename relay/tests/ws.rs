@@ -362,9 +362,9 @@ async fn invalid_blocks_and_posts_are_refused_but_block_signatures_are_not_check
     a.send_to(b.id, Message::Blocks { blocks: vec![dev_block(4), block_without_pow(5)] }).await;
     a.expect_error(ErrorCode::InvalidBlock).await;
 
-    let empty =
-        Post { author: "alice".into(), content: String::new(), timestamp_ms: 1_795_564_800_000, signature: None };
-    for post in [forged_post(1), empty] {
+    let empty = Post { content: String::new(), ..post("alice", 8) };
+    let unstamped = Post::new("alice", "free ride", 1_795_564_800_000).unwrap();
+    for post in [forged_post(1), empty, unstamped] {
         a.broadcast(tx(post.clone())).await;
         a.expect_error(ErrorCode::InvalidTx).await;
         a.send_to(b.id, tx(post)).await;
@@ -507,7 +507,7 @@ async fn rate_limit_drops_the_excess() {
 /// A distinct dev block of about 2 KiB of JSON: two long posts.
 fn big_block(i: u64) -> Block {
     let content = |j: u64| format!("{i}-{j} {}", "x".repeat(900));
-    let posts = (0..2).map(|j| Post::new("filler", &content(j), 1_795_564_800_000 + i).unwrap()).collect();
+    let posts = (0..2).map(|j| stamped(Post::new("filler", &content(j), 1_795_564_800_000 + i).unwrap())).collect();
     block_on(fake_hash(&format!("parent {i}")), i + 1, posts)
 }
 

@@ -114,8 +114,9 @@ impl Miner {
     }
 }
 
-/// The short id of the Ed25519 key with these 32 secret bytes, as posts
-/// signed with it show it (`keyId`): the first 8 hex digits of the public key.
+/// The id of the Ed25519 key with these 32 secret bytes, as posts signed
+/// with it show it (`keyId`): the first 16 hex digits (64 bits) of the
+/// public key.
 ///
 /// Throws an `Error` unless `secretKey` has 32 bytes.
 #[wasm_bindgen(js_name = publicKeyId)]
@@ -130,9 +131,13 @@ pub fn public_key_id(secret_key: &[u8]) -> Result<String, JsError> {
 /// changed, powOk, postsOk}]`: an edit changes its block's hash and every later
 /// one.
 ///
-/// Throws an `Error` if the text is not JSON of blocks or a field is unreadable.
+/// `postsOk` checks stamps and signatures for `network` (`"main"` or `"dev"`).
+///
+/// Throws an `Error` if the text is not JSON of blocks or a field is
+/// unreadable, or for an unknown network name.
 #[wasm_bindgen(js_name = tamperRebuild)]
-pub fn tamper_rebuild(blocks_json: &str) -> Result<JsValue, JsError> {
-    let rebuilt = tabchain_core::tamper::rebuild_blocks_json(blocks_json).map_err(|e| JsError::new(&e.to_string()))?;
+pub fn tamper_rebuild(blocks_json: &str, network: &str) -> Result<JsValue, JsError> {
+    let rebuilt = tabchain_core::tamper::rebuild_blocks_json(blocks_json, &params(network)?)
+        .map_err(|e| JsError::new(&e.to_string()))?;
     tab_node::to_js(&rebuilt)
 }

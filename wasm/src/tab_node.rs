@@ -28,6 +28,8 @@ use tabchain_core::driver::{Change, Driver, Event, Output, Saved, SavedPost};
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
+use tabchain_core::stamp::{DEFAULT_STAMP_FACTOR, Stamp, stamp_job};
+use tabchain_core::target::CompactTarget;
 use wasm_bindgen::prelude::*;
 
 /// Templates kept for `foundNonce`; older ids are forgotten.
@@ -136,6 +138,16 @@ fn with_outputs(object: JsValue, outputs: &[Output]) -> Result<JsValue, JsError>
 #[serde(rename_all = "camelCase")]
 struct PostResult {
     tx_id: TxId,
+}
+
+/// What `preparePost` returns.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PreparedPost<'a> {
+    post_bytes: Bytes<'a>,
+    header_bytes: Bytes<'a>,
+    bits: u32,
+    expected_hashes: f64,
 }
 
 #[derive(Serialize)]
@@ -288,17 +300,54 @@ impl TabNode {
         outputs_to_js(&outputs)
     }
 
-    /// Writes a post signed with the 32-byte Ed25519 `secretKey`, time
-    /// `nowMs`, into the mempool as an own post: announced now if joined,
-    /// and again on every join until a block holds it. Returns `{txId,
-    /// outputs}`; the outputs include the own `pendingAdded` change to keep.
+    /// The first half of posting: a post signed with the 32-byte Ed25519
+    /// `secretKey` at time `nowMs`, ready to be stamped with `factor` times
+    /// the network's minimum work (see `core::stamp`; default 4, which ranks
+    /// it above posts paying the minimum). Returns `{postBytes,
+    /// headerBytes (the 96-byte stamp header: mine it with a `Miner` in a
+    /// worker), bits (number), expectedHashes}`. Nothing is kept yet: pass
+    /// the nonce found to `postStamped`.
     ///
     /// Throws an `Error` saying why if the post is invalid (empty, too long,
-    /// control characters) or the mempool refuses it.
-    pub fn post(&mut self, author: &str, content: &str, now_ms: f64, secret_key: &[u8]) -> Result<JsValue, JsError> {
+    /// control or invisible formatting characters).
+    #[wasm_bindgen(js_name = preparePost)]
+    pub fn prepare_post(
+        &self,
+        author: &str,
+        content: &str,
+        now_ms: f64,
+        secret_key: &[u8],
+        factor: Option<u32>,
+    ) -> Result<JsValue, JsError> {
         let now = ms(now_ms)?;
         let key = self::secret_key(secret_key)?;
-        let post = Post::new_signed(author, content, now, &key).map_err(|e| JsError::new(&e.to_string()))?;
+        let params = self.node.params();
+        let post = Post::new_signed(author, content, now, &key, &self.node.state().chain().genesis().hash)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        let factor = factor.map_or(DEFAULT_STAMP_FACTOR, u64::from);
+        let (bits, job) = stamp_job(&post, params, factor);
+        let target = bits.to_target().map_err(|e| JsError::new(&e.to_string()))?;
+        to_js(&PreparedPost {
+            post_bytes: Bytes(&post.to_bytes()),
+            header_bytes: Bytes(&job.header_with_nonce(0).to_bytes()),
+            bits: bits.0,
+            expected_hashes: target.expected_hashes(),
+        })
+    }
+
+    /// The second half of posting: the prepared `postBytes` with its stamp
+    /// (`bits` from `preparePost`, the `nonce` bigint a `Miner` found) go
+    /// into the mempool as an own post, announced now if joined and again
+    /// on every join until a block holds it. Returns `{txId, outputs}`; the
+    /// outputs include the own `pendingAdded` change to keep.
+    ///
+    /// Throws an `Error` saying why if the bytes are not a post, the stamp
+    /// does not hold, or the mempool refuses the post.
+    #[wasm_bindgen(js_name = postStamped)]
+    pub fn post_stamped(&mut self, post_bytes: &[u8], bits: u32, nonce: u64, now_ms: f64) -> Result<JsValue, JsError> {
+        let now = ms(now_ms)?;
+        let mut post = Post::from_bytes(post_bytes).map_err(|e| JsError::new(&format!("not a post: {e}")))?;
+        post.stamp = Stamp { bits: CompactTarget(bits), nonce };
         let (tx_id, outputs) = self.node.submit_own_post(post, now).map_err(|e| JsError::new(&e.to_string()))?;
         with_outputs(to_js(&PostResult { tx_id })?, &outputs)
     }

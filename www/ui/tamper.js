@@ -10,8 +10,8 @@ const TAMPER_BLOCKS = 3;
 /** Binds copying blocks and checking the copy (on the button and on every edit). */
 export function mount(host) {
   $('tamper-load').addEventListener('click', () => loadCopy(host));
-  $('tamper-check').addEventListener('click', () => checkCopy());
-  $('tamper').addEventListener('input', () => checkCopy());
+  $('tamper-check').addEventListener('click', () => checkCopy(host));
+  $('tamper').addEventListener('input', () => checkCopy(host));
 }
 
 /** The copy changes only when asked to: nothing to render. */
@@ -42,17 +42,17 @@ function loadCopy(host) {
       );
     }),
   );
-  checkCopy();
+  checkCopy(host);
 }
 
-function checkCopy() {
+function checkCopy(host) {
   const items = [...$('tamper').children];
   if (items.length === 0) return;
   // Joined as text: the copies are never parsed by JavaScript (u64 nonces).
   const json = `[${items.map((li) => li.querySelector('textarea').value).join(',')}]`;
   let results;
   try {
-    results = tamperRebuild(json);
+    results = tamperRebuild(json, host.network);
   } catch (err) {
     for (const li of items) {
       li.className = 'broken';
@@ -66,7 +66,7 @@ function checkCopy() {
     const problems = [];
     if (r.changed) problems.push(`hash is now ${short(r.hash)}, the chain has ${short(r.original)}`);
     if (!r.powOk) problems.push('proof of work no longer met');
-    if (!r.postsOk) problems.push('a signature no longer verifies');
+    if (!r.postsOk) problems.push('a stamp or signature no longer holds');
     const broken = problems.length > 0;
     li.className = broken ? 'broken' : 'ok';
     const verdict = li.querySelector('.verdict');

@@ -38,6 +38,12 @@ pub const MAX_PEER_CHAIN_BYTES: usize = 64 * 1024 * 1024;
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most HTTP peers remembered.
 pub const MAX_HTTP_PEERS: usize = 64;
+/// Posts stamped at once for `/new_transaction` (each is a fraction of a
+/// second of one core on main).
+pub const MAX_CONCURRENT_STAMPS: usize = 2;
+/// Posts waiting for a stamping slot beyond which `/new_transaction`
+/// answers 503: an HTTP client cannot queue unbounded work on the node.
+pub const MAX_WAITING_STAMPS: usize = 64;
 
 /// State of the API handlers.
 #[derive(Clone)]
@@ -45,13 +51,15 @@ pub struct Api {
     service: Arc<Service>,
     client: reqwest::Client,
     mine_lock: Arc<tokio::sync::Mutex<()>>,
+    stamping: Arc<posts::Stamping>,
 }
 
 impl Api {
     /// Handlers over `service`.
     pub fn new(service: Arc<Service>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder().timeout(PEER_TIMEOUT).connect_timeout(PEER_TIMEOUT).build()?;
-        Ok(Self { service, client, mine_lock: Arc::new(tokio::sync::Mutex::new(())) })
+        let stamping = Arc::new(posts::Stamping::new(MAX_CONCURRENT_STAMPS, MAX_WAITING_STAMPS));
+        Ok(Self { service, client, mine_lock: Arc::new(tokio::sync::Mutex::new(())), stamping })
     }
 }
 

@@ -5,25 +5,63 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tabchain_core::post::Post;
+use tabchain_core::stamp::{DEFAULT_STAMP_FACTOR, stamp_post};
+use tokio::sync::Semaphore;
 
 use super::body::{self, NewTransaction};
 use super::{Api, bad_request, internal, text};
 use crate::service::now_ms;
 
+/// Bounds the stamping `/new_transaction` does for its clients: a few at a
+/// time, a bounded number waiting, the rest refused with 503.
+pub(super) struct Stamping {
+    slots: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+impl Stamping {
+    pub(super) fn new(concurrent: usize, max_waiting: usize) -> Self {
+        Self { slots: Semaphore::new(concurrent), waiting: AtomicUsize::new(0), max_waiting }
+    }
+
+    /// Stamps `post` at the default factor on a blocking thread; `None` when
+    /// too many posts are waiting already.
+    async fn stamp(&self, post: Post, params: tabchain_core::params::Params) -> Option<anyhow::Result<Post>> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let permit = self.slots.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Ok(_permit) = permit else { return Some(Err(anyhow::anyhow!("stamping is shut down"))) };
+        let stamped = tokio::task::spawn_blocking(move || stamp_post(post, &params, DEFAULT_STAMP_FACTOR)).await;
+        Some(stamped.map_err(|e| anyhow::anyhow!("stamping failed: {e}")))
+    }
+}
+
 /// `POST /new_transaction {author, content}` → 201 `Success`: an own post of
-/// this node (kept until a block holds it, announced again on every join).
+/// this node, stamped here with [`DEFAULT_STAMP_FACTOR`] times the minimum
+/// work (the tutorial's body has no stamp), kept until a block holds it and
+/// announced again on every join. 503 while too many posts wait for stamping.
 pub(super) async fn new_transaction(State(api): State<Api>, body: Bytes) -> Response {
     const WHAT: &str = "Invalid transaction data";
     let NewTransaction { author, content } = match body::parse(&body) {
         Ok(fields) => fields,
         Err(reason) => return bad_request(WHAT, reason),
     };
-    let now = now_ms();
-    let post = match Post::new(&author, &content, now) {
+    let post = match Post::new(&author, &content, now_ms()) {
         Ok(post) => post,
         Err(e) => return bad_request(WHAT, e),
     };
+    let post = match api.stamping.stamp(post, api.service.params()).await {
+        Some(Ok(post)) => post,
+        Some(Err(e)) => return internal(e),
+        None => return text(StatusCode::SERVICE_UNAVAILABLE, "Too many posts are being stamped; try again shortly"),
+    };
+    let now = now_ms();
     let result =
         api.service.try_update(move |driver| driver.submit_own_post(post, now).map(|(_, outputs)| outputs)).await;
     match result {
@@ -33,7 +71,8 @@ pub(super) async fn new_transaction(State(api): State<Api>, body: Bytes) -> Resp
     }
 }
 
-/// `GET /pending_tx` → the pending posts, oldest first.
+/// `GET /pending_tx` → the pending posts, those paying the most stamp work
+/// per byte first (the order miners take them in).
 pub(super) async fn pending_tx(State(api): State<Api>) -> Response {
     let posts: Vec<Post> =
         api.service.read(|driver| driver.state().mempool().iter().map(|(_, post)| post.clone()).collect());

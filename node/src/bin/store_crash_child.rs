@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use tabchain_core::driver::{Driver, Output};
 use tabchain_core::post::Post;
-use tabchain_core::testkit::{NOW, dev, next_mined_block};
+use tabchain_core::testkit::{NOW, dev, next_mined_block, stamped};
 use tabchain_node::store::Store;
 
 fn main() -> Result<()> {
@@ -26,7 +26,7 @@ fn main() -> Result<()> {
         let height = driver.height() + 1;
         // One post of varying size per block, so blocks and the mempool change.
         let content = format!("block {height} {}", "x".repeat((height as usize * 37) % 900));
-        let post = Post::new("child", &content, 1_795_564_800_000 + height)?;
+        let post = stamped(Post::new("child", &content, 1_795_564_800_000 + height)?);
         let (_, mut outputs) = driver.submit_own_post(post, NOW)?;
         let block = next_mined_block(&mut driver, 0);
         outputs.extend(driver.submit_mined(block, NOW)?);
