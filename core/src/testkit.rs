@@ -117,7 +117,7 @@ pub fn dev_chain(count: u64) -> Vec<Block> {
         .map(|height| {
             let time = params.genesis_timestamp_ms + height * 1_000;
             let post = stamped(Post::new("seed", &format!("post {height}"), time).expect("valid post"));
-            state.submit_post(post, now).expect("post accepted");
+            state.submit_post(post, time).expect("post accepted");
             let block = seal_header(state.block_template(time));
             state.submit_block(block.clone(), now).expect("own block is valid");
             block
