@@ -123,7 +123,7 @@ export class Host extends EventTarget {
     this.node = new TabNode(network, AGENT);
     const stored = await this.store.allBlocks();
     const started = performance.now();
-    const report = this.restoreChain(stored, await this.store.getMeta('tip'), await this.ownPosts());
+    const report = this.node.restore(stored, Date.now(), await this.ownPosts());
     const ms = Math.round(performance.now() - started);
     if (stored.length > 0) {
       this.log(`restored ${report.accepted} blocks from storage in ${ms} ms (height ${report.height})`);
@@ -137,21 +137,6 @@ export class Host extends EventTarget {
     if (!this.store.persistent) this.log(`storage unavailable (${this.store.problem}): the chain lives in memory only`);
     this.refreshTemplate(true);
     this.changed();
-  }
-
-  /**
-   * Rebuilds the chain from stored blocks (the stored tip stays best among
-   * equal-work branches) and puts this tab's own pending posts back.
-   */
-  restoreChain(stored, tip, ownPosts) {
-    if (typeof tip === 'string') {
-      try {
-        return this.node.restore(stored, Date.now(), tip, ownPosts);
-      } catch (err) {
-        this.log(`ignored the stored tip: ${err.message}`);
-      }
-    }
-    return this.node.restore(stored, Date.now(), undefined, ownPosts);
   }
 
   /** The own posts kept in the store's outbox, oldest first, as post bytes. */
@@ -234,8 +219,8 @@ export class Host extends EventTarget {
   }
 
   /**
-   * Queues the changes among `outputs` that a tab keeps (blocks, the best
-   * tip, its own pending posts; see `store.js`) and starts writing them.
+   * Queues the changes among `outputs` that a tab keeps (blocks and its own
+   * pending posts; see `store.js`) and starts writing them.
    */
   keep(outputs) {
     for (const output of outputs) {
@@ -266,7 +251,7 @@ export class Host extends EventTarget {
     });
   }
 
-  /** Resolves once every change the node asked to keep so far (blocks, best tip, own posts) is in storage. */
+  /** Resolves once every change the tab keeps so far (blocks, own posts) is in storage. */
   saved() {
     this.flushStores();
     return this.storing;

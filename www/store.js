@@ -2,10 +2,9 @@
 // network never mixes chains. What is written is what the node asked to keep
 // (`apply`: its `store` outputs, replayed in order in one transaction):
 // blocks by hash as their consensus bytes (exact, compact, no JSON number
-// pitfalls), so tabs of one origin share them; the best tip in `meta` (it
-// wins ties between equal-work branches on reload); and this tab's own
-// pending posts in `outbox` until a block holds them. `meta` also keeps the
-// key pair and the author name.
+// pitfalls), so tabs of one origin share them (the best tip follows from the
+// blocks: no need to keep it); and this tab's own pending posts in `outbox`
+// until a block holds them. `meta` keeps the key pair and the author name.
 //
 // When IndexedDB is unavailable (private mode, disabled storage, a broken
 // profile) `openStore` returns a MemoryStore with the same interface, and
@@ -71,10 +70,9 @@ class IdbStore {
   /** Replays the node's changes to keep (see `replay`), in one transaction. */
   async apply(changes) {
     if (changes.length === 0) return;
-    const tx = this.db.transaction(['blocks', 'meta', 'outbox'], 'readwrite');
+    const tx = this.db.transaction(['blocks', 'outbox'], 'readwrite');
     replay(changes, {
       putBlock: (hash, bytes) => tx.objectStore('blocks').put(bytes, hash),
-      setTip: (tip) => tx.objectStore('meta').put(tip, 'tip'),
       putOwn: (item) => tx.objectStore('outbox').put(item, item.txId),
       deleteOwn: (txId) => tx.objectStore('outbox').delete(txId),
     });
@@ -122,7 +120,6 @@ class MemoryStore {
   async apply(changes) {
     replay(changes, {
       putBlock: (hash, bytes) => this.blocks.set(hash, bytes),
-      setTip: (tip) => this.meta.set('tip', tip),
       putOwn: (item) => this.box.set(item.txId, item),
       deleteOwn: (txId) => this.box.delete(txId),
     });
@@ -148,23 +145,23 @@ class MemoryStore {
 let nextSeq = 0;
 
 /**
- * Whether a tab keeps this `store` output of the node: blocks, the best
- * chain, and its own pending posts (other pending posts are not kept).
+ * Whether a tab keeps this `store` output of the node: blocks and its own
+ * pending posts (not other pending posts, and not the best chain, which
+ * follows from the blocks).
  */
 export function keeps(change) {
-  return (change.change !== 'pendingAdded' && change.change !== 'pendingRemoved') || change.own;
+  if (change.change === 'pendingAdded' || change.change === 'pendingRemoved') return change.own;
+  return change.change === 'block';
 }
 
 /**
  * Carries out the changes a tab keeps (see `keeps`) in order with `ops`: a
- * block is put under its hash, a best-chain change sets the tip (its last
- * hash), an own pending post is put in the outbox and removed when it leaves
- * the mempool.
+ * block is put under its hash, an own pending post is put in the outbox and
+ * removed when it leaves the mempool.
  */
 function replay(changes, ops) {
   for (const c of changes) {
     if (c.change === 'block') ops.putBlock(c.hash, c.bytes);
-    else if (c.change === 'bestChain' && c.hashes.length > 0) ops.setTip(c.hashes[c.hashes.length - 1]);
     else if (c.change === 'pendingAdded') {
       ops.putOwn({ txId: c.txId, bytes: c.bytes, seq: Date.now() * 1000 + (nextSeq++ % 1000) });
     } else if (c.change === 'pendingRemoved') ops.deleteOwn(c.txId);

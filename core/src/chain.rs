@@ -1,9 +1,12 @@
 //! The block tree: every valid block, the best chain by cumulative work, the
 //! orphan pool, and the sync queries (locator, blocks after a locator).
 //!
-//! The best tip is the block with the most cumulative work; on equal work the
-//! one seen first stays. Switching tips returns a [`TipChange`] listing the
-//! blocks disconnected from the old best chain and connected from the new one.
+//! The best tip is the block with the most cumulative work; among tips of
+//! equal work, the one whose hash is the lower 256-bit big-endian number (see
+//! [`TipRank`]). The rule depends only on the blocks, not on the order they
+//! arrived in, so nodes holding the same blocks agree on the tip. Switching
+//! tips returns a [`TipChange`] listing the blocks disconnected from the old
+//! best chain and connected from the new one.
 
 use crate::block::Block;
 use crate::hash::{BlockHash, TxId};
@@ -53,6 +56,38 @@ impl BlockEntry {
     /// Block time, Unix milliseconds.
     pub fn timestamp_ms(&self) -> u64 {
         self.block.header.timestamp_ms
+    }
+
+    /// Where the block stands in the fork choice (see [`TipRank`]).
+    pub fn tip_rank(&self) -> TipRank {
+        TipRank { chain_work: self.chain_work, hash: self.hash }
+    }
+}
+
+/// A block's place in the fork choice: the best tip is the block of the
+/// greatest rank. More cumulative work ranks higher; on equal work the lower
+/// hash ranks higher, the hash read as a 256-bit big-endian number (the
+/// order in which [`Target::is_met_by`] compares a hash with a target, and
+/// the order [`BlockHash`] sorts in: its bytes compared first to last). The
+/// rank depends only on the block and its ancestors, so nodes holding the
+/// same blocks pick the same tip whatever order the blocks came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TipRank {
+    /// Work of the chain from genesis up to and including the block.
+    pub chain_work: Work,
+    /// The block's hash.
+    pub hash: BlockHash,
+}
+
+impl Ord for TipRank {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.chain_work.cmp(&other.chain_work).then_with(|| other.hash.cmp(&self.hash))
+    }
+}
+
+impl PartialOrd for TipRank {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -262,8 +297,9 @@ impl Chain {
     }
 
     /// Validates `block` and adds it: to the tree if its parent is known (then
-    /// connects orphans waiting for it and moves the best tip if it has more
-    /// work), else to the orphan pool. `now_ms` is the caller's clock.
+    /// connects orphans waiting for it and moves the best tip if one of them
+    /// ranks higher, see [`TipRank`]), else to the orphan pool. `now_ms` is
+    /// the caller's clock.
     pub fn submit(&mut self, block: Block, now_ms: u64) -> Result<BlockStatus, BlockError> {
         let hash = block.hash();
         if self.contains(&hash) {
@@ -279,7 +315,7 @@ impl Chain {
         let first = self.connect(parent, hash, block, txids, now_ms)?;
         let mut stored = Stored { hashes: vec![hash], rejected_orphans: Vec::new(), tip_change: None };
         let mut candidate = old_tip;
-        if self.entries[first].chain_work > self.entries[candidate].chain_work {
+        if self.is_better_tip(first, candidate) {
             candidate = first;
         }
         let mut queue = vec![(hash, first)];
@@ -290,7 +326,7 @@ impl Chain {
                 match self.connect(parent_index, child_hash, child, txids, now_ms) {
                     Ok(index) => {
                         stored.hashes.push(child_hash);
-                        if self.entries[index].chain_work > self.entries[candidate].chain_work {
+                        if self.is_better_tip(index, candidate) {
                             candidate = index;
                         }
                         queue.push((child_hash, index));
@@ -303,6 +339,11 @@ impl Chain {
             stored.tip_change = Some(self.set_best(candidate));
         }
         Ok(BlockStatus::Stored(stored))
+    }
+
+    /// Whether entry `a` is a better tip than entry `b` (see [`TipRank`]).
+    fn is_better_tip(&self, a: usize, b: usize) -> bool {
+        self.entries[a].tip_rank() > self.entries[b].tip_rank()
     }
 
     /// Contextual checks, then stores the block under `parent`.
@@ -503,5 +544,88 @@ impl Chain {
             out.push(block.clone());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{NOW, block_on, dev, dev_chain_id, post, work};
+    use ruint::aliases::U256;
+
+    /// Two different children of genesis (equal work), lower hash first.
+    fn siblings() -> (Block, Block) {
+        let a = block_on(dev_chain_id(), 1, vec![post("a", 1)]);
+        let b = block_on(dev_chain_id(), 1, vec![post("b", 2)]);
+        if a.hash() < b.hash() { (a, b) } else { (b, a) }
+    }
+
+    #[test]
+    fn rank_is_work_then_the_lower_hash_read_as_a_big_endian_number() {
+        let hash = |first: u8, last: u8| {
+            let mut bytes = [0u8; 32];
+            (bytes[0], bytes[31]) = (first, last);
+            BlockHash::from_bytes(bytes)
+        };
+        let rank = |w: u64, hash: BlockHash| TipRank { chain_work: work(w), hash };
+        // The first byte weighs most.
+        let (small, big) = (hash(0, 0xff), hash(1, 0));
+        assert!(rank(5, small) > rank(5, big));
+        assert!(rank(6, big) > rank(5, small));
+        assert_eq!(rank(5, small).cmp(&rank(5, small)), std::cmp::Ordering::Equal);
+        // The order of the numbers, the way a target check reads a hash.
+        let number = |h: &BlockHash| U256::from_be_bytes(*h.as_bytes());
+        assert!(number(&small) < number(&big));
+        let target = Target::from_u256(number(&small));
+        assert!(target.is_met_by(&small) && !target.is_met_by(&big));
+    }
+
+    #[test]
+    fn equal_work_goes_to_the_lower_hash_in_either_order() {
+        let (low, high) = siblings();
+        let mut chain = Chain::new(dev());
+        chain.submit(low.clone(), NOW).unwrap();
+        let BlockStatus::Stored(stored) = chain.submit(high.clone(), NOW).unwrap() else { panic!("stored") };
+        assert_eq!(stored.tip_change, None, "a higher hash of equal work does not move the tip");
+        assert_eq!(chain.tip().hash, low.hash());
+
+        let mut chain = Chain::new(dev());
+        chain.submit(high.clone(), NOW).unwrap();
+        let BlockStatus::Stored(stored) = chain.submit(low.clone(), NOW).unwrap() else { panic!("stored") };
+        let change = stored.tip_change.expect("a lower hash of equal work moves the tip");
+        assert!(change.is_reorg());
+        assert_eq!(change.fork_height, 0);
+        assert_eq!(change.disconnected, vec![Arc::new(high.clone())]);
+        assert_eq!(change.connected, vec![Arc::new(low.clone())]);
+        assert_eq!(chain.tip().hash, low.hash());
+        assert_eq!(chain.tip().chain_work, chain.get(&high.hash()).unwrap().chain_work);
+    }
+
+    #[test]
+    fn equal_work_among_connected_orphans_goes_to_the_lower_hash() {
+        let (low, high) = siblings();
+        // Children of each sibling, arriving before their parents.
+        let on_low = block_on(low.hash(), 2, vec![post("c", 3)]);
+        let on_high = block_on(high.hash(), 2, vec![post("d", 4)]);
+        let want = on_low.hash().min(on_high.hash());
+        for order in [[&on_low, &on_high, &low, &high], [&on_high, &on_low, &high, &low]] {
+            let mut chain = Chain::new(dev());
+            for block in order {
+                chain.submit(block.clone(), NOW).unwrap();
+            }
+            assert_eq!(chain.tip().hash, want);
+        }
+        // Two children of one parent connected by the same submission.
+        let twin = block_on(low.hash(), 2, vec![post("e", 5)]);
+        let want = on_low.hash().min(twin.hash());
+        for pair in [[&on_low, &twin], [&twin, &on_low]] {
+            let mut chain = Chain::new(dev());
+            for block in pair {
+                assert!(matches!(chain.submit(block.clone(), NOW).unwrap(), BlockStatus::Orphan { .. }));
+            }
+            let BlockStatus::Stored(stored) = chain.submit(low.clone(), NOW).unwrap() else { panic!("stored") };
+            assert_eq!(stored.hashes.len(), 3);
+            assert_eq!(chain.tip().hash, want);
+        }
     }
 }

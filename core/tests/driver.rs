@@ -168,6 +168,23 @@ impl Net {
         }
     }
 
+    /// Delivers until nothing is queued, each step taking a queued message
+    /// chosen by `seed` instead of the oldest: any interleaving of the
+    /// nodes' messages (a relay may hand a peer one announcement before
+    /// another it received earlier).
+    fn run_interleaved(&mut self, mut seed: u64) {
+        let mut steps = 0;
+        while !self.queue.is_empty() {
+            steps += 1;
+            assert!(steps < 100_000, "the nodes keep talking forever");
+            seed = next_random(seed);
+            let pick = (seed >> 33) as usize % self.queue.len();
+            let Some((slot, text)) = self.queue.remove(pick) else { unreachable!() };
+            let outputs = self.nodes[slot].on_text(&text, self.now);
+            self.handle(slot, outputs);
+        }
+    }
+
     /// Slot mines one block on its tip (`offset` ms later than one interval
     /// after it, so two nodes never mine the same block) through
     /// template + nonce; returns it. `route: false` keeps it from the relay.
@@ -258,7 +275,6 @@ impl Net {
     fn saved(&self, slot: usize) -> Saved {
         Saved {
             blocks: self.stored[slot].values().cloned().collect(),
-            tip: self.kept[slot].best.last().copied(),
             pending: self.kept[slot]
                 .pending
                 .values()
@@ -448,10 +464,16 @@ fn an_orphan_block_makes_the_node_ask_its_sender() {
     assert!(net.events[1].contains(&Event::Synced { peer: net.ids[0], blocks: 2, height: 2 }));
 }
 
-/// A deterministic shuffle (no randomness in this crate's tests either).
+/// The next state of a deterministic generator (no randomness in this
+/// crate's tests either): Knuth's MMIX LCG; use the high bits.
+fn next_random(seed: u64) -> u64 {
+    seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407)
+}
+
+/// A deterministic shuffle.
 fn shuffle<T>(items: &mut [T], mut seed: u64) {
     for i in (1..items.len()).rev() {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = next_random(seed);
         items.swap(i, (seed >> 33) as usize % (i + 1));
     }
 }
@@ -489,7 +511,7 @@ fn restore_from_stored_bytes_in_any_order_gives_the_same_tip() {
 }
 
 #[test]
-fn restore_keeps_the_stored_tip_between_equal_work_branches() {
+fn restore_picks_the_lower_hash_between_equal_work_branches_in_any_order() {
     let mut a = dev_node();
     let branch_a = mine(&mut a, 5);
     let mut b = dev_node();
@@ -498,25 +520,44 @@ fn restore_keeps_the_stored_tip_between_equal_work_branches() {
     let (tip_a, tip_b) = (a.chain().tip().hash, b.chain().tip().hash);
     assert_ne!(tip_a, tip_b);
     assert_eq!(a.chain().tip().chain_work, b.chain().tip().chain_work, "the branches have equal work");
+    let lower = tip_a.min(tip_b);
     let bytes = |blocks: &[Block]| blocks.iter().map(Block::to_bytes).collect::<Vec<_>>();
     let a_first = [bytes(&branch_a), bytes(&branch_b)].concat();
     let b_first = [bytes(&branch_b), bytes(&branch_a)].concat();
-    for blocks in [a_first.clone(), b_first] {
-        for want in [tip_a, tip_b] {
-            let saved = Saved { blocks: blocks.clone(), tip: Some(want), pending: vec![] };
-            let (report, _) = Driver::new(dev(), "restored").restore(saved, NOW);
-            assert_eq!((report.tip, report.accepted), (want, 10));
+    for (seed, blocks) in [a_first.clone(), b_first].into_iter().enumerate() {
+        let mut shuffled = blocks.clone();
+        shuffle(&mut shuffled, seed as u64 + 3);
+        for blocks in [blocks, shuffled] {
+            let mut restored = Driver::new(dev(), "restored");
+            let (report, _) = restored.restore(blocks_only(blocks), NOW);
+            assert_eq!((report.tip, report.accepted), (lower, 10));
+            assert_eq!(restored.state().chain().block_count(), 11);
         }
-        // A tip that was not stored changes nothing.
-        let plain = Driver::new(dev(), "plain").restore(blocks_only(blocks.clone()), NOW);
-        let unknown = Saved { blocks, tip: Some(BlockHash::from_bytes([7; 32])), pending: vec![] };
-        assert_eq!(Driver::new(dev(), "unknown").restore(unknown, NOW), plain);
     }
-    // More work wins over the preferred tip.
+    // More work wins over a lower hash.
     let longer = bytes(&mine(&mut a, 1));
-    let saved = Saved { blocks: [a_first, longer].concat(), tip: Some(tip_b), pending: vec![] };
-    let (report, _) = Driver::new(dev(), "restored").restore(saved, NOW);
+    let (report, _) = Driver::new(dev(), "restored").restore(blocks_only([a_first, longer].concat()), NOW);
     assert_eq!(report.tip, a.chain().tip().hash);
+}
+
+#[test]
+fn restore_never_moves_the_tip_to_a_side_branch_and_back() {
+    // Two 300-block branches of equal work at every height, and a third
+    // block on one of them: stored by height, the best tip would flip
+    // between them at every height where the other branch has the lower
+    // hash (a reorganisation as deep as the height each time).
+    let mut a = dev_node();
+    let branch_a = mine(&mut a, 301);
+    let mut b = dev_node();
+    b.submit_post(post("b", 1), NOW).unwrap();
+    let branch_b = mine(&mut b, 300);
+    let mut blocks: Vec<Vec<u8>> = branch_a.iter().chain(&branch_b).map(Block::to_bytes).collect();
+    shuffle(&mut blocks, 11);
+    let mut restored = Driver::new(dev(), "restored");
+    let (report, outputs) = restored.restore(blocks_only(blocks), NOW);
+    assert_eq!((report.tip, report.accepted, report.height), (a.chain().tip().hash, 601, 301));
+    assert!(outputs.is_empty());
+    assert_eq!(restored.state().mempool().len(), 0, "no post of the side branch was ever disconnected");
 }
 
 #[test]
@@ -888,4 +929,50 @@ fn a_page_reads_the_network_of_a_welcome() {
     let ping = wire::encode(&Envelope::broadcast(Message::Ping { nonce: 1 })).unwrap();
     assert_eq!(wire::welcome_network(&ping), None);
     assert_eq!(wire::welcome_network("{\"type\":\"Welcome\",\"network\":\"main\""), None);
+}
+
+#[test]
+fn sibling_races_end_on_one_tip_the_lower_hash() {
+    // Four connected nodes; each round two or three of them mine a different
+    // child of the common tip (equal work) before hearing of the others',
+    // and the announcements arrive in an interleaving chosen by the round.
+    let mut net = Net::new(4);
+    for slot in 0..4 {
+        net.connect(slot);
+    }
+    net.run();
+    let mut seed = 1u64;
+    let mut moved_by_a_lower_hash = 0;
+    for round in 0..100u64 {
+        seed = next_random(seed);
+        let miners = 2 + (seed >> 40) as usize % 2;
+        let first = (seed >> 50) as usize % 4;
+        let slots: Vec<usize> = (0..miners).map(|i| (first + i) % 4).collect();
+        let parent = tip(&net.nodes[0]);
+        let mut hashes = Vec::new();
+        for (i, &slot) in slots.iter().enumerate() {
+            // Different offsets: different blocks on the same parent.
+            let block = net.mine(slot, round * 7 + i as u64, true);
+            assert_eq!(block.header.prev_hash, parent, "round {round}: every miner builds on the common tip");
+            hashes.push(block.hash());
+        }
+        let events_before: Vec<usize> = net.events.iter().map(Vec::len).collect();
+        net.run_interleaved(seed);
+        let lowest = *hashes.iter().min().expect("two or three siblings");
+        for slot in 0..4 {
+            assert_eq!(tip(&net.nodes[slot]), lowest, "round {round}: node {slot} (miners {slots:?})");
+            net.assert_kept_matches(slot);
+        }
+        // Every miner whose block lost moved to the lowest hash: a reorg event.
+        for (&slot, hash) in slots.iter().zip(&hashes) {
+            let moved = net.events[slot][events_before[slot]..].iter().any(|e| {
+                matches!(e, Event::Reorg { depth: 1, new_tip, new_height, .. }
+                    if *new_tip == lowest && *new_height == round + 1)
+            });
+            assert_eq!(moved, *hash != lowest, "round {round}: miner {slot}");
+            moved_by_a_lower_hash += usize::from(moved);
+        }
+    }
+    assert!(moved_by_a_lower_hash >= 100);
+    assert_eq!(net.nodes[0].height(), 100);
 }

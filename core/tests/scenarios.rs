@@ -90,13 +90,25 @@ fn reorg_returns_blocks_and_restores_mempool() {
     rival.submit_post(p2.clone(), NOW).unwrap();
     mine_offset(&mut rival, 2, 3, "r");
     let rival_blocks: Vec<_> = rival.chain().best_chain().skip(1).map(|e| (*e.block).clone()).collect();
-    let first = node.submit_block(rival_blocks[0].clone(), NOW).unwrap();
-    // Equal work: first seen stays best.
-    assert!(matches!(&first, BlockStatus::Stored(s) if s.tip_change.is_none()));
+    let BlockStatus::Stored(first) = node.submit_block(rival_blocks[0].clone(), NOW).unwrap() else {
+        panic!("stored");
+    };
+    // Equal work: the lower hash is best.
+    let rival_is_lower = rival_blocks[0].hash() < ours[0].hash();
+    assert_eq!(first.tip_change.is_some(), rival_is_lower);
     let BlockStatus::Stored(stored) = node.submit_block(rival_blocks[1].clone(), NOW).unwrap() else {
         panic!("stored");
     };
-    let change = stored.tip_change.expect("reorg");
+    // The whole move from our block to the rival branch, in one change or two.
+    let change = match first.tip_change {
+        Some(mut change) => {
+            let second = stored.tip_change.expect("growth");
+            assert!(!second.is_reorg());
+            change.connected.extend(second.connected);
+            change
+        }
+        None => stored.tip_change.expect("reorg"),
+    };
     assert!(change.is_reorg());
     assert_eq!(change.fork_height, 0);
     assert_eq!(change.disconnected.iter().map(|b| b.hash()).collect::<Vec<_>>(), vec![ours[0].hash()]);

@@ -393,21 +393,27 @@ fn a_stale_best_chain_is_a_warning_and_is_rewritten() {
 }
 
 #[test]
-fn equal_work_branches_restore_to_the_stored_best() {
+fn equal_work_branches_restore_to_the_lower_hash() {
     // Two one-block branches on genesis with the same work.
     let state = ChainState::new(dev());
     let a = next_block(&state, 0);
     let b = next_block(&state, 1);
-    for best in [&a, &b] {
+    let (lower, higher) = if a.hash() < b.hash() { (&a, &b) } else { (&b, &a) };
+    for stored_best in [lower, higher] {
         let (_tmp, dir) = fresh_dir();
         let store = Store::open(&dir, &dev()).unwrap();
-        let kept =
-            [block_change(&a), block_change(&b), Change::BestChain { from_height: 1, hashes: vec![best.hash()] }];
+        let kept = [
+            block_change(&a),
+            block_change(&b),
+            Change::BestChain { from_height: 1, hashes: vec![stored_best.hash()] },
+        ];
         store.persist(&kept).unwrap();
         drop(store);
         let (_store, node, summary) = restore(&dir).unwrap();
-        assert_eq!(node.tip(), best.hash());
-        assert_eq!(summary.best_mismatch, None);
+        assert_eq!(node.tip(), lower.hash());
+        // A best chain kept before the tie-break (first seen stayed best):
+        // a warning, and rewritten.
+        assert_eq!(summary.best_mismatch.is_some(), stored_best == higher);
     }
 }
 

@@ -243,32 +243,21 @@ impl TabNode {
     }
 
     /// Rebuilds the chain from what the page kept: block bytes (the `bytes`
-    /// of `block` changes) in any order, the best tip (optional, hex: the
-    /// last hash of the last `bestChain` change; it stays best among branches
-    /// of equal work) and the own posts still pending (optional, the `bytes`
-    /// of own `pendingAdded` changes). Returns `{accepted, rejected,
-    /// duplicates, orphans, height, tip, pendingRestored, pendingConfirmed,
+    /// of `block` changes) in any order (the best tip follows from them) and
+    /// the own posts still pending (optional, the `bytes` of own
+    /// `pendingAdded` changes). Returns `{accepted, rejected, duplicates,
+    /// orphans, height, tip, pendingRestored, pendingConfirmed,
     /// pendingRefused: [{txId|null, reason}], outputs}`: the outputs drop
-    /// own posts a block already holds. Throws an `Error`, before touching
-    /// the chain, if `tip` is not a 64-character hex hash.
+    /// own posts a block already holds.
     pub fn restore(
         &mut self,
         blocks: Vec<Uint8Array>,
         now_ms: f64,
-        tip: Option<String>,
         own_posts: Option<Vec<Uint8Array>>,
     ) -> Result<JsValue, JsError> {
         let now = ms(now_ms)?;
-        let tip = match tip {
-            Some(hex) => Some(
-                hex.parse::<BlockHash>()
-                    .map_err(|e| JsError::new(&format!("the stored tip {hex:?} is not a block hash: {e}")))?,
-            ),
-            None => None,
-        };
         let saved = Saved {
             blocks: blocks.iter().map(Uint8Array::to_vec).collect(),
-            tip,
             pending: own_posts
                 .unwrap_or_default()
                 .iter()

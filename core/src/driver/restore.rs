@@ -1,13 +1,14 @@
 //! Startup: rebuilding a driver from what its host kept ([`Saved`]: the
-//! blocks, the best tip, the pending posts), the same way on every node.
+//! blocks and the pending posts), the same way on every node.
 
 use super::Driver;
 use super::output::{Change, Output};
 use crate::block::Block;
-use crate::chain::BlockStatus;
+use crate::chain::{BlockStatus, Chain, TipRank};
 use crate::hash::{BlockHash, TxId};
 use crate::post::Post;
 use crate::state::PostRejected;
+use crate::target::Work;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -15,11 +16,9 @@ use std::collections::{HashMap, HashSet};
 /// [`Driver::restore`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Saved {
-    /// Every kept block's bytes ([`Change::Block`]), in any order.
+    /// Every kept block's bytes ([`Change::Block`]), in any order. The best
+    /// tip follows from them (the fork choice depends on nothing else).
     pub blocks: Vec<Vec<u8>>,
-    /// The best tip when they were kept (the last hash of the last
-    /// [`Change::BestChain`]): it stays best among branches of equal work.
-    pub tip: Option<BlockHash>,
     /// The kept pending posts, oldest first.
     pub pending: Vec<SavedPost>,
 }
@@ -72,11 +71,13 @@ pub struct RestoreReport {
 
 impl Driver {
     /// Rebuilds the chain and the mempool from what the host kept. Blocks
-    /// are decoded, sorted by height (parents first) and submitted with the
-    /// clock `now_ms`, so no orphan pool limit applies; among branches of
-    /// equal work the kept `tip` stays best (its chain's blocks go first at
-    /// each height, and on equal work the block seen first stays best; a tip
-    /// that is not among the blocks changes nothing). Then the kept posts go
+    /// are decoded and submitted with the clock `now_ms`, parents first, so
+    /// no orphan pool limit applies: first the chain of the block that will
+    /// be the best tip (worked out from the blocks' targets with the fork
+    /// choice, [`crate::chain::TipRank`]), then the other branches by height.
+    /// The order changes nothing in the result, only its cost: the best tip
+    /// never moves to a side branch and back (a reorganisation per height,
+    /// quadratic for long branches of equal work). Then the kept posts go
     /// back into the mempool. Needs no network; the outputs are only the
     /// [`Change`]s that bring the host's copy up to date (posts that a block
     /// already holds).
@@ -89,11 +90,11 @@ impl Driver {
                 Err(_) => report.rejected += 1,
             }
         }
-        let preferred = match saved.tip {
+        let preferred = match expected_tip(self.state.chain(), &blocks) {
             Some(tip) => chain_of(&blocks, tip),
             None => HashSet::new(),
         };
-        blocks.sort_by_key(|(hash, block)| (block.header.height, !preferred.contains(hash)));
+        blocks.sort_by_key(|(hash, block)| (!preferred.contains(hash), block.header.height));
         for (_, block) in blocks {
             match self.state.submit_block(block, now_ms) {
                 Ok(BlockStatus::Stored(stored)) => {
@@ -135,6 +136,29 @@ impl Driver {
         report.tip = self.tip();
         (report, out)
     }
+}
+
+/// The block among `blocks` that is the best tip once they are all stored,
+/// if they are valid: the greatest [`TipRank`], with the work their targets
+/// prove on top of the work of their ancestors already in `chain`. A block
+/// whose ancestry is not there, or whose target does not decode, does not
+/// count.
+fn expected_tip(chain: &Chain, blocks: &[(BlockHash, Block)]) -> Option<BlockHash> {
+    let mut by_height: Vec<&(BlockHash, Block)> = blocks.iter().collect();
+    by_height.sort_by_key(|(_, block)| block.header.height);
+    let mut work: HashMap<BlockHash, Work> = HashMap::new();
+    let mut best: Option<TipRank> = None;
+    for (hash, block) in by_height {
+        let parent = &block.header.prev_hash;
+        let Some(parent_work) = work.get(parent).copied().or_else(|| chain.get(parent).map(|e| e.chain_work)) else {
+            continue;
+        };
+        let Ok(target) = block.header.bits.to_target() else { continue };
+        let rank = TipRank { chain_work: parent_work.saturating_add(target.work()), hash: *hash };
+        work.insert(*hash, rank.chain_work);
+        best = best.max(Some(rank));
+    }
+    best.map(|rank| rank.hash)
 }
 
 /// The hashes of `tip` and its ancestors among `blocks` (at most every block:

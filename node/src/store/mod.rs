@@ -14,9 +14,9 @@
 //! | `own` | post id (`[u8; 32]`) | `()`: the pending posts written on this node (REST `/new_transaction`) |
 //!
 //! The `blocks` table is the truth: [`Store::restore`] rebuilds the chain
-//! from it alone. `best` records the best chain as last committed (it decides
-//! ties between equal-work branches on restore, and lets the node check the
-//! restored chain); `mempool` and `own` keep pending posts across restarts
+//! from it alone (the best tip follows from the blocks). `best` records the
+//! best chain as last committed, so the node can check the restored chain;
+//! `mempool` and `own` keep pending posts across restarts
 //! (a store written before `own` existed has none: it reads as empty).
 //!
 //! # Guarantees

@@ -43,15 +43,15 @@ pub struct RestoreSummary {
 
 impl Store {
     /// Rebuilds `driver` (at genesis, not connected yet) from the store at
-    /// startup: loads and checks every block and hands the blocks, the
-    /// stored best tip and the pending posts to [`Driver::restore`]. Refuses
-    /// to go on if any stored block does not decode, does not hash to its
-    /// key, does not validate or does not connect ([`StoreError::Corrupt`],
-    /// listing each with the reason; nothing is dropped, and `driver` must
-    /// then be discarded). Compares the restored best chain with the stored
-    /// one (a difference is a warning in the summary, and the stored one is
-    /// rewritten) and writes the changes the driver asked for (posts a block
-    /// already holds leave the store).
+    /// startup: loads and checks every block and hands the blocks and the
+    /// pending posts to [`Driver::restore`] (the best tip follows from the
+    /// blocks). Refuses to go on if any stored block does not decode, does
+    /// not hash to its key, does not validate or does not connect
+    /// ([`StoreError::Corrupt`], listing each with the reason; nothing is
+    /// dropped, and `driver` must then be discarded). Compares the restored
+    /// best chain with the stored one (a difference is a warning in the
+    /// summary, and the stored one is rewritten) and writes the changes the
+    /// driver asked for (posts a block already holds leave the store).
     ///
     /// `now_ms` is the clock blocks and posts are checked against: a block
     /// "from the future" means the clock is behind, and the error says so.
@@ -61,8 +61,6 @@ impl Store {
         let hashes: Vec<BlockHash> = records.iter().map(|r| r.hash).collect();
         let saved = Saved {
             blocks: records.into_iter().map(|r| r.bytes).collect(),
-            // The stored best tip stays best among branches of equal work.
-            tip: self.read_best_chain()?.last().map(|&(_, hash)| hash),
             pending: self
                 .read_pending()?
                 .into_iter()
