@@ -8,6 +8,7 @@ pub mod driver;
 pub mod encode;
 pub mod hash;
 pub mod header;
+pub mod headers;
 pub mod json;
 pub mod mempool;
 pub mod merkle;

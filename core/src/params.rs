@@ -86,6 +86,11 @@ pub struct Params {
     pub max_orphans: usize,
     /// Most bytes (block encodings) kept while waiting for parents.
     pub max_orphan_bytes: usize,
+    /// Most blocks kept off the best chain (side branches, see
+    /// [`crate::chain`]).
+    pub max_side_blocks: usize,
+    /// Most bytes (block encodings) kept off the best chain.
+    pub max_side_bytes: usize,
     /// Most posts waiting in the mempool.
     pub max_mempool_posts: usize,
     /// Most bytes (post encodings) waiting in the mempool.
@@ -120,6 +125,8 @@ impl Params {
                 median_time_span: 11,
                 max_orphans: 256,
                 max_orphan_bytes: 16 * 1024 * 1024,
+                max_side_blocks: 256,
+                max_side_bytes: 16 * 1024 * 1024,
                 max_mempool_posts: 5_000,
                 max_mempool_bytes: 4 * 1024 * 1024,
                 post_window_ms: 3_600_000,

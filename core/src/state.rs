@@ -97,12 +97,40 @@ impl ChainState {
     /// mempool drops newly confirmed posts and takes back disconnected ones.
     pub fn submit_block(&mut self, block: Block, now_ms: u64) -> Result<BlockStatus, BlockError> {
         let status = self.chain.submit(block, now_ms)?;
-        if let BlockStatus::Stored(stored) = &status
+        self.after_block(&status);
+        Ok(status)
+    }
+
+    /// [`ChainState::submit_block`] that keeps the block whatever its rank
+    /// (see [`Chain::submit_kept`]): for blocks this node kept before, and
+    /// for a chain whose headers were checked to carry more work.
+    pub fn submit_kept_block(&mut self, block: Block, now_ms: u64) -> Result<BlockStatus, BlockError> {
+        let status = self.chain.submit_kept(block, now_ms)?;
+        self.after_block(&status);
+        Ok(status)
+    }
+
+    fn after_block(&mut self, status: &BlockStatus) {
+        if let BlockStatus::Stored(stored) = status
             && let Some(change) = &stored.tip_change
         {
             self.update_mempool(change);
         }
-        Ok(status)
+    }
+
+    /// Prunes side branches (see [`Chain::prune`]).
+    pub fn prune(&mut self) -> Vec<BlockHash> {
+        self.chain.prune()
+    }
+
+    /// Marks blocks a sync will fetch (see [`Chain::want`]).
+    pub fn want(&mut self, hashes: impl IntoIterator<Item = BlockHash>) -> usize {
+        self.chain.want(hashes)
+    }
+
+    /// Forgets the wanted blocks (see [`Chain::clear_wanted`]).
+    pub fn clear_wanted(&mut self) {
+        self.chain.clear_wanted();
     }
 
     fn update_mempool(&mut self, change: &TipChange) {

@@ -13,6 +13,7 @@
 
 use crate::block::Block;
 use crate::hash::BlockHash;
+use crate::header::BlockHeader;
 use crate::params::Network;
 use crate::post::Post;
 use crate::target::Work;
@@ -30,6 +31,9 @@ pub const MAX_LOCATOR_HASHES: usize = 64;
 /// Most blocks in one [`Message::Blocks`], and the highest `limit` a
 /// [`Message::GetBlocks`] may ask for.
 pub const MAX_BLOCKS_PER_MESSAGE: usize = 500;
+/// Most headers in one [`Message::Headers`], and the highest `limit` a
+/// [`Message::GetHeaders`] may ask for (about 400 KB of text).
+pub const MAX_HEADERS_PER_MESSAGE: usize = 2_000;
 /// Most posts in one [`Message::Mempool`]: a full mempool.
 pub const MAX_TXS_PER_MESSAGE: usize = 5_000;
 /// Most characters in a [`Message::Hello`] `agent`: it only names software.
@@ -266,12 +270,52 @@ pub enum Message {
         /// Human-readable detail.
         message: String,
     },
+    /// Asks for the best-chain headers after the first locator hash the
+    /// receiver knows: how a node learns a branch's work before it asks for
+    /// (or keeps) its blocks.
+    GetHeaders {
+        /// Hashes of the asker's chain, best first, spaced further apart going back.
+        locator: Vec<BlockHash>,
+        /// Most headers wanted, 1..=[`MAX_HEADERS_PER_MESSAGE`].
+        limit: u32,
+    },
+    /// Headers answering [`Message::GetHeaders`], parents first; each is
+    /// its 96-byte encoding as 192 hex digits. Fewer than asked for means
+    /// the sender's best chain ends there.
+    Headers {
+        /// The headers.
+        #[serde(with = "header_hex")]
+        headers: Vec<BlockHeader>,
+    },
+}
+
+/// Headers on the wire: a list of 192-hex-digit strings.
+mod header_hex {
+    use crate::header::{BlockHeader, HEADER_BYTES};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(headers: &[BlockHeader], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(headers.iter().map(|h| hex::encode(h.to_bytes())))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BlockHeader>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|text| {
+                let mut bytes = [0u8; HEADER_BYTES];
+                hex::decode_to_slice(text, &mut bytes)
+                    .map_err(|e| D::Error::custom(format!("a header is {} hex digits: {e}", 2 * HEADER_BYTES)))?;
+                BlockHeader::from_bytes(&bytes).map_err(D::Error::custom)
+            })
+            .collect()
+    }
 }
 
 impl Message {
     /// Every `"type"` value, in declaration order; [`Message::kind_index`]
     /// indexes it, so a relay can keep one counter per kind in an array.
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 15] = [
         "Hello",
         "Welcome",
         "PeerJoined",
@@ -285,6 +329,8 @@ impl Message {
         "Ping",
         "Pong",
         "Error",
+        "GetHeaders",
+        "Headers",
     ];
 
     /// The `"type"` value: for logs and metrics.
@@ -308,6 +354,8 @@ impl Message {
             Message::Ping { .. } => 10,
             Message::Pong { .. } => 11,
             Message::Error { .. } => 12,
+            Message::GetHeaders { .. } => 13,
+            Message::Headers { .. } => 14,
         }
     }
 
@@ -331,6 +379,17 @@ impl Message {
                 Ok(())
             }
             Message::Blocks { blocks } => check_count("Blocks blocks", blocks.len(), MAX_BLOCKS_PER_MESSAGE),
+            Message::GetHeaders { locator, limit } => {
+                check_count("GetHeaders locator", locator.len(), MAX_LOCATOR_HASHES)?;
+                if *limit == 0 || *limit as usize > MAX_HEADERS_PER_MESSAGE {
+                    return Err(WireError::Invalid {
+                        what: "GetHeaders limit",
+                        reason: format!("must be 1 to {MAX_HEADERS_PER_MESSAGE}, got {limit}"),
+                    });
+                }
+                Ok(())
+            }
+            Message::Headers { headers } => check_count("Headers headers", headers.len(), MAX_HEADERS_PER_MESSAGE),
             Message::Mempool { txs } => check_count("Mempool txs", txs.len(), MAX_TXS_PER_MESSAGE),
             Message::Error { message, .. } => check_chars("Error message", message, MAX_ERROR_MESSAGE_CHARS),
             Message::PeerLeft { .. }

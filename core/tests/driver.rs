@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use tabchain_core::block::Block;
 use tabchain_core::driver::{
-    Change, Driver, Event, MinedError, Output, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, Saved, SavedPost,
-    SubmitError, TEMPLATE_MAX_AGE_MS,
+    Change, Driver, Event, HEADERS_PAGE_LIMIT, MinedError, Output, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT,
+    SYNC_TIMEOUT_MS, Saved, SavedPost, SubmitError, TEMPLATE_MAX_AGE_MS,
 };
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
@@ -100,6 +100,9 @@ impl Net {
                 Output::Store(Change::Block { hash, height, bytes }) => {
                     assert_eq!(Block::from_bytes(&bytes).unwrap().header.height, height);
                     self.stored[slot].insert(hash, bytes);
+                }
+                Output::Store(Change::BlockRemoved { hash }) => {
+                    assert!(self.stored[slot].remove(&hash).is_some(), "removed a block never kept: {hash}");
                 }
                 Output::Store(change) => self.kept[slot].apply(change),
                 Output::TemplateStale => {}
@@ -206,6 +209,15 @@ impl Net {
         }
     }
 
+    /// Every sync request (`GetHeaders` or `GetBlocks`) `slot` sent: to whom.
+    fn sync_requests_sent(&self, slot: usize) -> Vec<Option<PeerId>> {
+        self.sent[slot]
+            .iter()
+            .filter(|e| matches!(e.message, Message::GetHeaders { .. } | Message::GetBlocks { .. }))
+            .map(|e| e.to)
+            .collect()
+    }
+
     fn get_blocks_sent(&self, slot: usize) -> Vec<(Option<PeerId>, Vec<BlockHash>)> {
         self.sent[slot]
             .iter()
@@ -235,7 +247,7 @@ struct Kept {
 impl Kept {
     fn apply(&mut self, change: Change) {
         match change {
-            Change::Block { .. } => unreachable!("blocks are kept in Net::stored"),
+            Change::Block { .. } | Change::BlockRemoved { .. } => unreachable!("blocks are kept in Net::stored"),
             Change::BestChain { from_height, hashes } => {
                 let from = from_height as usize;
                 assert!((1..=self.best.len()).contains(&from), "a best-chain change keeps genesis, leaves no gap");
@@ -306,13 +318,18 @@ fn a_late_node_syncs_a_long_chain_in_pages() {
     assert_eq!(net.stored[1].len(), 1_200);
     net.assert_kept_matches(1);
 
-    // Pages of 500, 500, 200, then an empty one; each next request starts at
-    // the last block received.
+    // Headers first: one page of 1,200 headers (fewer than asked: A's chain
+    // ends there), which outrank B's chain; then blocks in pages of 500, 500,
+    // 200, each next request starting at the last block received, and no
+    // request once every wanted block is in.
+    let headers: Vec<&Envelope> =
+        net.sent[1].iter().filter(|e| matches!(e.message, Message::GetHeaders { .. })).collect();
+    assert_eq!(headers.len(), 1, "{headers:?}");
     let requests = net.get_blocks_sent(1);
-    assert_eq!(requests.len(), 4, "{requests:?}");
+    assert_eq!(requests.len(), 3, "{requests:?}");
     let chain = a.state().chain();
     assert_eq!(requests[0].1[0], chain.genesis().hash);
-    for (i, height) in [(1, 500), (2, 1_000), (3, 1_200)] {
+    for (i, height) in [(1, 500), (2, 1_000)] {
         assert_eq!(requests[i].0, Some(net.ids[0]));
         assert_eq!(requests[i].1[0], chain.best_at(height).unwrap().hash, "request {i}");
     }
@@ -349,18 +366,24 @@ fn a_node_on_a_lighter_fork_reorgs_to_the_heavier_chain() {
     let (a, b) = (&net.nodes[0], &net.nodes[1]);
     assert_eq!(tip(b), tip(a));
     assert_eq!(b.height(), 1_200);
-    assert!(b.state().chain().get(&old_tip).is_some(), "the old branch stays in the tree");
+    // The old branch fell more than SIDE_KEEP_DEPTH blocks behind: pruned,
+    // and deleted from B's storage.
+    assert!(b.state().chain().get(&old_tip).is_none(), "the old branch is pruned");
+    assert_eq!(net.stored[1].len(), 1_200);
     // The first page (1..=500) has less work than B's 600 blocks: the tip only
     // moves at block 601, in the second page, asked for with the locator of
     // block 500 (the best-tip locator would have fetched the first page again).
+    // (At block 600 already if A's block 600 has the lower hash: equal work.)
     let reorg = net.events[1].iter().find(|e| matches!(e, Event::Reorg { .. })).expect("a reorg");
+    let Event::Reorg { new_height, .. } = reorg else { unreachable!() };
+    assert!([600, 601].contains(new_height), "{reorg:?}");
     assert_eq!(
         reorg,
         &Event::Reorg {
             depth: 600,
             fork_height: 0,
-            new_tip: a.state().chain().best_at(601).unwrap().hash,
-            new_height: 601,
+            new_tip: a.state().chain().best_at(*new_height).unwrap().hash,
+            new_height: *new_height,
             from: Some(net.ids[0]),
         }
     );
@@ -452,7 +475,7 @@ fn an_orphan_block_makes_the_node_ask_its_sender() {
     assert_eq!(envelope.to, Some(net.ids[0]));
     assert_eq!(
         envelope.message,
-        Message::GetBlocks { locator: net.nodes[1].state().locator(), limit: SYNC_PAGE_LIMIT }
+        Message::GetHeaders { locator: net.nodes[1].state().locator(), limit: HEADERS_PAGE_LIMIT }
     );
     assert!(outputs.contains(&Output::Event(Event::SyncStarted { peer: net.ids[0], target_height: 2 })));
     assert_eq!(net.nodes[1].state().chain().orphan_count(), 1);
@@ -556,7 +579,12 @@ fn restore_never_moves_the_tip_to_a_side_branch_and_back() {
     let mut restored = Driver::new(dev(), "restored");
     let (report, outputs) = restored.restore(blocks_only(blocks), NOW);
     assert_eq!((report.tip, report.accepted, report.height), (a.chain().tip().hash, 601, 301));
-    assert!(outputs.is_empty());
+    // The side branch is then cut to the side budget, lowest side tips first.
+    let budget = dev().max_side_blocks;
+    assert_eq!(report.pruned, 300 - budget);
+    assert_eq!(outputs.len(), 300 - budget);
+    assert!(outputs.iter().all(|o| matches!(o, Output::Store(Change::BlockRemoved { .. }))));
+    assert_eq!(restored.state().chain().block_count(), 1 + 301 + budget);
     assert_eq!(restored.state().mempool().len(), 0, "no post of the side branch was ever disconnected");
 }
 
@@ -620,7 +648,7 @@ fn an_unanswered_sync_request_goes_to_another_peer_then_gives_up() {
     net.deaf.insert(0);
     net.connect(1);
     net.run();
-    assert_eq!(net.get_blocks_sent(1).last().unwrap().0, Some(net.ids[0]));
+    assert_eq!(*net.sync_requests_sent(1).last().unwrap(), Some(net.ids[0]));
     assert!(net.nodes[1].is_syncing());
     assert!(net.nodes[1].tick(NOW + SYNC_TIMEOUT_MS - 1).is_empty());
     let outputs = net.nodes[1].tick(NOW + SYNC_TIMEOUT_MS);
@@ -761,6 +789,7 @@ fn a_peer_repeating_the_same_page_cannot_keep_the_sync_going() {
     let mut helper = dev_node();
     mine(&mut helper, 5);
     let page: Vec<Block> = helper.blocks_after(&[], 10, 1 << 20).iter().map(|b| (**b).clone()).collect();
+    let headers: Vec<_> = page.iter().map(|b| b.header).collect();
     let x =
         PeerInfo { id: PeerId(1), agent: "liar".into(), best_height: 5, total_work: helper.chain().tip().chain_work };
     let mut node = Driver::new(dev(), "t");
@@ -778,15 +807,23 @@ fn a_peer_repeating_the_same_page_cannot_keep_the_sync_going() {
     let me = PeerInfo { id: PeerId(2), agent: "t".into(), best_height: 0, total_work: node.total_work() };
     let joined = node.on_text(&frame(None, Message::PeerJoined { peer: me }), NOW);
     assert!(joined.contains(&Output::Event(Event::SyncStarted { peer: PeerId(1), target_height: 5 })));
+    let sends = |outputs: &[Output], kind: &str| {
+        outputs.iter().filter(|o| matches!(o, Output::Send(t) if t.contains(kind))).count()
+    };
+    assert_eq!(sends(&joined, "GetHeaders"), 1);
 
+    // Five headers, fewer than asked: the chain ends there, with more work than ours.
+    let got_headers = node.on_text(&frame(Some(1), Message::Headers { headers: headers.clone() }), NOW);
+    assert_eq!(sends(&got_headers, "GetBlocks"), 1);
     let first = node.on_text(&frame(Some(1), Message::Blocks { blocks: page.clone() }), NOW);
     assert_eq!(node.height(), 5);
-    let asks_again = first.iter().filter(|o| matches!(o, Output::Send(t) if t.contains("GetBlocks"))).count();
-    assert_eq!(asks_again, 1);
-    // The same page again: nothing new, and it ends where the last request started.
-    let second = node.on_text(&frame(Some(1), Message::Blocks { blocks: page }), NOW);
-    assert!(second.contains(&Output::Event(Event::Synced { peer: PeerId(1), blocks: 5, height: 5 })), "{second:?}");
-    assert!(!second.iter().any(|o| matches!(o, Output::Send(t) if t.contains("GetBlocks"))));
+    assert!(first.contains(&Output::Event(Event::Synced { peer: PeerId(1), blocks: 5, height: 5 })), "{first:?}");
+    assert_eq!(sends(&first, "GetBlocks") + sends(&first, "GetHeaders"), 0, "every wanted block is in");
+    // The same pages again: nothing new, nothing asked.
+    for again in [Message::Headers { headers }, Message::Blocks { blocks: page }] {
+        let outputs = node.on_text(&frame(Some(1), again), NOW);
+        assert_eq!(sends(&outputs, "Get"), 0, "{outputs:?}");
+    }
     assert!(!node.is_syncing());
 }
 
@@ -909,15 +946,14 @@ fn blocks_from_the_host_are_stored_announced_or_refused_leaving_nothing() {
     assert_eq!(tip(&net.nodes[1]), blocks[1].hash());
     net.assert_kept_matches(0);
 
-    // A side branch that does not become best is kept but not announced.
+    // A side block with less work than the best chain is refused and not kept.
     let side = {
         let mut other = dev_node();
         other.submit_post(post("side", 1), NOW).unwrap();
         mine(&mut other, 1).remove(0)
     };
-    let outputs = net.nodes[0].submit_block(side.clone(), NOW).unwrap();
-    assert!(outputs.iter().all(|o| !matches!(o, Output::Send(_))), "{outputs:?}");
-    assert!(net.nodes[0].state().chain().get(&side.hash()).is_some());
+    assert!(matches!(net.nodes[0].submit_block(side.clone(), NOW), Err(SubmitError::LessWork { .. })));
+    assert!(net.nodes[0].state().chain().get(&side.hash()).is_none());
 }
 
 #[test]

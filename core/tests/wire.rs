@@ -311,6 +311,20 @@ fn block_with_wrong_hash_field_is_refused() {
 }
 
 #[test]
+fn headers_travel_as_hex_and_are_bounded() {
+    let header = block(1).header;
+    let text = msg(Message::Headers { headers: vec![header] });
+    assert_eq!(text, format!(r#"{{"type":"Headers","headers":["{}"]}}"#, hex::encode(header.to_bytes())));
+    assert_eq!(decode(&text).unwrap().message, Message::Headers { headers: vec![header] });
+    assert!(decode(&text.replace(&hex::encode(header.to_bytes())[..4], "zz")).is_err());
+    assert!(decode(r#"{"type":"Headers","headers":["00"]}"#).is_err());
+    let too_many = Message::Headers { headers: vec![header; tabchain_core::wire::MAX_HEADERS_PER_MESSAGE + 1] };
+    assert!(matches!(tabchain_core::wire::encode(&Envelope::broadcast(too_many)), Err(WireError::TooMany { .. })));
+    let ask = Message::GetHeaders { locator: vec![], limit: tabchain_core::wire::MAX_HEADERS_PER_MESSAGE as u32 + 1 };
+    assert!(matches!(tabchain_core::wire::encode(&Envelope::broadcast(ask)), Err(WireError::Invalid { .. })));
+}
+
+#[test]
 fn kind_matches_the_type_tag() {
     let mut seen = std::collections::HashSet::new();
     for message in [
@@ -326,6 +340,8 @@ fn kind_matches_the_type_tag() {
         Message::Ping { nonce: 1 },
         Message::Pong { nonce: 1 },
         Message::Error { code: ErrorCode::Internal, message: String::new() },
+        Message::GetHeaders { locator: vec![], limit: 1 },
+        Message::Headers { headers: vec![block(1).header] },
     ] {
         let value = serde_json::to_value(&message).unwrap();
         assert_eq!(value["type"], message.kind());

@@ -11,7 +11,8 @@ use crate::hash::BlockHash;
 use crate::params::Network;
 use crate::post::Post;
 use crate::wire::{
-    self, Envelope, MAX_BLOCKS_PER_MESSAGE, MAX_TXS_PER_MESSAGE, Message, PROTOCOL_VERSION, PeerId, PeerInfo, WireError,
+    self, Envelope, MAX_BLOCKS_PER_MESSAGE, MAX_HEADERS_PER_MESSAGE, MAX_TXS_PER_MESSAGE, Message, PROTOCOL_VERSION,
+    PeerId, PeerInfo, WireError,
 };
 
 /// Own pending posts announced again when the node joins: a node with more
@@ -45,6 +46,14 @@ impl Driver {
                 }
             }
             Message::Blocks { blocks } => self.on_blocks(from, blocks, now_ms, out),
+            Message::GetHeaders { locator, limit } => {
+                if let Some(asker) = from {
+                    let limit = (limit as usize).min(MAX_HEADERS_PER_MESSAGE);
+                    let headers = self.state.chain().headers_after(&locator, limit);
+                    send(Envelope::to(asker, Message::Headers { headers }), out);
+                }
+            }
+            Message::Headers { headers } => self.on_headers(from, headers, now_ms, out),
             Message::GetMempool {} => {
                 if let Some(asker) = from {
                     let txs: Vec<Post> =
@@ -124,6 +133,8 @@ impl Driver {
             return;
         }
         let (id, more_work) = (peer.id, peer.total_work > self.total_work());
+        // A new Hello: a new chain to judge.
+        self.doubted.remove(&id);
         if !self.peers.contains_key(&id) {
             let event = Event::PeerJoined { id, agent: peer.agent.clone(), best_height: peer.best_height };
             out.push(Output::Event(event));
@@ -153,6 +164,7 @@ impl Driver {
     }
 
     fn on_peer_left(&mut self, id: PeerId, now_ms: u64, out: &mut Vec<Output>) {
+        self.doubted.remove(&id);
         if self.peers.remove(&id).is_none() {
             return;
         }
@@ -173,6 +185,8 @@ impl Driver {
                 self.credit(from, &hash);
             }
             Ok(BlockStatus::Duplicate) => self.credit(from, &hash),
+            // Less work than our chain: not kept, nothing to do.
+            Ok(BlockStatus::LessWork { .. }) => {}
             Ok(BlockStatus::Orphan { .. }) => {
                 if let Some(peer) = from
                     && let Some(info) = self.peers.get_mut(&peer)
@@ -199,11 +213,12 @@ impl Driver {
         }
     }
 
-    /// The peer claiming the most work (lowest id on ties), except `except`.
+    /// The peer claiming the most work (lowest id on ties), except `except`
+    /// and doubted peers.
     pub(super) fn best_peer(&self, except: Option<PeerId>) -> Option<&PeerInfo> {
         self.peers
             .values()
-            .filter(|p| Some(p.id) != except)
+            .filter(|p| Some(p.id) != except && !self.doubted.contains(&p.id))
             .max_by(|a, b| a.total_work.cmp(&b.total_work).then(b.id.cmp(&a.id)))
     }
 }

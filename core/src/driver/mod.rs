@@ -38,7 +38,9 @@ pub use messages::MAX_RESENT_OWN_POSTS;
 pub use output::{Change, Event, Output};
 pub use restore::{RefusedPost, RestoreReport, Saved, SavedPost};
 pub use submit::{MinedError, SubmitError};
-pub use sync::{SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, SyncStatus};
+pub use sync::{
+    HEADERS_PAGE_LIMIT, MAX_SYNC_HEADERS, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, SyncStatus,
+};
 
 use crate::block::Block;
 use crate::chain::Stored;
@@ -68,6 +70,8 @@ pub struct Driver {
     joined: bool,
     peers: BTreeMap<PeerId, PeerInfo>,
     sync: Option<Sync>,
+    /// Peers not to sync from until they announce a new chain (see `sync.rs`).
+    doubted: HashSet<PeerId>,
     /// Posts written here and still pending (a subset of the mempool).
     own: HashSet<TxId>,
     /// When the host last took a mining template.
@@ -87,6 +91,7 @@ impl Driver {
             joined: false,
             peers: BTreeMap::new(),
             sync: None,
+            doubted: HashSet::new(),
             own: HashSet::new(),
             template_ms: None,
         }
@@ -182,6 +187,8 @@ impl Driver {
         self.joined = false;
         self.peers.clear();
         self.sync = None;
+        self.doubted.clear();
+        self.state.clear_wanted();
     }
 
     /// Timers: a sync request unanswered for [`SYNC_TIMEOUT_MS`] is sent
@@ -253,6 +260,9 @@ impl Driver {
                 let bytes = entry.block.to_bytes();
                 out.push(Output::Store(Change::Block { hash: *hash, height: entry.height(), bytes }));
             }
+        }
+        for hash in &stored.removed {
+            out.push(Output::Store(Change::BlockRemoved { hash: *hash }));
         }
         for (hash, error) in &stored.rejected_orphans {
             let event = Event::BlockRejected { hash: *hash, from: None, reason: error.to_string() };

@@ -77,6 +77,12 @@ pub enum Change {
         /// each time the node joins the relay.
         own: bool,
     },
+    /// A side block was pruned from the tree (it fell behind the best chain,
+    /// or side branches were over their budget): delete it.
+    BlockRemoved {
+        /// The block's hash.
+        hash: BlockHash,
+    },
     /// A post left the mempool (a best-chain block holds it now, or it was
     /// dropped).
     PendingRemoved {
@@ -196,6 +202,15 @@ pub enum Event {
         blocks: u64,
         /// Our best height now.
         height: u64,
+    },
+    /// A peer was dropped from syncing: its headers fell short of the work
+    /// it claimed, were invalid, or its pages stopped making progress. It is
+    /// not synced from again until it announces a new chain (`Hello`).
+    PeerDoubted {
+        /// The peer.
+        peer: PeerId,
+        /// What it did.
+        reason: String,
     },
     /// A sync was given up.
     SyncAbandoned {

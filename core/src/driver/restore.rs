@@ -54,6 +54,9 @@ pub struct RestoreReport {
     pub duplicates: usize,
     /// Blocks whose parent was not among them (kept in the orphan pool).
     pub orphans: usize,
+    /// Side blocks pruned (behind the best chain or over the side budget): a
+    /// [`Change::BlockRemoved`] for each is among the outputs.
+    pub pruned: usize,
     /// Best height afterwards.
     pub height: u64,
     /// Best tip afterwards.
@@ -95,18 +98,21 @@ impl Driver {
             None => HashSet::new(),
         };
         blocks.sort_by_key(|(hash, block)| (!preferred.contains(hash), block.header.height));
+        let mut out = Vec::new();
         for (_, block) in blocks {
-            match self.state.submit_block(block, now_ms) {
+            match self.state.submit_kept_block(block, now_ms) {
                 Ok(BlockStatus::Stored(stored)) => {
                     report.accepted += stored.hashes.len();
                     report.rejected += stored.rejected_orphans.len();
                 }
                 Ok(BlockStatus::Duplicate) => report.duplicates += 1,
                 Ok(BlockStatus::Orphan { .. }) => report.orphans += 1,
-                Err(_) => report.rejected += 1,
+                Ok(BlockStatus::LessWork { .. }) | Err(_) => report.rejected += 1,
             }
         }
-        let mut out = Vec::new();
+        let removed = self.state.prune();
+        report.pruned = removed.len();
+        out.extend(removed.into_iter().map(|hash| Output::Store(Change::BlockRemoved { hash })));
         for saved_post in saved.pending {
             let post = match Post::from_bytes(&saved_post.bytes) {
                 Ok(post) => post,

@@ -3,13 +3,14 @@
 //! `/register_with`). Each is validated, kept and announced the same way on
 //! every node.
 
-use super::output::Output;
+use super::output::{Change, Output};
 use super::{Driver, send};
 use crate::block::Block;
-use crate::chain::BlockStatus;
+use crate::chain::{BlockStatus, TipRank};
 use crate::hash::{BlockHash, TxId};
 use crate::post::Post;
 use crate::state::PostRejected;
+use crate::target::Work;
 use crate::validate::{BlockError, check_block};
 use crate::wire::{Envelope, Message};
 
@@ -46,6 +47,19 @@ pub enum SubmitError {
     /// It breaks a validation rule.
     #[error(transparent)]
     Invalid(#[from] BlockError),
+    /// It is valid but neither extends the best tip nor outranks it, and
+    /// the chain it came with does not either: not kept.
+    #[error(
+        "its chain has less work than the best chain ({:.4e} < {:.4e} expected hashes)",
+        chain_work.to_f64(),
+        best_work.to_f64()
+    )]
+    LessWork {
+        /// The chain work the block would have.
+        chain_work: Work,
+        /// The best chain's work.
+        best_work: Work,
+    },
 }
 
 impl Driver {
@@ -78,15 +92,16 @@ impl Driver {
         }
         let hash = block.hash();
         let mut out = Vec::new();
-        match self.submit_one(block, now_ms, &mut out) {
+        match self.submit_one(block, now_ms, true, &mut out) {
             Ok(true) => {
                 self.finish_submission(tip, &mut out);
                 Ok(out)
             }
             Ok(false) => Err(MinedError::Duplicate(hash)),
             Err(SubmitError::Invalid(e)) => Err(MinedError::Invalid(e)),
-            // The parent is the tip, so this cannot happen; refuse it like a stale block.
+            // The parent is the tip, so these cannot happen; refuse it like a stale block.
             Err(SubmitError::UnknownParent { parent }) => Err(MinedError::Stale { prev_hash: parent, tip }),
+            Err(SubmitError::LessWork { .. }) => Err(MinedError::Stale { prev_hash: tip, tip }),
         }
     }
 
@@ -111,20 +126,49 @@ impl Driver {
         let before = self.tip();
         let mut out = Vec::new();
         let mut result = Ok(());
+        let keep_all = self.outranks_best(&blocks, now_ms);
         for block in blocks {
             let hash = block.hash();
-            if let Err(e) = self.submit_one(block, now_ms, &mut out) {
+            if let Err(e) = self.submit_one(block, now_ms, keep_all, &mut out) {
                 result = Err((hash, e));
                 break;
             }
+        }
+        if keep_all {
+            let removed = self.state.prune();
+            out.extend(removed.into_iter().map(|hash| Output::Store(Change::BlockRemoved { hash })));
         }
         self.finish_submission(before, &mut out);
         (out, result)
     }
 
-    /// Validates and stores one block from the host; `Ok(false)` when it was
-    /// already known. An orphan is refused without keeping it.
-    fn submit_one(&mut self, block: Block, now_ms: u64, out: &mut Vec<Output>) -> Result<bool, SubmitError> {
+    /// Whether `blocks` (parents first) are a header chain that builds on
+    /// our tree and outranks our best chain: then every one of them is kept,
+    /// even while its branch is still behind (headers first for the REST
+    /// API's `/register_with`).
+    fn outranks_best(&self, blocks: &[Block], now_ms: u64) -> bool {
+        let chain = self.state.chain();
+        let Some(start) = blocks.iter().position(|b| chain.get(&b.hash()).is_none()) else { return false };
+        let Some(mut tip) = chain.header_tip(&blocks[start].header.prev_hash) else { return false };
+        for block in &blocks[start..] {
+            match tip.extend(self.params(), &block.header, now_ms) {
+                Ok(next) => tip = next,
+                Err(_) => return false,
+            }
+        }
+        TipRank { chain_work: tip.chain_work, hash: tip.hash } > chain.tip().tip_rank()
+    }
+
+    /// Validates and stores one block from the host (`keep`: whatever its
+    /// rank); `Ok(false)` when it was already known. An orphan is refused
+    /// without keeping it.
+    fn submit_one(
+        &mut self,
+        block: Block,
+        now_ms: u64,
+        keep: bool,
+        out: &mut Vec<Output>,
+    ) -> Result<bool, SubmitError> {
         let parent = block.header.prev_hash;
         if self.state.chain().get(&block.hash()).is_some() {
             // Known already (genesis too, whose parent is no block).
@@ -135,13 +179,16 @@ impl Driver {
             check_block(self.params(), &block)?;
             return Err(SubmitError::UnknownParent { parent });
         }
-        match self.state.submit_block(block, now_ms)? {
+        let status =
+            if keep { self.state.submit_kept_block(block, now_ms)? } else { self.state.submit_block(block, now_ms)? };
+        match status {
             BlockStatus::Stored(stored) => {
                 self.on_stored(&stored, None, true, out);
                 Ok(true)
             }
             BlockStatus::Duplicate => Ok(false),
             BlockStatus::Orphan { missing_parent } => Err(SubmitError::UnknownParent { parent: missing_parent }),
+            BlockStatus::LessWork { chain_work, best_work } => Err(SubmitError::LessWork { chain_work, best_work }),
         }
     }
 
