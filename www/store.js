@@ -73,6 +73,7 @@ class IdbStore {
     const tx = this.db.transaction(['blocks', 'outbox'], 'readwrite');
     replay(changes, {
       putBlock: (hash, bytes) => tx.objectStore('blocks').put(bytes, hash),
+      deleteBlock: (hash) => tx.objectStore('blocks').delete(hash),
       putOwn: (item) => tx.objectStore('outbox').put(item, item.txId),
       deleteOwn: (txId) => tx.objectStore('outbox').delete(txId),
     });
@@ -120,6 +121,7 @@ class MemoryStore {
   async apply(changes) {
     replay(changes, {
       putBlock: (hash, bytes) => this.blocks.set(hash, bytes),
+      deleteBlock: (hash) => this.blocks.delete(hash),
       putOwn: (item) => this.box.set(item.txId, item),
       deleteOwn: (txId) => this.box.delete(txId),
     });
@@ -145,23 +147,25 @@ class MemoryStore {
 let nextSeq = 0;
 
 /**
- * Whether a tab keeps this `store` output of the node: blocks and its own
+ * Whether a tab keeps this `store` output of the node: blocks (and their
+ * removal, when the node prunes a side branch) and its own
  * pending posts (not other pending posts, and not the best chain, which
  * follows from the blocks).
  */
 export function keeps(change) {
   if (change.change === 'pendingAdded' || change.change === 'pendingRemoved') return change.own;
-  return change.change === 'block';
+  return change.change === 'block' || change.change === 'blockRemoved';
 }
 
 /**
  * Carries out the changes a tab keeps (see `keeps`) in order with `ops`: a
- * block is put under its hash, an own pending post is put in the outbox and
+ * block is put under its hash (or deleted when pruned), an own pending post is put in the outbox and
  * removed when it leaves the mempool.
  */
 function replay(changes, ops) {
   for (const c of changes) {
     if (c.change === 'block') ops.putBlock(c.hash, c.bytes);
+    else if (c.change === 'blockRemoved') ops.deleteBlock(c.hash);
     else if (c.change === 'pendingAdded') {
       ops.putOwn({ txId: c.txId, bytes: c.bytes, seq: Date.now() * 1000 + (nextSeq++ % 1000) });
     } else if (c.change === 'pendingRemoved') ops.deleteOwn(c.txId);

@@ -14,6 +14,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tabchain_core::block::Block;
 use tabchain_core::hash::BlockHash;
+use tabchain_core::header::{BlockHeader, HEADER_VERSION};
 use tabchain_core::params::Params;
 use tabchain_core::post::{Post, PostError};
 use tabchain_core::stamp::check_stamp;
@@ -410,7 +411,7 @@ impl Connection {
                 }
                 self.forward(to, message)
             }
-            Message::GetBlocks { .. } | Message::GetMempool {} => {
+            Message::GetBlocks { .. } | Message::GetMempool {} | Message::GetHeaders { .. } => {
                 let Some(to) = to.or_else(|| hub.best_peer(self.peer.id)) else {
                     return self.refuse(DropReason::UnknownPeer, ErrorCode::UnknownPeer, "no other peer to ask");
                 };
@@ -431,6 +432,16 @@ impl Connection {
                     }
                 }
                 hub.note_synced_blocks(&links);
+                self.forward(to, message)
+            }
+            Message::Headers { ref headers } => {
+                if to.is_none() {
+                    return self.refuse(DropReason::BadMessage, ErrorCode::BadMessage, "Headers needs a `to` peer");
+                }
+                // One hash per header: each must carry its own proof of work.
+                if let Some(detail) = first_header_without_work(&hub.params, headers) {
+                    return self.refuse(DropReason::InvalidBlock, ErrorCode::InvalidBlock, &detail);
+                }
                 self.forward(to, message)
             }
             Message::Mempool { txs } => {
@@ -485,6 +496,18 @@ impl Connection {
 fn block_work(params: &Params, block: &Block) -> Result<Work, BlockError> {
     check_block_structure(params, block)?;
     Ok(block.header.bits.to_target()?.work())
+}
+
+/// Why the first header of a `Headers` answer without a valid proof of work
+/// (version, a target no easier than the network's, the hash meeting it) is
+/// refused, if one is.
+fn first_header_without_work(params: &Params, headers: &[BlockHeader]) -> Option<String> {
+    headers.iter().find_map(|header| {
+        let hash = header.hash();
+        let target = header.bits.to_target().ok().filter(|t| *t <= params.easiest_target());
+        let ok = header.version == HEADER_VERSION && target.is_some_and(|t| t.is_met_by(&hash));
+        (!ok).then(|| format!("header {hash} in Headers has no valid proof of work"))
+    })
 }
 
 /// Why the first invalid post of a `Mempool` answer is invalid, if one is

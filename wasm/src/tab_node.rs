@@ -10,6 +10,7 @@
 //!
 //! ```text
 //! {kind: "store", change: "block", hash, height, bytes}       keep bytes (Uint8Array) under hash
+//! {kind: "store", change: "blockRemoved", hash}               a side block was pruned: delete it
 //! {kind: "store", change: "bestChain", fromHeight, hashes}    the best chain from fromHeight; the last hash is the tip
 //! {kind: "store", change: "pendingAdded", txId, bytes, own}   a pending post (bytes: Uint8Array); a tab keeps own ones
 //! {kind: "store", change: "pendingRemoved", txId, own}        a pending post left the mempool
@@ -92,6 +93,7 @@ enum JsOutput<'a> {
 #[serde(tag = "change", rename_all = "camelCase", rename_all_fields = "camelCase")]
 enum JsChange<'a> {
     Block { hash: BlockHash, height: u64, bytes: Bytes<'a> },
+    BlockRemoved { hash: BlockHash },
     BestChain { from_height: u64, hashes: &'a [BlockHash] },
     PendingAdded { tx_id: TxId, bytes: Bytes<'a>, own: bool },
     PendingRemoved { tx_id: TxId, own: bool },
@@ -109,6 +111,7 @@ pub(crate) fn outputs_to_js(outputs: &[Output]) -> Result<Array, JsError> {
                     Change::Block { hash, height, bytes } => {
                         JsChange::Block { hash: *hash, height: *height, bytes: Bytes(bytes) }
                     }
+                    Change::BlockRemoved { hash } => JsChange::BlockRemoved { hash: *hash },
                     Change::BestChain { from_height, hashes } => {
                         JsChange::BestChain { from_height: *from_height, hashes }
                     }

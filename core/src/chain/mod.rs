@@ -414,7 +414,8 @@ impl Chain {
 
     /// Whether a block is kept when it arrives with `parent` and target work
     /// `work`: it extends the best tip, ranks above it, or is wanted.
-    fn worth_keeping(&self, parent: usize, hash: &BlockHash, work: Work) -> Result<(), BlockStatus> {
+    /// `Err((its chain work, the best work))` when not.
+    fn worth_keeping(&self, parent: usize, hash: &BlockHash, work: Work) -> Result<(), (Work, Work)> {
         let tip = self.tip();
         if parent == self.tip_index() || self.wanted.contains(hash) {
             return Ok(());
@@ -423,7 +424,7 @@ impl Chain {
         if rank > tip.tip_rank() {
             return Ok(());
         }
-        Err(BlockStatus::LessWork { chain_work: rank.chain_work, best_work: tip.chain_work })
+        Err((rank.chain_work, tip.chain_work))
     }
 
     fn submit_inner(&mut self, block: Block, now_ms: u64, keep_any: bool) -> Result<BlockStatus, BlockError> {
@@ -435,9 +436,9 @@ impl Chain {
         let parent = self.by_hash.get(&block.header.prev_hash).copied();
         if let Some(parent) = parent
             && !keep_any
-            && let Err(less) = self.worth_keeping(parent, &hash, work)
+            && let Err((chain_work, best_work)) = self.worth_keeping(parent, &hash, work)
         {
-            return Ok(less);
+            return Ok(BlockStatus::LessWork { chain_work, best_work });
         }
         let txids = check_block(&self.params, &block)?;
         let Some(parent) = parent else {
@@ -491,7 +492,7 @@ impl Chain {
         hash: &BlockHash,
         work: Work,
         candidate: usize,
-    ) -> Result<(), BlockStatus> {
+    ) -> Result<(), (Work, Work)> {
         if parent == candidate {
             return Ok(());
         }
@@ -500,7 +501,7 @@ impl Chain {
         if self.wanted.contains(hash) || rank > self.entries[candidate].tip_rank() {
             Ok(())
         } else {
-            Err(BlockStatus::LessWork { chain_work: rank.chain_work, best_work: self.entries[candidate].chain_work })
+            Err((rank.chain_work, self.entries[candidate].chain_work))
         }
     }
 

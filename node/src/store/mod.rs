@@ -116,6 +116,9 @@ impl Store {
                     Change::Block { hash, bytes, .. } => {
                         blocks.insert(*hash.as_bytes(), bytes.as_slice()).map_err(self.db_err("write a block"))?;
                     }
+                    Change::BlockRemoved { hash } => {
+                        blocks.remove(*hash.as_bytes()).map_err(self.db_err("remove a block"))?;
+                    }
                     Change::BestChain { from_height, hashes } => {
                         // Everything from the first rewritten height up goes, then the new hashes.
                         loop {
