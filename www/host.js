@@ -312,6 +312,9 @@ export class Host extends EventTarget {
       case 'blockRejected':
         this.log(`rejected block ${short(event.hash)} from ${peer(event.from)}: ${event.reason}`);
         break;
+      case 'peerIgnored':
+        this.log(`peer ${event.id} sent too much invalid data: its blocks and posts are ignored`);
+        break;
       case 'peerError':
         this.log(`${peer(event.from)} says ${event.code}: ${event.message}`);
         break;

@@ -9,6 +9,7 @@ pub mod encode;
 pub mod hash;
 pub mod header;
 pub mod headers;
+pub mod invalid;
 pub mod json;
 pub mod mempool;
 pub mod merkle;

@@ -133,6 +133,12 @@ impl ChainState {
         self.chain.clear_wanted();
     }
 
+    /// Checks a block whose parent is unknown without keeping it (see
+    /// [`Chain::check_detached`]).
+    pub fn check_block(&mut self, block: &Block) -> Result<(), BlockError> {
+        self.chain.check_detached(block)
+    }
+
     fn update_mempool(&mut self, change: &TipChange) {
         for block in &change.connected {
             for post in &block.posts {

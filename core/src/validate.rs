@@ -1,8 +1,13 @@
 //! Block validity rules, one [`BlockError`] variant per rule.
 //!
 //! [`check_block`] needs nothing but the block and the network parameters and
-//! runs cheapest first (sizes, target, proof of work) so junk costs little;
-//! [`check_contextual`] checks the block against its parent's branch.
+//! runs cheapest first (sizes, target, proof of work, Merkle root, post
+//! fields, then signatures) so junk costs little; [`check_contextual`] checks
+//! the block against its parent's branch and is cheap too, so the chain runs
+//! it before the signatures ([`check_block_structure`], then
+//! [`check_contextual`], then [`check_signatures`]). The post checks come
+//! after the Merkle root on purpose: only then are the posts the ones the
+//! header hash commits to ([`BlockError::is_intrinsic`]).
 
 use crate::block::Block;
 use crate::hash::{BlockHash, MerkleRoot, TxId};
@@ -121,6 +126,49 @@ pub enum BlockError {
         /// Latest post time the block may hold.
         latest_ms: u64,
     },
+    /// The block failed validation before, for good: refused at once, not
+    /// checked again (see [`crate::invalid`]).
+    #[error("block {0} is known to be invalid")]
+    KnownInvalid(BlockHash),
+    /// The block's parent failed validation for good, so no block on it can
+    /// be valid.
+    #[error("its parent {0} is invalid")]
+    InvalidParent(BlockHash),
+}
+
+impl BlockError {
+    /// Whether every copy of a block with this header hash fails the same
+    /// way, so the hash can be remembered as invalid. Not so for a block
+    /// "from the future" (it may become valid as the clock moves on), nor for
+    /// a failure found before the Merkle root matched, or by it (anyone can
+    /// pair a good header with a bad body: remembering its hash would refuse
+    /// the real block), nor for one a hash check repeats as cheaply as a
+    /// lookup (proof of work, target, version: remembering those would let
+    /// free junk push the costly failures out of a bounded memory). What is
+    /// found once the Merkle root matched is bound to the hash: the posts
+    /// (fields, duplicates, signatures), and the rules against the parent,
+    /// which the header names.
+    pub fn is_intrinsic(&self) -> bool {
+        match self {
+            BlockError::InvalidPost { .. }
+            | BlockError::DuplicatePostInBlock(_)
+            | BlockError::BadHeight { .. }
+            | BlockError::WrongTarget { .. }
+            | BlockError::TimestampTooOld { .. }
+            | BlockError::DuplicatePostOnBranch(_)
+            | BlockError::PostOutsideWindow { .. }
+            | BlockError::KnownInvalid(_)
+            | BlockError::InvalidParent(_) => true,
+            BlockError::BadVersion(_)
+            | BlockError::TooLarge { .. }
+            | BlockError::TooManyPosts { .. }
+            | BlockError::BadTarget(_)
+            | BlockError::TargetTooEasy { .. }
+            | BlockError::InsufficientProofOfWork { .. }
+            | BlockError::MerkleRootMismatch { .. }
+            | BlockError::TimestampTooFarAhead { .. } => false,
+        }
+    }
 }
 
 /// The post timestamps a block stamped `block_ms` may hold, inclusive: at
@@ -137,10 +185,20 @@ pub fn post_window(params: &Params, block_ms: u64) -> (u64, u64) {
 pub fn check_block(params: &Params, block: &Block) -> Result<Vec<TxId>, BlockError> {
     let chain_id = params.chain_id();
     let txids = check_block_structure_on(params, &chain_id, block)?;
-    for (index, post) in block.posts.iter().enumerate() {
-        post.verify_signature(&chain_id).map_err(|error| BlockError::InvalidPost { index, error })?;
-    }
+    check_signatures(block, &chain_id)?;
     Ok(txids)
+}
+
+/// The costly part of [`check_block`], tens of microseconds per signed post:
+/// every post's signature for the network `chain_id`. Run it last, once
+/// everything cheaper passed.
+pub fn check_signatures(block: &Block, chain_id: &BlockHash) -> Result<(), BlockError> {
+    for (index, post) in block.posts.iter().enumerate() {
+        #[cfg(any(test, feature = "test-util"))]
+        counts::add(&counts::SIGNATURES);
+        post.verify_signature(chain_id).map_err(|error| BlockError::InvalidPost { index, error })?;
+    }
+    Ok(())
 }
 
 /// Everything [`check_block`] checks except post signatures: what a relay
@@ -153,6 +211,8 @@ pub fn check_block_structure(params: &Params, block: &Block) -> Result<Vec<TxId>
 
 /// [`check_block_structure`] with the network's chain id at hand.
 fn check_block_structure_on(params: &Params, chain_id: &BlockHash, block: &Block) -> Result<Vec<TxId>, BlockError> {
+    #[cfg(any(test, feature = "test-util"))]
+    counts::add(&counts::STRUCTURES);
     let header = &block.header;
     if header.version != HEADER_VERSION {
         return Err(BlockError::BadVersion(header.version));
@@ -244,6 +304,35 @@ pub fn check_contextual(params: &Params, block: &Block, parent: &ParentContext, 
 pub fn median_time(mut timestamps: Vec<u64>) -> u64 {
     timestamps.sort_unstable();
     timestamps.get(timestamps.len() / 2).copied().unwrap_or(0)
+}
+
+/// Test-only counts of the costly checks run on the calling thread, so a
+/// test can prove that a check was not run again. Per thread, because tests
+/// run in parallel (a relay test on tokio's default current-thread runtime
+/// runs the relay on its own thread too).
+#[cfg(any(test, feature = "test-util"))]
+pub mod counts {
+    use std::cell::Cell;
+    use std::thread::LocalKey;
+
+    thread_local! {
+        pub(super) static SIGNATURES: Cell<u64> = const { Cell::new(0) };
+        pub(super) static STRUCTURES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(super) fn add(counter: &'static LocalKey<Cell<u64>>) {
+        counter.with(|c| c.set(c.get() + 1));
+    }
+
+    /// Post signatures verified by [`super::check_signatures`] on this thread.
+    pub fn signatures() -> u64 {
+        SIGNATURES.with(Cell::get)
+    }
+
+    /// Runs of [`super::check_block_structure`] on this thread.
+    pub fn structures() -> u64 {
+        STRUCTURES.with(Cell::get)
+    }
 }
 
 #[cfg(test)]

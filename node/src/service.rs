@@ -229,6 +229,7 @@ fn log_event(event: &Event) {
         Event::Reorg { depth, new_height, .. } => tracing::info!(depth, new_height, "reorg"),
         Event::Synced { blocks, height, .. } => tracing::info!(blocks, height, "synced"),
         Event::BlockRejected { hash, reason, .. } => tracing::warn!(%hash, %reason, "block rejected"),
+        Event::PeerIgnored { id, score } => tracing::warn!(%id, score, "ignoring a misbehaving peer"),
         other => tracing::debug!(?other, "event"),
     }
 }

@@ -32,7 +32,11 @@ use crate::orphans::OrphanPool;
 use crate::params::Params;
 use crate::retarget::next_target;
 use crate::target::{CompactTarget, Target, Work};
-use crate::validate::{BlockError, ParentContext, check_block, check_contextual, check_proof_of_work, median_time};
+use crate::invalid::InvalidBlocks;
+use crate::validate::{
+    BlockError, ParentContext, check_block, check_block_structure, check_contextual, check_proof_of_work,
+    check_signatures, median_time,
+};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -206,6 +210,8 @@ pub struct Chain {
     wanted: HashSet<BlockHash>,
     /// What a freed slot holds.
     dead: Arc<Block>,
+    /// Blocks that failed validation for good (bounded).
+    invalid: InvalidBlocks,
     #[cfg(any(test, feature = "test-util"))]
     duplicate_walk: std::cell::Cell<usize>,
 }
@@ -247,6 +253,7 @@ impl Chain {
             side_bytes: 0,
             wanted: HashSet::new(),
             dead,
+            invalid: InvalidBlocks::default(),
             #[cfg(any(test, feature = "test-util"))]
             duplicate_walk: std::cell::Cell::new(0),
         }
@@ -376,8 +383,14 @@ impl Chain {
     /// docs): to the tree if its parent is known (then connects orphans
     /// waiting for it and moves the best tip if one of them ranks higher, see
     /// [`TipRank`]), else to the orphan pool. `now_ms` is the caller's clock.
-    /// Cheapest checks first: known already, proof of work, worth keeping,
-    /// then the rest of the block's rules.
+    ///
+    /// Cheapest first: the duplicate lookup, the lookup among blocks known to
+    /// be invalid ([`BlockError::KnownInvalid`], [`BlockError::InvalidParent`]),
+    /// the proof of work, whether it is worth keeping, the structure (sizes,
+    /// Merkle root, post fields, window, stamps), the rules against the
+    /// parent, and only then the signatures. A block that fails for good is
+    /// remembered ([`crate::invalid`]), so it costs one lookup when it comes
+    /// again; so are the orphans waiting for it.
     pub fn submit(&mut self, block: Block, now_ms: u64) -> Result<BlockStatus, BlockError> {
         self.submit_inner(block, now_ms, false)
     }
@@ -432,6 +445,68 @@ impl Chain {
         if self.contains(&hash) {
             return Ok(BlockStatus::Duplicate);
         }
+        let result = self
+            .refuse_known_invalid(hash, &block.header.prev_hash)
+            .and_then(|()| self.submit_new(hash, block, now_ms, keep_any));
+        if let Err(error) = &result {
+            self.condemn(hash, error);
+        }
+        result
+    }
+
+    /// Checks a block whose parent is not in the tree, as far as that goes
+    /// without the parent ([`check_block`]), without keeping it. A failure is
+    /// remembered as in [`Chain::submit`].
+    pub fn check_detached(&mut self, block: &Block) -> Result<(), BlockError> {
+        let hash = block.hash();
+        let result = self
+            .refuse_known_invalid(hash, &block.header.prev_hash)
+            .and_then(|()| check_block(&self.params, block).map(drop));
+        if let Err(error) = &result {
+            self.condemn(hash, error);
+        }
+        result
+    }
+
+    /// Whether the block is remembered as invalid.
+    pub fn is_known_invalid(&self, hash: &BlockHash) -> bool {
+        self.invalid.contains(hash)
+    }
+
+    /// Refuses a block remembered as invalid, or one whose parent is.
+    fn refuse_known_invalid(&self, hash: BlockHash, parent: &BlockHash) -> Result<(), BlockError> {
+        if self.invalid.contains(&hash) {
+            return Err(BlockError::KnownInvalid(hash));
+        }
+        if self.invalid.contains(parent) {
+            return Err(BlockError::InvalidParent(*parent));
+        }
+        Ok(())
+    }
+
+    /// Remembers `hash` as invalid if `error` condemns every copy of it, and
+    /// drops (and remembers) the orphans that build on it.
+    fn condemn(&mut self, hash: BlockHash, error: &BlockError) {
+        if !self.invalid.note(hash, error) {
+            return;
+        }
+        let mut queue = vec![hash];
+        while let Some(parent) = queue.pop() {
+            for (child, _) in self.orphans.take_children(&parent) {
+                self.invalid.insert(child);
+                queue.push(child);
+            }
+        }
+    }
+
+    /// [`Chain::submit_inner`] for a block neither in the tree nor known invalid.
+    fn submit_new(
+        &mut self,
+        hash: BlockHash,
+        block: Block,
+        now_ms: u64,
+        keep_any: bool,
+    ) -> Result<BlockStatus, BlockError> {
         let work = check_proof_of_work(&self.params, &block)?.work();
         let parent = self.by_hash.get(&block.header.prev_hash).copied();
         if let Some(parent) = parent
@@ -440,14 +515,18 @@ impl Chain {
         {
             return Ok(BlockStatus::LessWork { chain_work, best_work });
         }
-        let txids = check_block(&self.params, &block)?;
+        let chain_id = self.genesis().hash;
+        let txids = check_block_structure(&self.params, &block)?;
         let Some(parent) = parent else {
+            check_signatures(&block, &chain_id)?;
             let missing_parent = block.header.prev_hash;
             self.orphans.insert(hash, block);
             return Ok(BlockStatus::Orphan { missing_parent });
         };
+        self.check_against_parent(parent, &block, &txids, now_ms)?;
+        check_signatures(&block, &chain_id)?;
         let old_tip = self.tip_index();
-        let first = self.connect(parent, hash, block, txids, now_ms)?;
+        let first = self.store(parent, hash, block, txids)?;
         let mut stored =
             Stored { hashes: vec![hash], rejected_orphans: Vec::new(), tip_change: None, removed: Vec::new() };
         let mut candidate = old_tip;
@@ -461,9 +540,14 @@ impl Chain {
                 if !keep_any && self.worth_keeping_beside(parent_index, &child_hash, child_work, candidate).is_err() {
                     continue;
                 }
-                // Orphans passed check_block on arrival; only their ids are recomputed.
+                // Orphans passed everything but the parent's rules on arrival;
+                // only their ids are recomputed.
                 let txids = child.txids();
-                match self.connect(parent_index, child_hash, child, txids, now_ms) {
+                let connected = match self.check_against_parent(parent_index, &child, &txids, now_ms) {
+                    Ok(()) => self.store(parent_index, child_hash, child, txids),
+                    Err(e) => Err(e),
+                };
+                match connected {
                     Ok(index) => {
                         stored.hashes.push(child_hash);
                         if self.is_better_tip(index, candidate) {
@@ -471,7 +555,10 @@ impl Chain {
                         }
                         queue.push((child_hash, index));
                     }
-                    Err(e) => stored.rejected_orphans.push((child_hash, e)),
+                    Err(e) => {
+                        self.condemn(child_hash, &e);
+                        stored.rejected_orphans.push((child_hash, e));
+                    }
                 }
             }
         }
@@ -510,17 +597,21 @@ impl Chain {
         self.entries[a].tip_rank() > self.entries[b].tip_rank()
     }
 
-    /// Contextual checks, then stores the block under `parent`.
-    fn connect(
-        &mut self,
+    /// The rules against the parent: height, target, timestamps
+    /// ([`check_contextual`]) and no post already on the branch.
+    fn check_against_parent(
+        &self,
         parent: usize,
-        hash: BlockHash,
-        block: Block,
-        txids: Vec<TxId>,
+        block: &Block,
+        txids: &[TxId],
         now_ms: u64,
-    ) -> Result<usize, BlockError> {
-        check_contextual(&self.params, &block, &self.parent_context(parent), now_ms)?;
-        self.check_branch_duplicates(parent, block.header.timestamp_ms, &txids)?;
+    ) -> Result<(), BlockError> {
+        check_contextual(&self.params, block, &self.parent_context(parent), now_ms)?;
+        self.check_branch_duplicates(parent, block.header.timestamp_ms, txids)
+    }
+
+    /// Stores a block that passed every check under `parent`.
+    fn store(&mut self, parent: usize, hash: BlockHash, block: Block, txids: Vec<TxId>) -> Result<usize, BlockError> {
         let target = block.header.bits.to_target()?;
         let index = self.free.last().copied().unwrap_or(self.entries.len());
         let entry = BlockEntry {
@@ -591,7 +682,7 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{NOW, block_on, block_on_at, dev, dev_chain_id, post, work};
+    use crate::testkit::{NOW, block_on, block_on_at, dev, dev_chain_id, forged_post, post, signed_post, work};
     use ruint::aliases::U256;
 
     /// Two different children of genesis (equal work), lower hash first.
@@ -722,5 +813,68 @@ mod tests {
         }
         assert_eq!(walks, vec![1, 1, 1], "side blocks looked at for L = 11, 101, 400");
         assert_eq!(chain.side_usage().0, 400);
+    }
+
+    #[test]
+    fn a_block_from_the_future_is_not_remembered_as_invalid() {
+        let params = dev();
+        let time = params.genesis_timestamp_ms + 10 * params.max_future_drift_ms;
+        let block = block_on_at(dev_chain_id(), 1, time, vec![signed_post(1)]);
+        let mut chain = Chain::new(params.clone());
+        let early = time - params.max_future_drift_ms - 1;
+        assert!(matches!(chain.submit(block.clone(), early), Err(BlockError::TimestampTooFarAhead { .. })));
+        assert!(!chain.is_known_invalid(&block.hash()));
+        // Once the clock caught up it is valid.
+        assert!(matches!(chain.submit(block, time), Ok(BlockStatus::Stored(_))));
+    }
+
+    #[test]
+    fn a_good_header_with_a_bad_body_does_not_condemn_the_block() {
+        let block = block_on(dev_chain_id(), 1, vec![signed_post(1), signed_post(2)]);
+        let mut chain = Chain::new(dev());
+        let mut swapped = block.clone();
+        swapped.posts.swap(0, 1);
+        let mut forged = block.clone();
+        forged.posts[1] = forged_post(2);
+        let mut bloated = block.clone();
+        bloated.posts.extend((0..dev().max_block_posts as u64).map(|n| post("x", n)));
+        for body in [swapped, forged, bloated] {
+            assert_eq!(body.hash(), block.hash());
+            assert!(chain.submit(body, NOW).is_err());
+            assert!(!chain.is_known_invalid(&block.hash()));
+        }
+        assert!(matches!(chain.submit(block, NOW), Ok(BlockStatus::Stored(_))));
+    }
+
+    #[test]
+    fn orphans_of_an_invalid_block_are_dropped_and_remembered() {
+        let mut posts = vec![signed_post(1)];
+        posts.push(forged_post(2));
+        let bad = block_on(dev_chain_id(), 1, posts);
+        let child = block_on(bad.hash(), 2, vec![post("c", 3)]);
+        let grandchild = block_on(child.hash(), 3, vec![post("c", 4)]);
+        let mut chain = Chain::new(dev());
+        for orphan in [&grandchild, &child] {
+            assert!(matches!(chain.submit(orphan.clone(), NOW), Ok(BlockStatus::Orphan { .. })));
+        }
+        assert!(matches!(chain.submit(bad.clone(), NOW), Err(BlockError::InvalidPost { index: 1, .. })));
+        assert_eq!(chain.orphan_count(), 0);
+        for block in [&bad, &child, &grandchild] {
+            assert!(chain.is_known_invalid(&block.hash()));
+        }
+        assert_eq!(chain.submit(child.clone(), NOW), Err(BlockError::KnownInvalid(child.hash())));
+
+        // An orphan that breaks a rule against its parent once it arrives:
+        // rejected, remembered with its own orphans.
+        let parent = block_on(dev_chain_id(), 1, vec![post("p", 5)]);
+        let wrong_height = block_on(parent.hash(), 5, vec![post("w", 6)]);
+        let on_it = block_on(wrong_height.hash(), 6, vec![post("w", 7)]);
+        for orphan in [&wrong_height, &on_it] {
+            chain.submit(orphan.clone(), NOW).unwrap();
+        }
+        let BlockStatus::Stored(stored) = chain.submit(parent, NOW).unwrap() else { panic!("stored") };
+        assert_eq!(stored.rejected_orphans, vec![(wrong_height.hash(), BlockError::BadHeight { expected: 2, got: 5 })]);
+        assert!(chain.is_known_invalid(&wrong_height.hash()) && chain.is_known_invalid(&on_it.hash()));
+        assert_eq!(chain.orphan_count(), 0);
     }
 }

@@ -3,6 +3,7 @@
 //! requests it answers (`GetBlocks`, `GetMempool`, `Ping`). Sync pages
 //! (`Blocks`) are in `sync.rs`.
 
+use super::misbehaviour::{PENALTY_BAD_MESSAGE, PENALTY_INVALID_POST};
 use super::output::{Event, Output};
 use super::{Driver, send};
 use crate::block::Block;
@@ -10,6 +11,7 @@ use crate::chain::{BlockStatus, SYNC_PAGE_BYTES};
 use crate::hash::BlockHash;
 use crate::params::Network;
 use crate::post::Post;
+use crate::state::PostRejected;
 use crate::wire::{
     self, Envelope, MAX_BLOCKS_PER_MESSAGE, MAX_HEADERS_PER_MESSAGE, MAX_TXS_PER_MESSAGE, Message, PROTOCOL_VERSION,
     PeerId, PeerInfo, WireError,
@@ -21,9 +23,25 @@ use crate::wire::{
 pub const MAX_RESENT_OWN_POSTS: usize = 256;
 
 impl Driver {
-    /// Carries out one decoded message.
+    /// Carries out one decoded message. Blocks and posts from a peer whose
+    /// misbehaviour reached the limit are dropped unread, and a message only
+    /// the relay sends is ignored when a peer sent it.
     pub(super) fn on_message(&mut self, envelope: Envelope, now_ms: u64, out: &mut Vec<Output>) {
         let from = envelope.from;
+        match &envelope.message {
+            Message::Tx { .. } | Message::Mempool { .. } | Message::Block { .. } | Message::Blocks { .. }
+                if self.is_ignored(from) =>
+            {
+                return;
+            }
+            Message::Welcome { .. } | Message::PeerJoined { .. } | Message::PeerLeft { .. } if from.is_some() => {
+                let reason = format!("{} from a peer: only the relay sends it", envelope.message.kind());
+                out.push(Output::Event(Event::BadMessage { reason }));
+                self.penalise(from, PENALTY_BAD_MESSAGE, out);
+                return;
+            }
+            _ => {}
+        }
         match envelope.message {
             Message::Welcome { peer_id, network, chain_id, peers } => {
                 self.on_welcome(peer_id, network, chain_id, peers, out);
@@ -32,8 +50,10 @@ impl Driver {
             Message::PeerLeft { peer_id } => self.on_peer_left(peer_id, now_ms, out),
             Message::Tx { tx } => {
                 let author = tx.author.clone();
-                if let Ok(tx_id) = self.state.submit_post(tx, now_ms) {
-                    out.push(Output::Event(Event::PostReceived { tx_id, author, from }));
+                match self.state.submit_post(tx, now_ms) {
+                    Ok(tx_id) => out.push(Output::Event(Event::PostReceived { tx_id, author, from })),
+                    Err(PostRejected::Invalid(_)) => self.penalise(from, PENALTY_INVALID_POST, out),
+                    Err(_) => {}
                 }
             }
             Message::Block { block } => self.on_block(from, block, now_ms, out),
@@ -63,7 +83,19 @@ impl Driver {
             }
             Message::Mempool { txs } => {
                 let received = txs.len();
-                let accepted = txs.into_iter().filter(|tx| self.state.submit_post(tx.clone(), now_ms).is_ok()).count();
+                let mut accepted = 0;
+                for tx in txs {
+                    match self.state.submit_post(tx, now_ms) {
+                        Ok(_) => accepted += 1,
+                        Err(PostRejected::Invalid(_)) => {
+                            self.penalise(from, PENALTY_INVALID_POST, out);
+                            if self.is_ignored(from) {
+                                break;
+                            }
+                        }
+                        Err(_) => {}
+                    }
+                }
                 out.push(Output::Event(Event::MempoolReceived { from, received, accepted }));
             }
             Message::Ping { nonce } => {
@@ -165,6 +197,7 @@ impl Driver {
 
     fn on_peer_left(&mut self, id: PeerId, now_ms: u64, out: &mut Vec<Output>) {
         self.doubted.remove(&id);
+        self.scores.remove(&id);
         if self.peers.remove(&id).is_none() {
             return;
         }
@@ -214,11 +247,11 @@ impl Driver {
     }
 
     /// The peer claiming the most work (lowest id on ties), except `except`
-    /// and doubted peers.
+    /// except doubted peers and peers whose blocks we ignore.
     pub(super) fn best_peer(&self, except: Option<PeerId>) -> Option<&PeerInfo> {
         self.peers
             .values()
-            .filter(|p| Some(p.id) != except && !self.doubted.contains(&p.id))
+            .filter(|p| Some(p.id) != except && !self.doubted.contains(&p.id) && !self.is_ignored(Some(p.id)))
             .max_by(|a, b| a.total_work.cmp(&b.total_work).then(b.id.cmp(&a.id)))
     }
 }

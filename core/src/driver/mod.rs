@@ -26,15 +26,19 @@
 //! - `sync.rs`: one sync at a time, page by page, with timeouts and retries.
 //! - `submit.rs`: own posts, mined blocks, blocks from outside the relay.
 //! - `restore.rs`: startup from what the host kept.
+//! - `misbehaviour.rs`: points per peer for invalid data; past a limit its
+//!   blocks and posts are ignored.
 //! - `output.rs`: [`Output`], [`Change`], [`Event`].
 
 mod messages;
+mod misbehaviour;
 mod output;
 mod restore;
 mod submit;
 mod sync;
 
 pub use messages::MAX_RESENT_OWN_POSTS;
+pub use misbehaviour::{IGNORE_SCORE, PENALTY_BAD_MESSAGE, PENALTY_INVALID_BLOCK, PENALTY_INVALID_POST};
 pub use output::{Change, Event, Output};
 pub use restore::{RefusedPost, RestoreReport, Saved, SavedPost};
 pub use submit::{MinedError, SubmitError};
@@ -76,6 +80,8 @@ pub struct Driver {
     own: HashSet<TxId>,
     /// When the host last took a mining template.
     template_ms: Option<u64>,
+    /// Misbehaviour points of the peers that sent invalid data.
+    scores: BTreeMap<PeerId, u32>,
 }
 
 impl Driver {
@@ -94,6 +100,7 @@ impl Driver {
             doubted: HashSet::new(),
             own: HashSet::new(),
             template_ms: None,
+            scores: BTreeMap::new(),
         }
     }
 
@@ -180,8 +187,9 @@ impl Driver {
         out
     }
 
-    /// The websocket closed: peers, our number and the sync in flight are
-    /// forgotten; the chain and the mempool stay.
+    /// The websocket closed: peers, our number, the sync in flight and the
+    /// peers' misbehaviour scores are forgotten; the chain and the mempool
+    /// stay.
     pub fn on_disconnected(&mut self) {
         self.me = None;
         self.joined = false;
@@ -189,6 +197,7 @@ impl Driver {
         self.sync = None;
         self.doubted.clear();
         self.state.clear_wanted();
+        self.scores.clear();
     }
 
     /// Timers: a sync request unanswered for [`SYNC_TIMEOUT_MS`] is sent
@@ -291,7 +300,8 @@ impl Driver {
         }
     }
 
-    /// A block failed validation: `invalid_block` to its sender, and an event.
+    /// A block failed validation: `invalid_block` to its sender, an event,
+    /// and misbehaviour points for the sender.
     fn reject(&mut self, hash: BlockHash, from: Option<PeerId>, error: &BlockError, out: &mut Vec<Output>) {
         let reason = error.to_string();
         if let Some(peer) = from {
@@ -299,6 +309,7 @@ impl Driver {
             send(Envelope::to(peer, Message::Error { code: ErrorCode::InvalidBlock, message }), out);
         }
         out.push(Output::Event(Event::BlockRejected { hash, from, reason }));
+        self.penalise_block(from, error, out);
     }
 }
 

@@ -252,6 +252,14 @@ pub enum Event {
         /// The rule it broke.
         reason: String,
     },
+    /// A peer's misbehaviour points reached [`super::IGNORE_SCORE`]: its
+    /// blocks and posts are ignored from now on (until it reconnects).
+    PeerIgnored {
+        /// The peer.
+        id: PeerId,
+        /// Its points.
+        score: u32,
+    },
     /// A peer or the relay refused something we sent.
     PeerError {
         /// The peer; `None` when the relay itself answers.
@@ -261,7 +269,8 @@ pub enum Event {
         /// The explanation.
         message: String,
     },
-    /// A frame from the relay did not decode; it was ignored.
+    /// A frame from the relay did not decode, or a peer sent what only the
+    /// relay may send; it was ignored.
     BadMessage {
         /// What is wrong with it.
         reason: String,

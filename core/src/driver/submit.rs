@@ -11,7 +11,7 @@ use crate::hash::{BlockHash, TxId};
 use crate::post::Post;
 use crate::state::PostRejected;
 use crate::target::Work;
-use crate::validate::{BlockError, check_block};
+use crate::validate::BlockError;
 use crate::wire::{Envelope, Message};
 
 /// Why [`Driver::submit_mined`] refused a block.
@@ -176,7 +176,7 @@ impl Driver {
         }
         if self.state.chain().get(&parent).is_none() {
             // Say what is wrong with the block itself first, if anything.
-            check_block(self.params(), &block)?;
+            self.state.check_block(&block)?;
             return Err(SubmitError::UnknownParent { parent });
         }
         let status =
