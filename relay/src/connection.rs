@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite;
 
 use crate::Relay;
-use crate::hub::{Hub, Peer, Slot, Status};
+use crate::hub::{Hub, KnownBlock, Peer, Slot, Status};
 use crate::metrics::{DisconnectReason, DropReason};
 use crate::ratelimit::PeerLimiter;
 
@@ -398,10 +398,21 @@ impl Connection {
                 self.forward(to, message)
             }
             Message::Block { ref block } => {
-                let work = match block_work(&hub.params, block) {
+                let hash = block.hash();
+                // Cheapest first: one lookup, then the checks.
+                let checked = match hub.known_block(&hash, &block.header.prev_hash) {
+                    KnownBlock::Invalid(error) => Err(error),
+                    KnownBlock::Announced if to.is_none() => {
+                        hub.metrics.dropped(DropReason::Duplicate, 1);
+                        return None;
+                    }
+                    KnownBlock::Announced | KnownBlock::New => block_work(&hub.params, block),
+                };
+                let work = match checked {
                     Ok(work) => work,
                     Err(error) => {
-                        let detail = format!("block {}: {error}", block.hash());
+                        hub.note_invalid_block(hash, &error);
+                        let detail = format!("block {hash}: {error}");
                         return self.refuse(DropReason::InvalidBlock, ErrorCode::InvalidBlock, &detail);
                     }
                 };
@@ -423,10 +434,17 @@ impl Connection {
                 }
                 let mut links = Vec::with_capacity(blocks.len());
                 for block in blocks {
-                    match block_work(&hub.params, block) {
-                        Ok(work) => links.push((block.hash(), block.header.prev_hash, work)),
+                    let hash = block.hash();
+                    let prev = block.header.prev_hash;
+                    let checked = match hub.known_block(&hash, &prev) {
+                        KnownBlock::Invalid(error) => Err(error),
+                        KnownBlock::Announced | KnownBlock::New => block_work(&hub.params, block),
+                    };
+                    match checked {
+                        Ok(work) => links.push((hash, prev, work)),
                         Err(error) => {
-                            let detail = format!("block {} in Blocks: {error}", block.hash());
+                            hub.note_invalid_block(hash, &error);
+                            let detail = format!("block {hash} in Blocks: {error}");
                             return self.refuse(DropReason::InvalidBlock, ErrorCode::InvalidBlock, &detail);
                         }
                     }

@@ -18,8 +18,10 @@ use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use serde::Serialize;
 use tabchain_core::block::Block;
 use tabchain_core::hash::{BlockHash, TxId};
+use tabchain_core::invalid::{InvalidBlocks, MAX_INVALID_BLOCKS};
 use tabchain_core::params::Params;
 use tabchain_core::target::Work;
+use tabchain_core::validate::BlockError;
 use tabchain_core::wire::{self, Envelope, ErrorCode, MAX_PEERS_PER_MESSAGE, Message, PeerId, PeerInfo};
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -134,10 +136,24 @@ struct SeenBlock {
     announced: bool,
 }
 
-/// Recently seen ids: to drop duplicates and to work out chain work.
+/// Recently seen ids: to drop duplicates and to work out chain work, and
+/// the blocks that failed the relay's checks for good.
 struct Seen {
     blocks: LruCache<BlockHash, SeenBlock>,
     txs: LruCache<TxId, ()>,
+    invalid: InvalidBlocks,
+}
+
+/// What the relay already knows of a block it is sent, from one lookup
+/// before any check ([`Hub::known_block`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum KnownBlock {
+    /// Nothing that spares a check.
+    New,
+    /// Already broadcast (and checked then).
+    Announced,
+    /// It or its parent failed the checks for good.
+    Invalid(BlockError),
 }
 
 /// One row of `GET /api/peers`.
@@ -159,7 +175,8 @@ pub struct PeerView {
     pub connected_secs: u64,
 }
 
-/// Shared state of the relay: config, peers, duplicate filter, counters.
+/// Shared state of the relay: config, peers, duplicate filter, invalid
+/// blocks, counters.
 pub(crate) struct Hub {
     /// Settings.
     pub config: Config,
@@ -186,7 +203,11 @@ impl Hub {
             params,
             metrics: Metrics::default(),
             peers: RwLock::new(HashMap::new()),
-            seen: Mutex::new(Seen { blocks: LruCache::new(seen_ids), txs: LruCache::new(seen_ids) }),
+            seen: Mutex::new(Seen {
+                blocks: LruCache::new(seen_ids),
+                txs: LruCache::new(seen_ids),
+                invalid: InvalidBlocks::new(MAX_INVALID_BLOCKS),
+            }),
             next_id: AtomicU64::new(1),
             slots: AtomicUsize::new(0),
             shutdown: watch::Sender::new(false),
@@ -310,6 +331,27 @@ impl Hub {
             let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
             entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
         }
+    }
+
+    /// One lookup before a block is checked: is it (or its parent) known to
+    /// be invalid, else was it already broadcast?
+    pub fn known_block(&self, hash: &BlockHash, parent: &BlockHash) -> KnownBlock {
+        let seen = self.seen();
+        if seen.invalid.contains(hash) {
+            KnownBlock::Invalid(BlockError::KnownInvalid(*hash))
+        } else if seen.invalid.contains(parent) {
+            KnownBlock::Invalid(BlockError::InvalidParent(*parent))
+        } else if seen.blocks.peek(hash).is_some_and(|s| s.announced) {
+            KnownBlock::Announced
+        } else {
+            KnownBlock::New
+        }
+    }
+
+    /// Remembers a block that failed for good ([`BlockError::is_intrinsic`]),
+    /// so a copy sent again costs one lookup.
+    pub fn note_invalid_block(&self, hash: BlockHash, error: &BlockError) {
+        self.seen().invalid.note(hash, error);
     }
 
     /// Notes a post: returns `false` if it was seen recently.

@@ -7,9 +7,10 @@
 //! requests without `to` going to the peer with the most work (from `Hello`,
 //! then from announced blocks); the relay's own `Pong`; the block and post
 //! checks (proof of work, easiest target, Merkle root, post signatures and
-//! fields — but not signatures inside blocks); duplicate dropping; garbage,
-//! binary frames and the misbehaviour ban (1008); oversize frames (1009); rate
-//! limits; a slow consumer dropped while 50 readers get every block; 200
+//! fields — but not signatures inside blocks); a block sent again checked
+//! once (duplicates and remembered invalid blocks, the latter still charged
+//! for); duplicate dropping; garbage, binary frames and the misbehaviour ban
+//! (1008); oversize frames (1009); rate limits; a slow consumer dropped while 50 readers get every block; 200
 //! clients at once; `max_peers` (503); hello and idle timeouts; shutdown
 //! (1001) and refusal of new connections meanwhile; `/metrics`; peer news
 //! reaching a peer between its `Welcome` and its `Hello`; the close handshake
@@ -33,6 +34,7 @@ use tabchain_core::hash::{BlockHash, MerkleRoot};
 use tabchain_core::params::Params;
 use tabchain_core::post::Post;
 use tabchain_core::target::Work;
+use tabchain_core::validate::counts;
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, PeerInfo};
 use tabchain_relay::{DisconnectReason, Network, RateLimits};
 use tokio::sync::Notify;
@@ -385,6 +387,61 @@ async fn invalid_blocks_and_posts_are_refused_but_block_signatures_are_not_check
     assert_relayed(&b.recv().await, &a, &forged);
     a.sync_quiet().await;
     assert!(t.peer_ids().contains(&a.id));
+}
+
+/// A dev block on genesis of 1,000 posts: 999 signed, then `last`.
+fn block_of_1000_ending_with(last: Post) -> Block {
+    let mut posts: Vec<Post> = (0..999).map(signed_post).collect();
+    posts.push(last);
+    block_on(dev_chain_id(), 1, posts)
+}
+
+#[tokio::test]
+async fn a_block_sent_100_times_is_checked_once_and_invalid_ones_still_cost_points() {
+    let t = start(|c| {
+        c.ban_score = 10_000;
+        c.rate.bytes_per_sec = 1e9;
+        c.rate.burst_bytes = 1e9;
+    })
+    .await;
+    let mut a = join(t.addr, "a", work(1)).await;
+    let mut b = join(t.addr, "b", work(1)).await;
+
+    // Invalid after its Merkle root matched (an empty post): the relay
+    // refuses it every time, but checks it once.
+    let empty = Post { author: "bob".into(), content: String::new(), timestamp_ms: 1_795_564_800_000, signature: None };
+    let invalid = block_msg(block_of_1000_ending_with(empty));
+    let before = counts::structures();
+    for n in 1..=100 {
+        a.broadcast(invalid.clone()).await;
+        a.expect_error(ErrorCode::InvalidBlock).await;
+        assert_eq!(counts::structures() - before, 1, "send {n} was checked again");
+    }
+    // A bad signature the relay cannot see (it checks none inside blocks):
+    // forwarded once, the copies dropped before any check.
+    let forged = block_msg(block_of_1000_ending_with(forged_post(999)));
+    let before = counts::structures();
+    for _ in 0..100 {
+        a.broadcast(forged.clone()).await;
+    }
+    a.sync_quiet().await;
+    assert_eq!(counts::structures() - before, 1);
+    assert_relayed(&b.recv_kind("Block").await, &a, &forged);
+    b.expect_silence(100).await;
+
+    // At the default ban score a peer sending the invalid block again is
+    // still charged for each copy: the fourth closes the connection.
+    let t = TestRelay::default().await;
+    let mut x = join(t.addr, "x", work(1)).await;
+    let before = counts::structures();
+    for _ in 0..3 {
+        x.broadcast(invalid.clone()).await;
+        x.expect_error(ErrorCode::InvalidBlock).await;
+    }
+    x.broadcast(invalid).await;
+    x.expect_error(ErrorCode::InvalidBlock).await;
+    assert_eq!(x.expect_close().await, POLICY);
+    assert_eq!(counts::structures() - before, 1);
 }
 
 #[tokio::test]
