@@ -89,7 +89,8 @@ test('two tabs mining at once converge on one tip, and a reorg shows in the log'
       await a.waitForTimeout(250);
     }
     await Promise.all([a.evaluate(() => window.tabchain.mine(false)), b.evaluate(() => window.tabchain.mine(false))]);
-    // Let the last announcements land, then both agree.
+    // Let the last announcements land, then both agree (on equal work the
+    // lower hash is best, so they always end on one tip).
     await waitFor(
       a,
       async () => {
