@@ -3,6 +3,7 @@
 //! peer sending invalid data runs up a score until its blocks and posts are
 //! ignored.
 
+use std::sync::OnceLock;
 use tabchain_core::block::Block;
 use tabchain_core::driver::{
     Driver, Event, IGNORE_SCORE, Output, PENALTY_BAD_MESSAGE, PENALTY_INVALID_BLOCK, PENALTY_INVALID_POST, SubmitError,
@@ -14,11 +15,17 @@ use tabchain_core::wire::{Envelope, ErrorCode, Message, PeerId};
 
 /// A block on genesis, valid but for its last post: 999 signed posts, then
 /// one whose signature does not verify. Checking it verifies 1,000 signatures.
+/// Built once per test binary (signing is slow in debug builds).
 fn block_with_one_bad_signature() -> Block {
-    let mut posts: Vec<Post> = (0..999).map(signed_post).collect();
-    posts.push(forged_post(999));
-    assert_eq!(posts.len(), dev().max_block_posts);
-    block_on(dev_chain_id(), 1, posts)
+    static BLOCK: OnceLock<Block> = OnceLock::new();
+    BLOCK
+        .get_or_init(|| {
+            let mut posts: Vec<Post> = (0..999).map(signed_post).collect();
+            posts.push(forged_post(999));
+            assert_eq!(posts.len(), dev().max_block_posts);
+            block_on(dev_chain_id(), 1, posts)
+        })
+        .clone()
 }
 
 fn announce(node: &mut Driver, from: u64, block: &Block) -> Vec<Output> {
