@@ -173,8 +173,6 @@ impl Post {
     /// microseconds.
     pub fn verify_signature(&self, chain_id: &BlockHash) -> Result<(), PostError> {
         if let Some(sig) = &self.signature {
-            #[cfg(any(test, feature = "test-util"))]
-            SIGNATURE_CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let key = VerifyingKey::from_bytes(&sig.public_key).map_err(|_| PostError::BadPublicKey)?;
             key.verify_strict(&self.signing_bytes(chain_id), &Signature::from_bytes(&sig.signature))
                 .map_err(|_| PostError::BadSignature)?;
@@ -308,11 +306,6 @@ impl Post {
         self.signature.as_ref().map(|s| key_id_of(&s.public_key))
     }
 }
-
-/// Signature checks run so far in this process ([`Post::verify_signature`]
-/// calls on signed posts): tests use it to prove a check is not repeated.
-#[cfg(any(test, feature = "test-util"))]
-pub static SIGNATURE_CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn key_id_of(public_key: &[u8; 32]) -> String {
     hex::encode(&public_key[..KEY_ID_HEX_DIGITS / 2])

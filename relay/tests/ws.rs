@@ -409,7 +409,7 @@ async fn a_block_sent_100_times_is_checked_once_and_invalid_ones_still_cost_poin
 
     // Invalid after its Merkle root matched (an empty post): the relay
     // refuses it every time, but checks it once.
-    let empty = Post { author: "bob".into(), content: String::new(), timestamp_ms: 1_795_564_800_000, signature: None };
+    let empty = Post { content: String::new(), ..post("bob", 77) };
     let invalid = block_msg(block_of_1000_ending_with(empty));
     let before = counts::structures();
     for n in 1..=100 {

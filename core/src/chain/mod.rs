@@ -28,11 +28,11 @@ mod side;
 
 use crate::block::Block;
 use crate::hash::{BlockHash, TxId};
+use crate::invalid::InvalidBlocks;
 use crate::orphans::OrphanPool;
 use crate::params::Params;
 use crate::retarget::next_target;
 use crate::target::{CompactTarget, Target, Work};
-use crate::invalid::InvalidBlocks;
 use crate::validate::{
     BlockError, ParentContext, check_block, check_block_structure, check_contextual, check_proof_of_work,
     check_signatures, median_time,
