@@ -10,7 +10,12 @@
 // profile) `openStore` returns a MemoryStore with the same interface, and
 // `persistent` is false so the page can say so.
 
-const VERSION = 1;
+/**
+ * The database layout version. 2: protocol 2 (stamped posts, a new genesis):
+ * blocks and own posts kept by an older page belong to a chain that no
+ * longer exists, so the upgrade drops them instead of restoring garbage.
+ */
+const VERSION = 2;
 
 /** Opens the store for `network`, falling back to memory. */
 export async function openStore(network) {
@@ -27,11 +32,15 @@ export async function openStore(network) {
 function openDb(name) {
   return new Promise((resolve, reject) => {
     const req = indexedDB.open(name, VERSION);
-    req.onupgradeneeded = () => {
+    req.onupgradeneeded = (event) => {
       const db = req.result;
       if (!db.objectStoreNames.contains('blocks')) db.createObjectStore('blocks');
       if (!db.objectStoreNames.contains('meta')) db.createObjectStore('meta');
       if (!db.objectStoreNames.contains('outbox')) db.createObjectStore('outbox');
+      if (event.oldVersion > 0 && event.oldVersion < 2) {
+        req.transaction.objectStore('blocks').clear();
+        req.transaction.objectStore('outbox').clear();
+      }
     };
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error);

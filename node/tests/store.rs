@@ -435,12 +435,17 @@ fn persisting_the_changes_follows_growth_reorgs_and_the_mempool() {
     let mut other = ChainState::new(dev());
     let first = node.state().chain().best_at(1).unwrap().block.clone();
     other.submit_block((*first).clone(), NOW).unwrap();
+    // (Headers first: a lighter prefix alone would not be kept, so the
+    // branch comes whole, as `/register_with` hands it over.)
+    let mut branch = Vec::new();
     for _ in 0..5 {
         let block = next_block(&other, 7);
         other.submit_block(block.clone(), NOW).unwrap();
-        let envelope = Envelope { from: Some(PeerId(9)), to: None, message: Message::Block { block } };
-        store.persist(&changes(&node.on_envelope(envelope, NOW))).unwrap();
+        branch.push(block);
     }
+    let (outputs, result) = node.submit_blocks(branch, NOW);
+    result.unwrap();
+    store.persist(&changes(&outputs)).unwrap();
     assert_eq!(node.height(), 6);
     assert_eq!(store.best_chain().unwrap(), best_of(&node));
     let mut pending: Vec<TxId> = node.state().mempool().iter().map(|(id, _)| *id).collect();

@@ -132,10 +132,12 @@ impl Driver {
         out: &mut Vec<Output>,
     ) {
         let Some(sync) = &mut self.sync else { return };
-        let answers = Some(sync.peer) == from
-            && matches!(sync.phase, Phase::Headers { .. })
-            && headers.first().is_none_or(|h| sync.locator.contains(&h.prev_hash));
-        if !answers {
+        if Some(sync.peer) != from || !matches!(sync.phase, Phase::Headers { .. }) {
+            return;
+        }
+        if headers.first().is_some_and(|h| !sync.locator.contains(&h.prev_hash)) {
+            let reason = "its headers do not build on any block we asked after".to_owned();
+            self.doubt_and_move_on(reason, now_ms, out);
             return;
         }
         sync.unanswered = 0;
@@ -202,16 +204,18 @@ impl Driver {
             }
             _ => return,
         };
-        if theirs > ours && !hashes.is_empty() {
+        if tip.chain_work < claimed && room {
+            // Its chain ends short of what it claimed: a liar (or a peer
+            // whose claim we cannot check), not worth fetching from.
+            let reason = format!("its headers end at height {} with less work than it claimed", tip.height);
+            self.doubt_and_move_on(reason, now_ms, out);
+        } else if theirs > ours && !hashes.is_empty() {
             self.state.want(hashes.iter().copied());
             if let Some(sync) = &mut self.sync {
                 sync.phase = Phase::Blocks { hashes: hashes.into(), last: base };
             }
             let locator = self.locator_after(base);
             self.request(locator, now_ms, out);
-        } else if tip.chain_work < claimed && room {
-            let reason = format!("its headers end at height {} with less work than it claimed", tip.height);
-            self.doubt_and_move_on(reason, now_ms, out);
         } else {
             self.finish_sync(out);
         }
