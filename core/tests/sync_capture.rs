@@ -53,7 +53,8 @@ fn sync_time(liar: Liar, honest_chain: &[Block]) -> (u64, Vec<Event>) {
     for block in honest_chain {
         honest.submit_block(block.clone(), NOW).expect("honest chain is valid");
     }
-    let liar_block = tabchain_core::testkit::block_on(params.chain_id(), 1, vec![tabchain_core::testkit::post("liar", 1)]);
+    let liar_block =
+        tabchain_core::testkit::block_on(params.chain_id(), 1, vec![tabchain_core::testkit::post("liar", 1)]);
     let mut node = Driver::new(params.clone(), "new");
     let info = |id, agent: &str, best_height, total_work| PeerInfo { id, agent: agent.into(), best_height, total_work };
     let peers = vec![
