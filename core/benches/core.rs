@@ -9,8 +9,8 @@ use std::time::Instant;
 use tabchain_core::block::Block;
 use tabchain_core::mining::{Kernel, MiningJob};
 use tabchain_core::params::{Network, Params};
-use tabchain_core::stamp::{DEFAULT_STAMP_FACTOR, stamp_job, stamp_post};
 use tabchain_core::post::Post;
+use tabchain_core::stamp::{DEFAULT_STAMP_FACTOR, stamp_job, stamp_post};
 use tabchain_core::state::ChainState;
 use tabchain_core::testkit::{dev, seal, stamped};
 

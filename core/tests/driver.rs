@@ -1012,3 +1012,41 @@ fn sibling_races_end_on_one_tip_the_lower_hash() {
     assert!(moved_by_a_lower_hash >= 100);
     assert_eq!(net.nodes[0].height(), 100);
 }
+
+#[test]
+fn kept_posts_that_expired_meanwhile_are_dropped_at_restore() {
+    let mut writer = Driver::new(dev(), "writer");
+    let (tx_id, outputs) = writer.submit_own_post(post("olga", 5), NOW).unwrap();
+    let bytes = outputs
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Store(Change::PendingAdded { post, .. }) => Some(post.to_bytes()),
+            _ => None,
+        })
+        .unwrap();
+    let saved = Saved { blocks: Vec::new(), pending: vec![SavedPost { bytes, own: true }] };
+    // Restored two hours later: past the post window.
+    let later = NOW + 2 * dev().post_window_ms;
+    let (report, outputs) = Driver::new(dev(), "restored").restore(saved, later);
+    assert_eq!((report.pending_expired, report.pending_restored), (1, 0));
+    assert!(outputs.contains(&Output::Store(Change::PendingRemoved { tx_id, own: true })));
+    assert!(outputs.contains(&Output::Event(Event::PostExpired { tx_id })));
+}
+
+#[test]
+fn pending_posts_expire_on_tick_once_they_leave_the_post_window() {
+    let mut node = Driver::new(dev(), "t");
+    let (own, _) = node.submit_own_post(post("olga", 5), NOW).unwrap();
+    let other = post("peer", 9);
+    let text = wire::encode(&Envelope { from: Some(PeerId(4)), to: None, message: Message::Tx { tx: other.clone() } })
+        .unwrap();
+    node.on_text(&text, NOW);
+    assert_eq!(node.state().mempool().len(), 2);
+    // The posts are stamped a few ms after genesis: still inside the window at NOW.
+    assert!(node.tick(NOW).iter().all(|o| !matches!(o, Output::Store(_))));
+    let outputs = node.tick(dev().genesis_timestamp_ms + dev().post_window_ms + 10);
+    assert!(outputs.contains(&Output::Store(Change::PendingRemoved { tx_id: own, own: true })), "{outputs:?}");
+    assert!(outputs.contains(&Output::Store(Change::PendingRemoved { tx_id: other.txid(), own: false })));
+    assert!(outputs.contains(&Output::Event(Event::PostExpired { tx_id: own })));
+    assert!(node.state().mempool().is_empty());
+}

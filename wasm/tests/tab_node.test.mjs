@@ -233,7 +233,7 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
   const report = c.restore([...b.stored.values(), new Uint8Array([1, 2, 3])], NOW);
   assert.deepEqual(report, {
     accepted: 1, rejected: 1, duplicates: 0, orphans: 0, pruned: 0, height: 1, tip: b.node.tip(),
-    pendingRestored: 0, pendingConfirmed: 0, pendingRefused: [], outputs: [],
+    pendingRestored: 0, pendingConfirmed: 0, pendingExpired: 0, pendingRefused: [], outputs: [],
   });
   assert.equal(c.tip(), b.node.tip());
   assert.equal(c.posts(1)[0].txId, txId);

@@ -66,6 +66,10 @@ pub struct RestoreReport {
     /// Kept posts a best-chain block already holds: dropped, and a
     /// [`Change::PendingRemoved`] for each is among the outputs.
     pub pending_confirmed: usize,
+    /// Kept posts older than the post window: no block may hold them any
+    /// more, so they are dropped (a [`Change::PendingRemoved`] each, and an
+    /// `postExpired` event for own ones).
+    pub pending_expired: usize,
     /// Kept posts refused for another reason (bytes that do not decode, a
     /// clock behind the post's time, a full mempool): no change is asked
     /// for, so a host keeps them and they are tried again next start.
@@ -81,9 +85,10 @@ impl Driver {
     /// The order changes nothing in the result, only its cost: the best tip
     /// never moves to a side branch and back (a reorganisation per height,
     /// quadratic for long branches of equal work). Then the kept posts go
-    /// back into the mempool. Needs no network; the outputs are only the
-    /// [`Change`]s that bring the host's copy up to date (posts that a block
-    /// already holds).
+    /// back into the mempool. Needs no network; the outputs are the
+    /// [`Change`]s that bring the host's copy up to date (side blocks pruned,
+    /// posts that a block already holds or that expired) and a `postExpired`
+    /// event for each expired own post.
     pub fn restore(&mut self, saved: Saved, now_ms: u64) -> (RestoreReport, Vec<Output>) {
         let mut report = RestoreReport::default();
         let mut blocks = Vec::new();
@@ -132,6 +137,13 @@ impl Driver {
                 Err(PostRejected::AlreadyConfirmed { .. }) => {
                     report.pending_confirmed += 1;
                     out.push(Output::Store(Change::PendingRemoved { tx_id, own: saved_post.own }));
+                }
+                Err(PostRejected::TooOld { .. }) => {
+                    report.pending_expired += 1;
+                    out.push(Output::Store(Change::PendingRemoved { tx_id, own: saved_post.own }));
+                    if saved_post.own {
+                        out.push(Output::Event(super::Event::PostExpired { tx_id }));
+                    }
                 }
                 Err(e) => report.pending_refused.push(RefusedPost { tx_id: Some(tx_id), reason: e.to_string() }),
             }
