@@ -3,43 +3,26 @@
 //! each `GetHeaders` 9 s late with one header. A new native node joining
 //! must have the honest chain within 15 s.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{dev_config, dev_relay, hello_text};
 use futures_util::{SinkExt, StreamExt};
-use tabchain_core::params::{Network, Params};
 use tabchain_core::target::Work;
-use tabchain_core::testkit::{block_on, dev_chain};
-use tabchain_core::wire::{self, Envelope, Message, PROTOCOL_VERSION};
-use tabchain_node::{Config, start};
-use tabchain_relay::Config as RelayConfig;
+use tabchain_core::testkit::{block_on, dev, dev_chain};
+use tabchain_core::wire::{self, Envelope, Message};
+use tabchain_node::start;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-fn config(relay: &str, data: &std::path::Path) -> Config {
-    Config {
-        network: Network::Dev,
-        relays: vec![relay.to_owned()],
-        http: "127.0.0.1:0".parse().unwrap(),
-        data: data.to_path_buf(),
-        mine: false,
-        threads: 1,
-        peers: vec![],
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_node_syncs_from_the_honest_peer_next_to_a_liar_within_15_s() {
-    let www = tempfile::tempdir().unwrap();
-    let running = tabchain_relay::start(RelayConfig::new(Network::Dev, www.path()), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let ws = format!("ws://{}/ws", running.addr);
+    let (running, _www, ws) = dev_relay().await;
 
     // The honest node: its chain is built before it joins (so its Hello
     // claims that chain's work).
     let honest_data = tempfile::tempdir().unwrap();
-    let mut offline = config(&ws, honest_data.path());
-    offline.relays.clear();
-    let honest = start(offline).await.unwrap();
+    let honest = start(dev_config(&[], honest_data.path())).await.unwrap();
     let chain = dev_chain(50);
     honest
         .service
@@ -52,22 +35,14 @@ async fn a_new_node_syncs_from_the_honest_peer_next_to_a_liar_within_15_s() {
         .unwrap();
     let honest_tip = honest.service.read(|d| d.tip());
     honest.shut_down().await.unwrap();
-    let honest = start(config(&ws, honest_data.path())).await.unwrap();
+    let honest = start(dev_config(&[&ws], honest_data.path())).await.unwrap();
 
     // The liar: claims the most work there could be, answers late and short.
     let (liar, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
     let (mut liar_out, mut liar_in) = liar.split();
-    let chain_id = Params::for_network(Network::Dev).chain_id();
-    let hello = Message::Hello {
-        chain_id,
-        protocol: PROTOCOL_VERSION,
-        agent: "liar".into(),
-        best_height: 1_000_000,
-        best_hash: chain_id,
-        total_work: Work::from_hex(&"f".repeat(64)).unwrap(),
-    };
-    liar_out.send(WsMessage::text(wire::encode(&Envelope::broadcast(hello)).unwrap())).await.unwrap();
-    let one_header = block_on(chain_id, 1, Vec::new()).header;
+    let claim = Work::from_hex(&"f".repeat(64)).unwrap();
+    liar_out.send(WsMessage::text(hello_text("liar", 1_000_000, claim))).await.unwrap();
+    let one_header = block_on(dev().chain_id(), 1, Vec::new()).header;
     let (answers, mut to_send) = tokio::sync::mpsc::channel::<String>(16);
     let liar_task = tokio::spawn(async move {
         loop {
@@ -102,7 +77,7 @@ async fn a_new_node_syncs_from_the_honest_peer_next_to_a_liar_within_15_s() {
     // The new node joins and must not stay with the liar.
     let started = Instant::now();
     let new_data = tempfile::tempdir().unwrap();
-    let new = start(config(&ws, new_data.path())).await.unwrap();
+    let new = start(dev_config(&[&ws], new_data.path())).await.unwrap();
     let deadline = started + Duration::from_secs(15);
     while new.service.read(|d| d.tip()) != honest_tip {
         assert!(Instant::now() < deadline, "the new node did not sync from the honest peer within 15 s");
