@@ -11,7 +11,7 @@ use tabchain_core::driver::{
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::{Post, public_key_id};
-use tabchain_core::testkit::{NOW, dev, dev_node, mine, next_mined_block, post, seal, stamped};
+use tabchain_core::testkit::{NOW, dev, dev_node, mine, next_mined_block, post, seal, stamped, work};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
 
 /// Nodes plus a relay: numbers connections, sends `Welcome`, turns a first
@@ -1049,4 +1049,30 @@ fn pending_posts_expire_on_tick_once_they_leave_the_post_window() {
     assert!(outputs.contains(&Output::Store(Change::PendingRemoved { tx_id: other.txid(), own: false })));
     assert!(outputs.contains(&Output::Event(Event::PostExpired { tx_id: own })));
     assert!(node.state().mempool().is_empty());
+}
+
+#[test]
+fn an_empty_headers_answer_ends_the_sync_and_doubts_a_peer_that_claimed_more() {
+    let frame = |from: Option<u64>, message: Message| {
+        wire::encode(&Envelope { from: from.map(PeerId), to: None, message }).unwrap()
+    };
+    let params = dev();
+    let claimer = PeerInfo { id: PeerId(1), agent: "claims".into(), best_height: 9, total_work: work(1_000) };
+    let mut node = Driver::new(params.clone(), "t");
+    let welcome = Message::Welcome {
+        peer_id: PeerId(2),
+        network: params.network,
+        chain_id: params.chain_id(),
+        peers: vec![claimer],
+    };
+    node.on_text(&frame(None, welcome), NOW);
+    let me = PeerInfo { id: PeerId(2), agent: "t".into(), best_height: 0, total_work: node.total_work() };
+    let joined = node.on_text(&frame(None, Message::PeerJoined { peer: me }), NOW);
+    assert!(joined.contains(&Output::Event(Event::SyncStarted { peer: PeerId(1), target_height: 9 })));
+    let outputs = node.on_text(&frame(Some(1), Message::Headers { headers: vec![] }), NOW);
+    assert!(
+        outputs.iter().any(|o| matches!(o, Output::Event(Event::PeerDoubted { peer: PeerId(1), .. }))),
+        "{outputs:?}"
+    );
+    assert!(!node.is_syncing());
 }
