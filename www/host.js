@@ -312,6 +312,12 @@ export class Host extends EventTarget {
       case 'blockRejected':
         this.log(`rejected block ${short(event.hash)} from ${peer(event.from)}: ${event.reason}`);
         break;
+      case 'peerDoubted':
+        this.log(`not syncing from peer ${event.peer} any more: ${event.reason}`);
+        break;
+      case 'postExpired':
+        this.log(`your post ${short(event.txId)} waited an hour without a block: it expired`);
+        break;
       case 'peerIgnored':
         this.log(`peer ${event.id} sent too much invalid data: its blocks and posts are ignored`);
         break;

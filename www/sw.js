@@ -20,6 +20,7 @@ const SHELL = [
   './ui/compose.js',
   './ui/mining.js',
   './ui/feed.js',
+  './ui/identicon.js',
   './ui/explorer.js',
   './ui/tamper.js',
   './ui/peers.js',

@@ -8,8 +8,9 @@ use std::hint::black_box;
 use std::time::Instant;
 use tabchain_core::block::Block;
 use tabchain_core::mining::{Kernel, MiningJob};
-use tabchain_core::params::Params;
+use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
+use tabchain_core::stamp::{DEFAULT_STAMP_FACTOR, stamp_job, stamp_post};
 use tabchain_core::state::ChainState;
 use tabchain_core::testkit::{dev, seal, stamped};
 
@@ -81,4 +82,29 @@ fn main() {
     }
     println!("validate + connect a {CHAIN_BLOCKS}-block dev chain (11,000 posts, 1,000 signed), best of 3:");
     println!("  {:>8.1} ms  ({:.0} blocks/s)", best * 1e3, CHAIN_BLOCKS as f64 / best);
+
+    stamping();
+}
+
+/// Stamping a short signed post on main (the price every post pays), one
+/// thread with the kernel chosen here: the mean over 20 posts, whose search
+/// lengths vary (a stamp takes a geometric number of hashes).
+fn stamping() {
+    let main = Params::for_network(Network::Main);
+    let chain_id = main.chain_id();
+    println!("stamping a short signed post on main, one thread, mean of 20:");
+    for factor in [1, DEFAULT_STAMP_FACTOR] {
+        let start = Instant::now();
+        for i in 0..20u64 {
+            let post = Post::new_signed("bench", &format!("hello {i}"), 1_795_564_800_000 + i, &[9; 32], &chain_id)
+                .expect("valid");
+            let expected = stamp_job(&post, &main, factor).0.to_target().expect("target").expected_hashes();
+            let post = stamp_post(black_box(post), &main, factor);
+            assert!(post.validate(&main).is_ok());
+            if i == 0 {
+                print!("  {factor}x the minimum ({:.1} M hashes expected): ", expected / 1e6);
+            }
+        }
+        println!("{:.0} ms per post", start.elapsed().as_secs_f64() * 1e3 / 20.0);
+    }
 }

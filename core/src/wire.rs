@@ -369,25 +369,11 @@ impl Message {
             }
             Message::PeerJoined { peer } => check_chars("peer agent", &peer.agent, MAX_AGENT_CHARS),
             Message::GetBlocks { locator, limit } => {
-                check_count("GetBlocks locator", locator.len(), MAX_LOCATOR_HASHES)?;
-                if *limit == 0 || *limit as usize > MAX_BLOCKS_PER_MESSAGE {
-                    return Err(WireError::Invalid {
-                        what: "GetBlocks limit",
-                        reason: format!("must be 1 to {MAX_BLOCKS_PER_MESSAGE}, got {limit}"),
-                    });
-                }
-                Ok(())
+                check_request(("GetBlocks locator", "GetBlocks limit"), locator, *limit, MAX_BLOCKS_PER_MESSAGE)
             }
             Message::Blocks { blocks } => check_count("Blocks blocks", blocks.len(), MAX_BLOCKS_PER_MESSAGE),
             Message::GetHeaders { locator, limit } => {
-                check_count("GetHeaders locator", locator.len(), MAX_LOCATOR_HASHES)?;
-                if *limit == 0 || *limit as usize > MAX_HEADERS_PER_MESSAGE {
-                    return Err(WireError::Invalid {
-                        what: "GetHeaders limit",
-                        reason: format!("must be 1 to {MAX_HEADERS_PER_MESSAGE}, got {limit}"),
-                    });
-                }
-                Ok(())
+                check_request(("GetHeaders locator", "GetHeaders limit"), locator, *limit, MAX_HEADERS_PER_MESSAGE)
             }
             Message::Headers { headers } => check_count("Headers headers", headers.len(), MAX_HEADERS_PER_MESSAGE),
             Message::Mempool { txs } => check_count("Mempool txs", txs.len(), MAX_TXS_PER_MESSAGE),
@@ -400,6 +386,21 @@ impl Message {
             | Message::Pong { .. } => Ok(()),
         }
     }
+}
+
+/// A request's locator (at most [`MAX_LOCATOR_HASHES`]) and `limit` (1 to
+/// `max`); `what` names the two fields in errors.
+fn check_request(
+    what: (&'static str, &'static str),
+    locator: &[BlockHash],
+    limit: u32,
+    max: usize,
+) -> Result<(), WireError> {
+    check_count(what.0, locator.len(), MAX_LOCATOR_HASHES)?;
+    if limit == 0 || limit as usize > max {
+        return Err(WireError::Invalid { what: what.1, reason: format!("must be 1 to {max}, got {limit}") });
+    }
+    Ok(())
 }
 
 fn check_count(what: &'static str, len: usize, max: usize) -> Result<(), WireError> {

@@ -8,12 +8,12 @@ mod common;
 use common::{Net, blocks_only, next_random, tip};
 use tabchain_core::block::Block;
 use tabchain_core::driver::{
-    Change, Driver, Event, HEADERS_PAGE_LIMIT, MinedError, Output, SYNC_MAX_UNANSWERED, SYNC_TIMEOUT_MS, SavedPost,
-    SubmitError, TEMPLATE_MAX_AGE_MS,
+    Change, Driver, Event, HEADERS_PAGE_LIMIT, MinedError, Output, SYNC_MAX_UNANSWERED, SYNC_TIMEOUT_MS, Saved,
+    SavedPost, SubmitError, TEMPLATE_MAX_AGE_MS,
 };
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::{Post, public_key_id};
-use tabchain_core::testkit::{NOW, dev, dev_node, mine, post, seal, stamped};
+use tabchain_core::testkit::{NOW, dev, dev_node, mine, post, seal, stamped, work};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
 
 #[test]
@@ -720,4 +720,68 @@ fn sibling_races_end_on_one_tip_the_lower_hash() {
     }
     assert!(moved_by_a_lower_hash >= 100);
     assert_eq!(net.nodes[0].height(), 100);
+}
+
+#[test]
+fn kept_posts_that_expired_meanwhile_are_dropped_at_restore() {
+    let mut writer = Driver::new(dev(), "writer");
+    let (tx_id, outputs) = writer.submit_own_post(post("olga", 5), NOW).unwrap();
+    let bytes = outputs
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Store(Change::PendingAdded { post, .. }) => Some(post.to_bytes()),
+            _ => None,
+        })
+        .unwrap();
+    let saved = Saved { blocks: Vec::new(), pending: vec![SavedPost { bytes, own: true }] };
+    // Restored two hours later: past the post window.
+    let later = NOW + 2 * dev().post_window_ms;
+    let (report, outputs) = Driver::new(dev(), "restored").restore(saved, later);
+    assert_eq!((report.pending_expired, report.pending_restored), (1, 0));
+    assert!(outputs.contains(&Output::Store(Change::PendingRemoved { tx_id, own: true })));
+    assert!(outputs.contains(&Output::Event(Event::PostExpired { tx_id })));
+}
+
+#[test]
+fn pending_posts_expire_on_tick_once_they_leave_the_post_window() {
+    let mut node = Driver::new(dev(), "t");
+    let (own, _) = node.submit_own_post(post("olga", 5), NOW).unwrap();
+    let other = post("peer", 9);
+    let text = wire::encode(&Envelope { from: Some(PeerId(4)), to: None, message: Message::Tx { tx: other.clone() } })
+        .unwrap();
+    node.on_text(&text, NOW);
+    assert_eq!(node.state().mempool().len(), 2);
+    // The posts are stamped a few ms after genesis: still inside the window at NOW.
+    assert!(node.tick(NOW).iter().all(|o| !matches!(o, Output::Store(_))));
+    let outputs = node.tick(dev().genesis_timestamp_ms + dev().post_window_ms + 10);
+    assert!(outputs.contains(&Output::Store(Change::PendingRemoved { tx_id: own, own: true })), "{outputs:?}");
+    assert!(outputs.contains(&Output::Store(Change::PendingRemoved { tx_id: other.txid(), own: false })));
+    assert!(outputs.contains(&Output::Event(Event::PostExpired { tx_id: own })));
+    assert!(node.state().mempool().is_empty());
+}
+
+#[test]
+fn an_empty_headers_answer_ends_the_sync_and_doubts_a_peer_that_claimed_more() {
+    let frame = |from: Option<u64>, message: Message| {
+        wire::encode(&Envelope { from: from.map(PeerId), to: None, message }).unwrap()
+    };
+    let params = dev();
+    let claimer = PeerInfo { id: PeerId(1), agent: "claims".into(), best_height: 9, total_work: work(1_000) };
+    let mut node = Driver::new(params.clone(), "t");
+    let welcome = Message::Welcome {
+        peer_id: PeerId(2),
+        network: params.network,
+        chain_id: params.chain_id(),
+        peers: vec![claimer],
+    };
+    node.on_text(&frame(None, welcome), NOW);
+    let me = PeerInfo { id: PeerId(2), agent: "t".into(), best_height: 0, total_work: node.total_work() };
+    let joined = node.on_text(&frame(None, Message::PeerJoined { peer: me }), NOW);
+    assert!(joined.contains(&Output::Event(Event::SyncStarted { peer: PeerId(1), target_height: 9 })));
+    let outputs = node.on_text(&frame(Some(1), Message::Headers { headers: vec![] }), NOW);
+    assert!(
+        outputs.iter().any(|o| matches!(o, Output::Event(Event::PeerDoubted { peer: PeerId(1), .. }))),
+        "{outputs:?}"
+    );
+    assert!(!node.is_syncing());
 }

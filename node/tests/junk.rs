@@ -3,35 +3,25 @@
 //! genesis through the relay at its rate limit. The node's store (redb) and
 //! memory stay bounded: not one of them is kept.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{dev_config, dev_relay, hello_text};
 use futures_util::SinkExt;
-use tabchain_core::params::{Network, Params};
 use tabchain_core::target::Work;
 use tabchain_core::testkit::{block_on_at, dev, dev_chain};
-use tabchain_core::wire::{self, Envelope, Message, PROTOCOL_VERSION};
+use tabchain_core::wire::{self, Envelope, Message};
+use tabchain_node::start;
 use tabchain_node::store::Store;
-use tabchain_node::{Config, start};
-use tabchain_relay::Config as RelayConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_children_of_genesis_leave_the_store_bounded() {
-    let www = tempfile::tempdir().unwrap();
-    let running = tabchain_relay::start(RelayConfig::new(Network::Dev, www.path()), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let (relay, relay_addr) = (running.relay.clone(), running.addr);
+    let (running, _www, ws) = dev_relay().await;
+    let relay = running.relay.clone();
     let data = tempfile::tempdir().unwrap();
-    let config = Config {
-        network: Network::Dev,
-        relays: vec![format!("ws://{relay_addr}/ws")],
-        http: "127.0.0.1:0".parse().unwrap(),
-        data: data.path().to_path_buf(),
-        mine: false,
-        threads: 1,
-        peers: vec![],
-    };
+    let config = dev_config(&[&ws], data.path());
     let node = start(config.clone()).await.unwrap();
     let chain = dev_chain(5);
     node.service
@@ -45,17 +35,9 @@ async fn two_thousand_children_of_genesis_leave_the_store_bounded() {
         .unwrap();
 
     // The attacker joins, then announces its junk at the relay's sustained rate.
-    let (mut attacker, _) = tokio_tungstenite::connect_async(format!("ws://{relay_addr}/ws")).await.unwrap();
-    let chain_id = Params::for_network(Network::Dev).chain_id();
-    let hello = Message::Hello {
-        chain_id,
-        protocol: PROTOCOL_VERSION,
-        agent: "junk".into(),
-        best_height: 1,
-        best_hash: chain_id,
-        total_work: Work::ZERO,
-    };
-    attacker.send(WsMessage::text(wire::encode(&Envelope::broadcast(hello)).unwrap())).await.unwrap();
+    let (mut attacker, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
+    attacker.send(WsMessage::text(hello_text("junk", 1, Work::ZERO))).await.unwrap();
+    let chain_id = dev().chain_id();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while relay.peers().iter().filter(|p| p.joined).count() < 2 {
         assert!(tokio::time::Instant::now() < deadline, "both peers join");

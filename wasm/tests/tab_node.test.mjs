@@ -18,6 +18,17 @@ wasm.initSync({ module: fs.readFileSync(fileURLToPath(new URL('tabchain_wasm_bg.
 const NOW = 1_795_564_800_000 + 3_600_000;
 const SECRET = new Uint8Array(32).fill(7);
 
+/// Writes a post the way the page does: `preparePost`, its stamp mined with
+/// a `Miner` (a few hundred hashes on dev), then `postStamped`.
+function post(node, author, content, now, secret) {
+  const prepared = node.preparePost(author, content, now, secret);
+  const miner = new wasm.Miner(prepared.headerBytes);
+  let nonce = 0n;
+  let found;
+  while (!(found = miner.mineRange(nonce, 4096))) nonce += 4096n;
+  return node.postStamped(prepared.postBytes, prepared.bits, found.nonce, now);
+}
+
 /// Keeps a `store` output the way the page does: blocks, the tip, own posts.
 function keep(peer, change) {
   if (change.change === 'block') peer.stored.set(change.hash, change.bytes);
@@ -123,7 +134,7 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
   assert.ok(b.events.some((e) => e.type === 'joined' && e.peerId === b.id));
 
   // A posts; B gets it in its mempool.
-  const { txId, outputs } = a.node.post('alice', 'hello from A', NOW, SECRET);
+  const { txId, outputs } = post(a.node, 'alice', 'hello from A', NOW, SECRET);
   assert.match(txId, /^[0-9a-f]{64}$/);
   assert.deepEqual(outputs.map((o) => o.kind), ['store', 'send', 'templateStale'], 'kept before it is sent');
   assert.equal(outputs[0].change, 'pendingAdded');
@@ -134,7 +145,7 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
   assert.deepEqual([...a.own.keys()], [txId]);
   relay.run();
   const keyId = wasm.publicKeyId(SECRET);
-  assert.match(keyId, /^[0-9a-f]{8}$/);
+  assert.match(keyId, /^[0-9a-f]{16}$/);
   assert.deepEqual(b.node.pending(), [{ txId, author: 'alice', content: 'hello from A', timestamp: NOW, keyId }]);
   assert.ok(b.events.some((e) => e.type === 'postReceived' && e.txId === txId && e.from === a.id));
 
@@ -204,25 +215,25 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
 
   // Tamper demo: the JSON view of both blocks, rebuilt as is, then edited.
   const text = `[${a.node.blockJson(rows[0].hash)},${a.node.blockJson(rows[1].hash)}]`;
-  const ok = wasm.tamperRebuild(text);
+  const ok = wasm.tamperRebuild(text, 'dev');
   assert.equal(ok.length, 2);
   for (const r of ok) assert.deepEqual([r.changed, r.powOk, r.postsOk], [false, true, true]);
   assert.equal(ok[1].hash, rows[1].hash);
   assert.equal(ok[1].original, rows[1].hash);
-  const edited = wasm.tamperRebuild(text.replace('hello from A', 'hello from Mallory'));
+  const edited = wasm.tamperRebuild(text.replace('hello from A', 'hello from Mallory'), 'dev');
   assert.equal(edited[0].changed, false);
   assert.equal(edited[1].changed, true);
   assert.notEqual(edited[1].hash, rows[1].hash);
   assert.equal(edited[1].postsOk, false, 'the signature no longer verifies');
-  assert.throws(() => wasm.tamperRebuild('not json'), Error);
+  assert.throws(() => wasm.tamperRebuild('not json', 'dev'), Error);
   assert.throws(() => a.node.blockJson('00'.repeat(32)), /unknown block/);
 
   // A fresh node restores B's stored blocks.
   const c = new wasm.TabNode('dev', 'js-c');
   const report = c.restore([...b.stored.values(), new Uint8Array([1, 2, 3])], NOW);
   assert.deepEqual(report, {
-    accepted: 1, rejected: 1, duplicates: 0, orphans: 0, height: 1, tip: b.node.tip(),
-    pendingRestored: 0, pendingConfirmed: 0, pendingRefused: [], outputs: [],
+    accepted: 1, rejected: 1, duplicates: 0, orphans: 0, pruned: 0, height: 1, tip: b.node.tip(),
+    pendingRestored: 0, pendingConfirmed: 0, pendingExpired: 0, pendingRefused: [], outputs: [],
   });
   assert.equal(c.tip(), b.node.tip());
   assert.equal(c.posts(1)[0].txId, txId);
@@ -234,7 +245,7 @@ test('restore picks the lower hash between equal-work branches, in any order', (
   // differ): two branches of equal work.
   const branches = ['js-x', 'js-y'].map((agent, i) => {
     const node = new wasm.TabNode('dev', agent);
-    if (i === 1) node.post('y', 'makes the blocks differ', NOW, SECRET);
+    if (i === 1) post(node, 'y', 'makes the blocks differ', NOW, SECRET);
     const t = node.template(NOW);
     const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store' && o.change === 'block');
     const tip = node.tip();
@@ -282,8 +293,8 @@ test('a late node syncs from the relay and reports progress', () => {
 test('errors: bad posts, keys, templates, networks and frames', () => {
   const node = new wasm.TabNode('dev', 'js');
   assert.throws(() => new wasm.TabNode('nope', 'js'), /nope/);
-  assert.throws(() => node.post('', 'x', NOW, SECRET), /author is empty/);
-  assert.throws(() => node.post('a', 'x', NOW, new Uint8Array(31)), /32 bytes/);
+  assert.throws(() => post(node, '', 'x', NOW, SECRET), /author is empty/);
+  assert.throws(() => post(node, 'a', 'x', NOW, new Uint8Array(31)), /32 bytes/);
   assert.throws(() => wasm.publicKeyId(new Uint8Array(3)), /32 bytes/);
   assert.throws(() => node.foundNonce(12345, 0n, NOW), /unknown template/);
   assert.throws(() => node.onText('{}', -1), /nowMs/);
@@ -311,7 +322,7 @@ test('errors: bad posts, keys, templates, networks and frames', () => {
 
 test('own posts written offline are kept, restored and announced on joining', () => {
   const writer = new wasm.TabNode('dev', 'js-offline');
-  const { txId, outputs } = writer.post('olga', 'written offline', NOW, SECRET);
+  const { txId, outputs } = post(writer, 'olga', 'written offline', NOW, SECRET);
   assert.deepEqual(outputs.map((o) => o.kind), ['store', 'templateStale'], 'nothing sent before joining');
   const kept = outputs[0].bytes;
   writer.free();
@@ -341,7 +352,7 @@ test('welcomeNetwork reads the relay\'s Welcome; legacyOutboxPost reads old outb
 
   // An older page kept its own posts as the Tx message text.
   const node = new wasm.TabNode('dev', 'js');
-  const { outputs } = node.post('old', 'kept as Tx text by an older page', NOW, SECRET);
+  const { outputs } = post(node, 'old', 'kept as Tx text by an older page', NOW, SECRET);
   const t = node.template(NOW);
   node.foundNonce(t.id, mine(t), NOW);
   const tx = JSON.parse(node.blockJson(node.tip())).transactions[0];

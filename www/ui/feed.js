@@ -3,6 +3,7 @@
 // field is set as text.
 
 import { $, el, formatTime } from './dom.js';
+import { identicon } from './identicon.js';
 
 const FEED_POSTS = 100;
 
@@ -20,7 +21,11 @@ function renderPosts(list, posts, confirmed) {
   list.replaceChildren(
     ...posts.map((p) => {
       const head = el('div', { class: 'post-head' }, el('span', { class: 'post-author', text: p.author }));
-      if (p.keyId) head.append(el('span', { class: 'verified', text: `✔ verified ${p.keyId}` }));
+      if (p.keyId) {
+        const picture = identicon(p.keyId);
+        if (picture) head.append(picture);
+        head.append(el('span', { class: 'verified', text: `✔ verified ${p.keyId}` }));
+      }
       else head.append(el('span', { class: 'unsigned', text: 'unsigned' }));
       const meta = confirmed ? `block ${p.height} · ${formatTime(p.timestamp)}` : formatTime(p.timestamp);
       head.append(el('span', { class: 'muted', text: meta }));

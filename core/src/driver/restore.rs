@@ -67,6 +67,10 @@ pub struct RestoreReport {
     /// Kept posts a best-chain block already holds: dropped, and a
     /// [`Change::PendingRemoved`] for each is among the outputs.
     pub pending_confirmed: usize,
+    /// Kept posts older than the post window: no block may hold them any
+    /// more, so they are dropped (a [`Change::PendingRemoved`] each, and an
+    /// `postExpired` event for own ones).
+    pub pending_expired: usize,
     /// Kept posts refused for another reason (bytes that do not decode, a
     /// clock behind the post's time, a full mempool): no change is asked
     /// for, so a host keeps them and they are tried again next start.
@@ -80,9 +84,9 @@ impl Driver {
     /// a host with a body limit and many blocks calls the three itself, a
     /// batch of blocks at a time). Blocks are decoded and submitted with the
     /// clock `now_ms`, parents first, so no orphan pool limit applies. Needs
-    /// no network; the outputs are only the [`Change`]s that bring the
-    /// host's copy up to date (posts that a block already holds, blocks
-    /// removed from the tree).
+    /// no network; the outputs are the [`Change`]s that bring the host's
+    /// copy up to date (side blocks pruned, posts that a block already holds
+    /// or that expired) and a `postExpired` event for each expired own post.
     pub fn restore(&mut self, saved: Saved, now_ms: u64) -> (RestoreReport, Vec<Output>) {
         let mut report = RestoreReport::default();
         let mut blocks = HashMap::new();
@@ -161,7 +165,8 @@ impl Driver {
     /// The end of a restore: side branches are pruned, then the kept posts
     /// go back into the mempool. Fills in the rest of `report`; the outputs
     /// are the [`Change`]s that bring the host's copy up to date (pruned
-    /// blocks, posts that a block already holds).
+    /// blocks, posts that a block already holds or that expired) and a
+    /// `postExpired` event for each expired own post.
     pub fn finish_restore(&mut self, pending: Vec<SavedPost>, now_ms: u64, report: &mut RestoreReport) -> Vec<Output> {
         let mut out = Vec::new();
         let removed = self.state.prune();
@@ -186,6 +191,13 @@ impl Driver {
                 Err(PostRejected::AlreadyConfirmed { .. }) => {
                     report.pending_confirmed += 1;
                     out.push(Output::Store(Change::PendingRemoved { tx_id, own: saved_post.own }));
+                }
+                Err(PostRejected::TooOld { .. }) => {
+                    report.pending_expired += 1;
+                    out.push(Output::Store(Change::PendingRemoved { tx_id, own: saved_post.own }));
+                    if saved_post.own {
+                        out.push(Output::Event(super::Event::PostExpired { tx_id }));
+                    }
                 }
                 Err(e) => report.pending_refused.push(RefusedPost { tx_id: Some(tx_id), reason: e.to_string() }),
             }

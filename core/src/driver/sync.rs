@@ -148,7 +148,13 @@ impl Driver {
         sync.unanswered = 0;
         let full = headers.len() as u32 >= HEADERS_PAGE_LIMIT;
         let Phase::Headers { tip, hashes, base } = &mut sync.phase else { return };
-        let mut tip = tip.take().or_else(|| headers.first().and_then(|h| self.state.chain().header_tip(&h.prev_hash)));
+        // Before the first page: the block the first header builds on; an
+        // empty first page means the peer's chain ends where ours does.
+        let chain = self.state.chain();
+        let mut tip = tip.take().or_else(|| match headers.first() {
+            Some(first) => chain.header_tip(&first.prev_hash),
+            None => chain.header_tip(&chain.tip().hash),
+        });
         let before = tip.as_ref().map(|t| t.height);
         for header in &headers {
             let Some(current) = &tip else { break };
@@ -222,7 +228,7 @@ impl Driver {
             let locator = self.locator_after(base);
             self.request(locator, now_ms, out);
         } else {
-            self.finish_sync(out);
+            self.finish_sync(now_ms, out);
         }
     }
 
@@ -295,7 +301,7 @@ impl Driver {
         let remaining = hashes.len();
         let resume = *resume;
         if remaining == 0 {
-            self.finish_sync(out);
+            self.finish_sync(now_ms, out);
             return;
         }
         if loading {
@@ -433,12 +439,20 @@ impl Driver {
     /// The sync peer has nothing more: report, and tell the relay our new
     /// chain (a later `Hello` updates what it knows of us, so it can send
     /// others' requests our way).
-    fn finish_sync(&mut self, out: &mut Vec<Output>) {
+    /// Then, if a peer still claims more work than ours (a chain longer
+    /// than one sync's [`MAX_SYNC_HEADERS`], or another peer), the next sync
+    /// starts.
+    fn finish_sync(&mut self, now_ms: u64, out: &mut Vec<Output>) {
         let Some(sync) = self.sync.take() else { return };
         self.state.clear_wanted();
         out.push(Output::Event(Event::Synced { peer: sync.peer, blocks: sync.stored, height: self.height() }));
         if sync.start_tip != self.tip() && self.me.is_some() {
             send(Envelope::broadcast(self.hello()), out);
+        }
+        if sync.start_tip != self.tip()
+            && let Some((peer, height)) = self.next_sync_peer(None)
+        {
+            self.start_sync(peer, height, now_ms, out);
         }
     }
 }
