@@ -133,14 +133,16 @@ export async function waitFor(page, fn, arg, { timeoutMs = 30_000, what = 'condi
  * page of its own browser profile at the relay's origin. The chain is built
  * before joining: a relay drops a peer announcing more than about a
  * thousand blocks in a burst. `posts` maps heights to the text of a post
- * (signed, stamped) that block holds.
+ * (signed, stamped) that block holds; `postsPerBlock` puts that many posts
+ * in every block besides, each `postChars` characters long (at least its
+ * name, "post K of block N").
  */
-export async function seedChain(relay, count, { posts = {} } = {}) {
+export async function seedChain(relay, count, { posts = {}, postsPerBlock = 0, postChars = 0 } = {}) {
   const seeder = await launchBrowser({ bypassCSP: true });
   const page = await seeder.context.newPage();
   await page.goto(`${relay.url}healthz`);
   const height = await page.evaluate(
-    async ({ count, posts }) => {
+    async ({ count, posts, postsPerBlock, postChars }) => {
       const wasm = await import('/pkg/tabchain_wasm.js');
       await wasm.default();
       const node = new wasm.TabNode('dev', 'e2e-seeder/0.1.0');
@@ -155,8 +157,10 @@ export async function seedChain(relay, count, { posts = {} } = {}) {
       const genesisMs = node.blocks(0, 1)[0].timestamp;
       for (let i = 1; i <= count; i++) {
         const now = genesisMs + i * 1000;
-        if (posts[i]) {
-          const prepared = node.preparePost('seeder', posts[i], now, secret);
+        const texts = posts[i] ? [posts[i]] : [];
+        for (let k = 0; k < postsPerBlock; k++) texts.push(`post ${k} of block ${i} `.padEnd(postChars, 'x'));
+        for (const text of texts) {
+          const prepared = node.preparePost('seeder', text, now, secret);
           node.postStamped(prepared.postBytes, prepared.bits, solve(prepared.headerBytes), now);
         }
         const template = node.template(now);
@@ -178,7 +182,7 @@ export async function seedChain(relay, count, { posts = {} } = {}) {
       window.seeder = { node, socket };
       return node.height();
     },
-    { count, posts },
+    { count, posts, postsPerBlock, postChars },
   );
   return {
     height,
