@@ -135,7 +135,8 @@ export async function waitFor(page, fn, arg, { timeoutMs = 30_000, what = 'condi
  * thousand blocks in a burst. `posts` maps heights to the text of a post
  * (signed, stamped) that block holds; `postsPerBlock` puts that many posts
  * in every block besides, each `postChars` characters long (at least its
- * name, "post K of block N").
+ * name, "post K of block N"; padded with pseudo-random letters, which
+ * compress about as well as text does).
  */
 export async function seedChain(relay, count, { posts = {}, postsPerBlock = 0, postChars = 0 } = {}) {
   const seeder = await launchBrowser({ bypassCSP: true });
@@ -154,11 +155,20 @@ export async function seedChain(relay, count, { posts = {}, postsPerBlock = 0, p
         while (!(found = miner.mineRange(nonce, 256))) nonce += 256n;
         return found.nonce;
       };
+      const pad = (text, seed) => {
+        let letters = text;
+        let x = seed;
+        while (letters.length < postChars) {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          letters += String.fromCharCode(97 + (x % 26));
+        }
+        return letters;
+      };
       const genesisMs = node.blocks(0, 1)[0].timestamp;
       for (let i = 1; i <= count; i++) {
         const now = genesisMs + i * 1000;
         const texts = posts[i] ? [posts[i]] : [];
-        for (let k = 0; k < postsPerBlock; k++) texts.push(`post ${k} of block ${i} `.padEnd(postChars, 'x'));
+        for (let k = 0; k < postsPerBlock; k++) texts.push(pad(`post ${k} of block ${i} `, i * 1000 + k));
         for (const text of texts) {
           const prepared = node.preparePost('seeder', text, now, secret);
           node.postStamped(prepared.postBytes, prepared.bits, solve(prepared.headerBytes), now);

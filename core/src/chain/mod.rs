@@ -28,10 +28,12 @@
 //! By file: `mod.rs` (the tree, submitting, the fork choice), `duplicates.rs`
 //! (posts already on a branch, within the post window), `side.rs` (side
 //! branch budget and pruning), `bodies.rs` (which bodies and post ids stay in
-//! memory), `queries.rs` (locators, sync pages, headers).
+//! memory), `entries.rs` (the slots, in chunks), `queries.rs` (locators, sync
+//! pages, headers).
 
 mod bodies;
 mod duplicates;
+mod entries;
 mod queries;
 mod side;
 
@@ -228,7 +230,7 @@ pub struct Stored {
 #[derive(Clone, Debug)]
 pub struct Chain {
     params: Params,
-    entries: Vec<BlockEntry>,
+    entries: entries::Entries,
     by_hash: HashMap<BlockHash, usize>,
     /// Entry index of the best chain's block at each height.
     best: Vec<usize>,
@@ -294,7 +296,11 @@ impl Chain {
         };
         Self {
             params,
-            entries: vec![entry],
+            entries: {
+                let mut entries = entries::Entries::default();
+                entries.push(entry);
+                entries
+            },
             by_hash: HashMap::from([(hash, 0)]),
             best: vec![0],
             best_txs,
