@@ -249,6 +249,7 @@ impl Driver {
         let mut last = None;
         let mut failure = None;
         let mut loading = false;
+        let mut nothing_to_load = false;
         for block in blocks {
             let hash = block.hash();
             let header = block.header;
@@ -261,7 +262,8 @@ impl Driver {
                 Ok(BlockStatus::Duplicate | BlockStatus::Orphan { .. } | BlockStatus::LessWork { .. }) => {}
                 // Not a verdict: the rest of the page waits for old post ids.
                 Err(BlockError::PostIdsNotInMemory { .. }) => {
-                    loading = self.load_for(&header, out);
+                    loading = true;
+                    nothing_to_load = !self.load_for(&header, out);
                     break;
                 }
                 Err(e) => {
@@ -309,6 +311,9 @@ impl Driver {
             // (`sync_loaded`), or when the timer gives up waiting.
             sync.loading = true;
             sync.sent_ms = now_ms;
+            if nothing_to_load {
+                self.sync_loaded(0, now_ms, out);
+            }
             return;
         }
         // A page with room for more that still leaves blocks out is a stall.
