@@ -77,7 +77,7 @@ window.tabchain = {
   status: () => host.status(),
   /** Resolves once every block accepted so far (and the best tip) is in storage. */
   saved: () => host.saved(),
-  /** What the chain takes in memory: `{wasmBytes, blocks, bodies, bodyBytes, bodyLimit}`. */
+  /** What the chain takes in memory: `{wasmBytes, blocks, bodies, bodyBytes, bodyLimit, bodyBytesLimit}`. */
   memory: () => host.memory(),
   /** Promise: what it takes in storage, `{blocks, bytes, estimate}` (`estimate`: the browser's whole-origin usage, or null). */
   storage: async () => {

@@ -17,9 +17,9 @@
 // business: it marks them `own` in the changes to keep (the store's `outbox`),
 // takes them back on `restore`, and announces them again on every join.
 //
-// The node keeps only the last 1,000 bodies in memory (`?bodies=N` in the
-// URL picks another number, `?bodies=all` keeps all): older blocks live in
-// the store only. The node asks for them when a peer wants them
+// The node keeps only the last 1,000 bodies in memory, and no more than
+// 64 MiB of them (`?bodies=N` in the URL picks another number, `?bodies=all`
+// keeps all): older blocks live in the store only. The node asks for them when a peer wants them
 // (`serveBlocks`) or a check needs their post ids (`loadBlocks`), and the
 // page reads them for the feed's older posts and the explorer (`blockView`).
 
@@ -39,6 +39,8 @@ const LOG_LINES = 200;
 const NETWORK_KEY = 'tabchain.network';
 /** Bodies of the last blocks kept in wasm memory; the rest stays in the store. */
 const BODY_LIMIT = 1_000;
+/** At most this many bytes of them (full main-network blocks are 256 KiB). */
+const BODY_BYTES = 64 * 1024 * 1024;
 /** Blocks read from the store and handed to the node at once during a restore. */
 const RESTORE_BATCH = 500;
 
@@ -139,7 +141,7 @@ export class Host extends EventTarget {
     localStorage.setItem(NETWORK_KEY, network);
     this.store = await openStore(network);
     this.node = new TabNode(network, AGENT);
-    this.node.setBodyLimit(bodyLimit());
+    this.node.setBodyLimit(bodyLimit(), BODY_BYTES);
     const started = performance.now();
     const report = await this.restore();
     const ms = Math.round(performance.now() - started);
@@ -529,7 +531,7 @@ export class Host extends EventTarget {
 
   /**
    * What the chain takes in this tab: `{wasmBytes (the wasm memory), blocks,
-   * bodies, bodyBytes, bodyLimit}` (see `TabNode.memoryUse`).
+   * bodies, bodyBytes, bodyLimit, bodyBytesLimit}` (see `TabNode.memoryUse`).
    */
   memory() {
     const use = this.node ? this.node.memoryUse() : {};

@@ -5,7 +5,7 @@
 //! the best chain and takes back the posts of blocks a reorg disconnects.
 
 use crate::block::Block;
-use crate::chain::{BlockStatus, Chain, TipChange};
+use crate::chain::{BlockStatus, BodyLimit, Chain, TipChange};
 use crate::hash::{BlockHash, TxId};
 use crate::header::{BlockHeader, HEADER_BYTES, HEADER_VERSION};
 use crate::mempool::{Mempool, MempoolError, PoolChange};
@@ -133,8 +133,8 @@ impl ChainState {
         self.chain.clear_wanted();
     }
 
-    /// Sets how many best-chain bodies stay in memory (see [`Chain::set_body_limit`]).
-    pub fn set_body_limit(&mut self, limit: Option<u64>) {
+    /// Sets which best-chain bodies stay in memory (see [`Chain::set_body_limit`]).
+    pub fn set_body_limit(&mut self, limit: Option<BodyLimit>) {
         self.chain.set_body_limit(limit);
     }
 

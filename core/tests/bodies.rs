@@ -7,7 +7,7 @@ mod common;
 
 use common::Net;
 use tabchain_core::block::Block;
-use tabchain_core::chain::{BlockStatus, Chain};
+use tabchain_core::chain::{BlockStatus, BodyLimit, Chain};
 use tabchain_core::driver::{Change, Driver, Output, RestoreReport, Saved};
 use tabchain_core::params::Params;
 use tabchain_core::post::Post;
@@ -66,7 +66,7 @@ fn a_driver_with_a_body_limit_holds_at_most_that_many_bodies_and_checks_the_same
     let now = clock_after(5_000);
     let limit = 100;
     let mut limited = Driver::new(dev(), "limited");
-    limited.set_body_limit(Some(limit));
+    limited.set_body_limit(Some(BodyLimit::blocks(limit)));
     let mut full = Driver::new(dev(), "full");
     for chunk in blocks.chunks(250) {
         let (outputs, result) = limited.submit_blocks(chunk.to_vec(), now);
@@ -112,12 +112,32 @@ fn a_driver_with_a_body_limit_holds_at_most_that_many_bodies_and_checks_the_same
 }
 
 #[test]
+fn a_byte_budget_keeps_fewer_bodies_but_always_the_tip() {
+    let blocks = chain_on(&[], 300, "seed", 0, every);
+    let now = clock_after(300);
+    let size = blocks[10].encoded_len();
+    let mut node = Driver::new(dev(), "budget");
+    node.set_body_limit(Some(BodyLimit { blocks: 1_000, bytes: 20 * size }));
+    node.submit_blocks(blocks.clone(), now).1.expect("valid chain");
+    let chain = node.state().chain();
+    let (bodies, bytes) = chain.body_usage();
+    assert!(bytes <= 20 * size, "{bytes} bytes in memory");
+    assert!((18..=20).contains(&bodies), "{bodies} bodies");
+    assert!(chain.tip().block().is_some() && chain.best_at(280).unwrap().block().is_none());
+    // A budget below one block still keeps the tip's.
+    node.set_body_limit(Some(BodyLimit { blocks: 1_000, bytes: 1 }));
+    let chain = node.state().chain();
+    assert_eq!(chain.body_usage().0, 2, "genesis and the tip");
+    assert!(chain.tip().block().is_some());
+}
+
+#[test]
 fn old_blocks_are_served_through_the_host_and_a_limited_node_syncs_from_one() {
     let blocks = chain_on(&[], 1_200, "seed", 0, every);
     let mut net = Net::new(3);
     net.now = clock_after(1_200);
     for slot in [0, 2] {
-        net.nodes[slot].set_body_limit(Some(50));
+        net.nodes[slot].set_body_limit(Some(BodyLimit::blocks(50)));
     }
     let (outputs, result) = net.nodes[0].submit_blocks(blocks, net.now);
     result.expect("valid chain");
@@ -182,9 +202,9 @@ fn old_blocks_are_served_through_the_host_and_a_limited_node_syncs_from_one() {
 fn reorgs_within_the_bodies_kept_take_posts_back_and_deeper_ones_still_move_the_tip() {
     let a = chain_on(&[], 300, "a", 0, every);
     let now = clock_after(400);
-    let new_node = |limit| {
+    let new_node = |limit: Option<u64>| {
         let mut node = Driver::new(dev(), "t");
-        node.set_body_limit(limit);
+        node.set_body_limit(limit.map(BodyLimit::blocks));
         node.submit_blocks(a.clone(), now).1.expect("valid chain");
         node
     };
@@ -232,7 +252,7 @@ fn a_fork_older_than_the_post_window_loads_old_post_ids_from_the_host() {
     let b = chain_on(&a[..100], 3_950, "b", 500, |h| h < 110);
     let mut net = Net::new(2);
     net.now = clock_after(4_100);
-    net.nodes[0].set_body_limit(Some(50));
+    net.nodes[0].set_body_limit(Some(BodyLimit::blocks(50)));
     let (outputs, result) = net.nodes[0].submit_blocks(a.clone(), net.now);
     result.expect("valid chain");
     net.handle(0, outputs);
@@ -265,7 +285,7 @@ fn a_chain_checks_a_deep_fork_once_its_old_post_ids_are_loaded_and_drops_what_it
     let now = clock_after(200);
     let a = chain_on(&[], 60, "a", 0, every);
     let mut chain = Chain::new(params);
-    chain.set_body_limit(Some(5));
+    chain.set_body_limit(Some(BodyLimit::blocks(5)));
     for block in &a {
         chain.submit(block.clone(), now).unwrap();
         chain.trim_bodies();
@@ -327,7 +347,7 @@ fn a_long_chain_restores_in_batches_within_the_body_limit() {
     assert_eq!(whole_report.accepted, 2_000);
 
     let mut node = Driver::new(dev(), "batches");
-    node.set_body_limit(Some(limit));
+    node.set_body_limit(Some(BodyLimit::blocks(limit)));
     let order = node.restore_order(blocks.iter().rev().map(|b| b.header));
     assert_eq!(order.first(), Some(&blocks[0].hash()), "parents first");
     let by_hash: std::collections::HashMap<_, _> = blocks.iter().map(|b| (b.hash(), b.to_bytes())).collect();

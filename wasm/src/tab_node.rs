@@ -32,7 +32,7 @@ use std::str::FromStr;
 use js_sys::{Array, Uint8Array};
 use serde::Serialize;
 use tabchain_core::block::Block;
-use tabchain_core::chain::BlockEntry;
+use tabchain_core::chain::{BlockEntry, BodyLimit};
 use tabchain_core::driver::{Change, Driver, Event, Output, RestoreReport, Saved, SavedPost};
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::header::BlockHeader;
@@ -283,6 +283,7 @@ struct MemoryUse {
     bodies: usize,
     body_bytes: usize,
     body_limit: Option<u64>,
+    body_bytes_limit: Option<f64>,
 }
 
 /// A full node for the page: chain, mempool, peers and sync, driven by the
@@ -335,13 +336,16 @@ impl TabNode {
         with_outputs(to_js(&report)?, &outputs)
     }
 
-    /// Keeps the bodies of only the last `limit` best-chain blocks in memory
-    /// (`null`/`undefined`: all, the default); older ones are the page's to
-    /// read from storage, and the outputs may then ask for them
-    /// (`serveBlocks`, `loadBlocks`). Call it before restoring.
+    /// Keeps the bodies of only the last `blocks` best-chain blocks in
+    /// memory, fewer while all bodies in memory come to more than `bytes` of
+    /// encodings (default: no byte budget); `blocks` `null`/`undefined`
+    /// keeps every body (the default). Older bodies are the page's to read
+    /// from storage, and the outputs may then ask for them (`serveBlocks`,
+    /// `loadBlocks`). Call it before restoring.
     #[wasm_bindgen(js_name = setBodyLimit)]
-    pub fn set_body_limit(&mut self, limit: Option<f64>) -> Result<(), JsError> {
-        let limit = limit.map(|n| whole("limit", n)).transpose()?;
+    pub fn set_body_limit(&mut self, blocks: Option<f64>, bytes: Option<f64>) -> Result<(), JsError> {
+        let bytes = bytes.map(|n| whole("bytes", n)).transpose()?.map_or(usize::MAX, |n| n as usize);
+        let limit = blocks.map(|n| whole("blocks", n)).transpose()?.map(|blocks| BodyLimit { blocks, bytes });
         self.node.set_body_limit(limit);
         Ok(())
     }
@@ -619,12 +623,20 @@ impl TabNode {
     }
 
     /// What the chain holds in memory: `{blocks (in the tree), bodies (of
-    /// those), bodyBytes, bodyLimit (number|null)}`.
+    /// those), bodyBytes, bodyLimit (blocks; null: none), bodyBytesLimit
+    /// (null: none)}`.
     #[wasm_bindgen(js_name = memoryUse)]
     pub fn memory_use(&self) -> Result<JsValue, JsError> {
         let chain = self.node.state().chain();
         let (bodies, body_bytes) = chain.body_usage();
-        to_js(&MemoryUse { blocks: chain.block_count(), bodies, body_bytes, body_limit: chain.body_limit() })
+        let limit = chain.body_limit();
+        to_js(&MemoryUse {
+            blocks: chain.block_count(),
+            bodies,
+            body_bytes,
+            body_limit: limit.map(|l| l.blocks),
+            body_bytes_limit: limit.filter(|l| l.bytes < usize::MAX).map(|l| l.bytes as f64),
+        })
     }
 
     /// The pending posts, oldest first: `[{txId, author, content, timestamp,

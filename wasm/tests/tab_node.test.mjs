@@ -313,7 +313,7 @@ test('a node keeping 5 bodies serves older blocks from storage, pages its posts 
     }
   }
   const use = nodeA.memoryUse();
-  assert.deepEqual({ ...use, bodyBytes: 0 }, { blocks: 31, bodies: 6, bodyBytes: 0, bodyLimit: 5 });
+  assert.deepEqual({ ...use, bodyBytes: 0 }, { blocks: 31, bodies: 6, bodyBytes: 0, bodyLimit: 5, bodyBytesLimit: null });
   // Recent posts from memory; older ones are listed with where to read them.
   assert.deepEqual(nodeA.posts(10).map((p) => p.content), ['post in block 29']);
   const older = nodeA.postBlocks(29, 10);
@@ -352,6 +352,9 @@ test('a node keeping 5 bodies serves older blocks from storage, pages its posts 
   assert.equal(report.height, 30);
   assert.equal(c.tip(), nodeA.tip());
   assert.equal(c.memoryUse().bodies, 6);
+  // A byte budget keeps fewer, the tip's at least.
+  c.setBodyLimit(5, 1);
+  assert.deepEqual([c.memoryUse().bodies, c.memoryUse().bodyBytesLimit], [2, 1]);
 });
 
 test('errors: bad posts, keys, templates, networks and frames', () => {

@@ -3,8 +3,9 @@
 //! With one ([`Chain::set_body_limit`], a browser tab: wasm32 memory ends at
 //! 4 GiB, and full blocks come to about 2 GB a day), only:
 //!
-//! - the bodies of the last `n` best-chain blocks, of side blocks (bounded
-//!   by the side budget) and of genesis;
+//! - the bodies of the last `n` best-chain blocks (fewer when all bodies in
+//!   memory would pass a byte budget), of side blocks (bounded by the side
+//!   budget) and of genesis;
 //! - the post ids of those blocks and of the best-chain blocks in the post
 //!   window (the duplicate index), which is all a new block on the best
 //!   chain is checked against.
@@ -23,18 +24,37 @@ use super::{BlockEntry, Chain};
 use crate::block::Block;
 use crate::hash::BlockHash;
 use crate::merkle::merkle_root;
+use serde::Serialize;
 use std::collections::HashSet;
 
+/// Which best-chain bodies stay in memory: those of the last `blocks`
+/// blocks, and fewer while all bodies in memory (side blocks' too) come to
+/// more than `bytes` of encodings. The tip's body always stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BodyLimit {
+    /// How many of the best chain's last blocks, the tip included.
+    pub blocks: u64,
+    /// Most bytes of block encodings in memory, all branches together.
+    pub bytes: usize,
+}
+
+impl BodyLimit {
+    /// The last `blocks` blocks' bodies, whatever their size.
+    pub fn blocks(blocks: u64) -> BodyLimit {
+        BodyLimit { blocks, bytes: usize::MAX }
+    }
+}
+
 impl Chain {
-    /// Keeps the bodies of only the last `limit` best-chain blocks (at least
-    /// the tip's) from the next [`Chain::trim_bodies`] on; `None` keeps every
-    /// body (the default). Bodies already dropped do not come back.
-    pub fn set_body_limit(&mut self, limit: Option<u64>) {
-        self.body_limit = limit.map(|n| n.max(1));
+    /// Keeps only the bodies `limit` allows from the next
+    /// [`Chain::trim_bodies`] on; `None` keeps every body (the default).
+    /// Bodies already dropped do not come back.
+    pub fn set_body_limit(&mut self, limit: Option<BodyLimit>) {
+        self.body_limit = limit;
     }
 
     /// The body limit (see [`Chain::set_body_limit`]).
-    pub fn body_limit(&self) -> Option<u64> {
+    pub fn body_limit(&self) -> Option<BodyLimit> {
         self.body_limit
     }
 
@@ -44,14 +64,14 @@ impl Chain {
         (self.bodies, self.body_bytes)
     }
 
-    /// Drops the bodies of best-chain blocks below the last `limit` (and
-    /// their post ids, outside the post window). Separate from submitting,
-    /// so a caller reports the blocks a call stored (with their bytes)
-    /// before it trims; costs one step per block trimmed.
+    /// Drops the bodies the limit does not allow, oldest first (and their
+    /// post ids, outside the post window). Separate from submitting, so a
+    /// caller reports the blocks a call stored (with their bytes) before it
+    /// trims; costs one step per block trimmed.
     pub fn trim_bodies(&mut self) {
         let Some(limit) = self.body_limit else { return };
-        let keep_from = (self.height() + 1).saturating_sub(limit);
-        while self.bodies_from < keep_from {
+        let keep_from = (self.height() + 1).saturating_sub(limit.blocks);
+        while self.bodies_from < self.height() && (self.bodies_from < keep_from || self.body_bytes > limit.bytes) {
             let index = self.best[self.bodies_from as usize];
             let entry = &mut self.entries[index];
             if entry.body.take().is_some() {

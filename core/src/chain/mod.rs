@@ -32,6 +32,8 @@
 //! pages, headers).
 
 mod bodies;
+
+pub use bodies::BodyLimit;
 mod duplicates;
 mod entries;
 mod queries;
@@ -251,9 +253,8 @@ pub struct Chain {
     /// Blocks on header chains a sync checked to have more work: kept
     /// whatever their own rank (see [`Chain::want`]).
     wanted: HashSet<BlockHash>,
-    /// How many of the best chain's last blocks (the tip included) keep
-    /// their bodies in memory (`None`: every body stays; see `bodies.rs`).
-    body_limit: Option<u64>,
+    /// Which bodies stay in memory (`None`: every body; see `bodies.rs`).
+    body_limit: Option<BodyLimit>,
     /// Lowest best-chain height above genesis that may still hold a body:
     /// where the next trim starts.
     bodies_from: u64,

@@ -18,18 +18,19 @@ use super::Driver;
 use super::messages::send_trimmed;
 use super::output::{Event, Output};
 use crate::block::Block;
-use crate::chain::SYNC_PAGE_BYTES;
+use crate::chain::{BodyLimit, SYNC_PAGE_BYTES};
 use crate::hash::BlockHash;
 use crate::header::BlockHeader;
 use crate::wire::{MAX_BLOCKS_PER_MESSAGE, Message, PeerId};
 
 impl Driver {
-    /// Keeps the bodies of only the last `limit` best-chain blocks in memory
-    /// (`None`: all, the default; see [`crate::chain::Chain::set_body_limit`]).
+    /// Keeps only the bodies `limit` allows in memory: the last blocks', within
+    /// a byte budget (`None`: all, the default; see
+    /// [`crate::chain::Chain::set_body_limit`]).
     /// The host must keep every block it is told to ([`super::Change::Block`]),
     /// as all hosts do, and carry out [`Output::ServeBlocks`] and
     /// [`Output::LoadBlocks`]. Set it before [`Driver::restore`].
-    pub fn set_body_limit(&mut self, limit: Option<u64>) {
+    pub fn set_body_limit(&mut self, limit: Option<BodyLimit>) {
         self.state.set_body_limit(limit);
         self.state.trim_bodies();
     }
