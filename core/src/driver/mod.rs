@@ -22,7 +22,8 @@
 //!   it for its mempool. `Tx` and `Mempool` posts go to the mempool;
 //!   announced `Block`s are validated and stored, and an orphan makes us ask
 //!   its sender for the blocks leading to it. `GetBlocks` and `GetMempool`
-//!   are answered to the asker; `Ping` with `Pong`.
+//!   are answered to the asker (`GetBlocks` through the host when bodies are
+//!   out of memory: `bodies.rs`); `Ping` with `Pong`.
 //! - `sync.rs`: one sync at a time, page by page, with timeouts and retries.
 //! - `submit.rs`: own posts, mined blocks, blocks from outside the relay.
 //! - `restore.rs`: startup from what the host kept.
