@@ -128,49 +128,76 @@ export async function waitFor(page, fn, arg, { timeoutMs = 30_000, what = 'condi
 
 /**
  * A peer that builds a dev chain of `count` blocks one second apart from
- * genesis (at the easiest target, so it takes milliseconds), announces it, and
- * stays connected to serve it. It runs the real wasm node inside a page of its
- * own browser profile at the relay's origin.
+ * genesis (at the easiest target, so it takes milliseconds), then joins the
+ * relay and stays connected to serve it. It runs the real wasm node inside a
+ * page of its own browser profile at the relay's origin. The chain is built
+ * before joining: a relay drops a peer announcing more than about a
+ * thousand blocks in a burst. `posts` maps heights to the text of a post
+ * (signed, stamped) that block holds; `postsPerBlock` puts that many posts
+ * in every block besides, each `postChars` characters long (at least its
+ * name, "post K of block N"; padded with pseudo-random letters, which
+ * compress about as well as text does).
  */
-export async function seedChain(relay, count) {
+export async function seedChain(relay, count, { posts = {}, postsPerBlock = 0, postChars = 0 } = {}) {
   const seeder = await launchBrowser({ bypassCSP: true });
   const page = await seeder.context.newPage();
   await page.goto(`${relay.url}healthz`);
-  const height = await page.evaluate(async (count) => {
-    const wasm = await import('/pkg/tabchain_wasm.js');
-    await wasm.default();
-    const node = new wasm.TabNode('dev', 'e2e-seeder/0.1.0');
-    const socket = new WebSocket(`ws://${location.host}/ws`);
-    const send = (outputs) => {
-      for (const o of outputs) if (o.kind === 'send') socket.send(o.text);
-    };
-    let joined;
-    const joinedPromise = new Promise((resolve) => {
-      joined = resolve;
-    });
-    socket.onmessage = (event) => {
-      const outputs = node.onText(event.data, Date.now());
-      for (const o of outputs) {
-        if (o.kind === 'event' && o.event.type === 'joined') joined();
+  const height = await page.evaluate(
+    async ({ count, posts, postsPerBlock, postChars }) => {
+      const wasm = await import('/pkg/tabchain_wasm.js');
+      await wasm.default();
+      const node = new wasm.TabNode('dev', 'e2e-seeder/0.1.0');
+      const secret = new Uint8Array(32).fill(9);
+      const solve = (headerBytes) => {
+        const miner = new wasm.Miner(headerBytes);
+        let nonce = 0n;
+        let found;
+        while (!(found = miner.mineRange(nonce, 256))) nonce += 256n;
+        return found.nonce;
+      };
+      const pad = (text, seed) => {
+        let letters = text;
+        let x = seed;
+        while (letters.length < postChars) {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          letters += String.fromCharCode(97 + (x % 26));
+        }
+        return letters;
+      };
+      const genesisMs = node.blocks(0, 1)[0].timestamp;
+      for (let i = 1; i <= count; i++) {
+        const now = genesisMs + i * 1000;
+        const texts = posts[i] ? [posts[i]] : [];
+        for (let k = 0; k < postsPerBlock; k++) texts.push(pad(`post ${k} of block ${i} `, i * 1000 + k));
+        for (const text of texts) {
+          const prepared = node.preparePost('seeder', text, now, secret);
+          node.postStamped(prepared.postBytes, prepared.bits, solve(prepared.headerBytes), now);
+        }
+        const template = node.template(now);
+        node.foundNonce(template.id, solve(template.headerBytes), now);
       }
-      send(outputs);
-    };
-    await joinedPromise;
-    const genesisMs = node.blocks(0, 1)[0].timestamp;
-    for (let i = 1; i <= count; i++) {
-      const now = genesisMs + i * 1000;
-      const template = node.template(now);
-      const miner = new wasm.Miner(template.headerBytes);
-      let nonce = 0n;
-      let found;
-      while (!(found = miner.mineRange(nonce, 64))) nonce += 64n;
-      send(node.foundNonce(template.id, found.nonce, now));
-    }
-    window.seeder = { node, socket };
-    return node.height();
-  }, count);
+      const socket = new WebSocket(`ws://${location.host}/ws`);
+      let joined;
+      const joinedPromise = new Promise((resolve) => {
+        joined = resolve;
+      });
+      socket.onmessage = (event) => {
+        const outputs = node.onText(event.data, Date.now());
+        for (const o of outputs) {
+          if (o.kind === 'send') socket.send(o.text);
+          if (o.kind === 'event' && o.event.type === 'joined') joined();
+        }
+      };
+      await joinedPromise;
+      window.seeder = { node, socket };
+      return node.height();
+    },
+    { count, posts, postsPerBlock, postChars },
+  );
   return {
     height,
+    /** The seeder's page (`window.seeder.node` is its wasm node). */
+    page,
     async close() {
       await seeder.close();
     },

@@ -69,6 +69,7 @@ window.tabchain = {
   tip: () => (host.node ? host.node.tip() : ''),
   post: (author, content) => host.post(author, content),
   pending: () => (host.node ? host.node.pending().map(pendingView) : []),
+  /** The newest confirmed posts of the blocks held in memory (the last 1,000 blocks; older ones: the feed's "Older posts"). */
   posts: () => (host.node ? host.node.posts(10_000).map(postView) : []),
   mine: (on, workers) => host.setMining(on, workers),
   hashrate: () => host.hashrate(),
@@ -76,6 +77,14 @@ window.tabchain = {
   status: () => host.status(),
   /** Resolves once every block accepted so far (and the best tip) is in storage. */
   saved: () => host.saved(),
+  /** What the chain takes in memory: `{wasmBytes, blocks, bodies, bodyBytes, bodyLimit, bodyBytesLimit}`. */
+  memory: () => host.memory(),
+  /** Promise: what it takes in storage, `{blocks, bytes, estimate}` (`estimate`: the browser's whole-origin usage, or null). */
+  storage: async () => {
+    const usage = host.store ? await host.store.usage() : { blocks: 0, bytes: 0 };
+    const estimate = navigator.storage && navigator.storage.estimate ? (await navigator.storage.estimate()).usage : null;
+    return { ...usage, estimate };
+  },
 };
 
 start().catch((err) => {

@@ -16,8 +16,14 @@
 // This tab's own posts (written offline or not yet in a block) are the node's
 // business: it marks them `own` in the changes to keep (the store's `outbox`),
 // takes them back on `restore`, and announces them again on every join.
+//
+// The node keeps only the last 1,000 bodies in memory, and no more than
+// 64 MiB of them (`?bodies=N` in the URL picks another number, `?bodies=all`
+// keeps all): older blocks live in the store only. The node asks for them when a peer wants them
+// (`serveBlocks`) or a check needs their post ids (`loadBlocks`), and the
+// page reads them for the feed's older posts and the explorer (`blockView`).
 
-import init, { TabNode, publicKeyId, welcomeNetwork, legacyOutboxPost } from './pkg/tabchain_wasm.js';
+import init, { TabNode, blockView, publicKeyId, welcomeNetwork, legacyOutboxPost } from './pkg/tabchain_wasm.js';
 import { openStore, keeps } from './store.js';
 import { RelayConnection } from './relay.js';
 import { MiningManager } from './miners.js';
@@ -31,6 +37,20 @@ const TEMPLATE_MIN_GAP_MS = 50;
 const SYNC_BAR_LINGER_MS = 1_500;
 const LOG_LINES = 200;
 const NETWORK_KEY = 'tabchain.network';
+/** Bodies of the last blocks kept in wasm memory; the rest stays in the store. */
+const BODY_LIMIT = 1_000;
+/** At most this many bytes of them (full main-network blocks are 256 KiB). */
+const BODY_BYTES = 64 * 1024 * 1024;
+/** Blocks read from the store and handed to the node at once during a restore. */
+const RESTORE_BATCH = 500;
+
+/** The body limit: `?bodies=N` (N ≥ 1) or `?bodies=all` (no limit), else `BODY_LIMIT`. */
+function bodyLimit() {
+  const asked = new URLSearchParams(location.search).get('bodies');
+  if (asked === 'all') return null;
+  const n = Number.parseInt(asked ?? '', 10);
+  return n >= 1 ? n : BODY_LIMIT;
+}
 
 export class Host extends EventTarget {
   constructor() {
@@ -86,7 +106,7 @@ export class Host extends EventTarget {
 
   /** Loads wasm and the remembered chain, connects to the relay, starts the clock. */
   async start() {
-    await init();
+    this.wasm = await init();
     const remembered = localStorage.getItem(NETWORK_KEY);
     if (remembered) await this.load(remembered);
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -121,11 +141,11 @@ export class Host extends EventTarget {
     localStorage.setItem(NETWORK_KEY, network);
     this.store = await openStore(network);
     this.node = new TabNode(network, AGENT);
-    const stored = await this.store.allBlocks();
+    this.node.setBodyLimit(bodyLimit(), BODY_BYTES);
     const started = performance.now();
-    const report = this.node.restore(stored, Date.now(), await this.ownPosts());
+    const report = await this.restore();
     const ms = Math.round(performance.now() - started);
-    if (stored.length > 0) {
+    if (report.accepted + report.rejected > 0) {
       this.log(`restored ${report.accepted} blocks from storage in ${ms} ms (height ${report.height})`);
     }
     if (report.rejected > 0) this.log(`ignored ${report.rejected} stored blocks that did not validate`);
@@ -137,6 +157,20 @@ export class Host extends EventTarget {
     if (!this.store.persistent) this.log(`storage unavailable (${this.store.problem}): the chain lives in memory only`);
     this.refreshTemplate(true);
     this.changed();
+  }
+
+  /**
+   * Gives the node what the store kept, a batch of blocks at a time (the
+   * order from their headers alone), so no more than a batch of bodies is
+   * held at once; resolves the node's restore report.
+   */
+  async restore() {
+    const order = this.node.restoreOrder(await this.store.allHeaders());
+    for (let i = 0; i < order.length; i += RESTORE_BATCH) {
+      const blocks = await this.store.getBlocks(order.slice(i, i + RESTORE_BATCH));
+      this.keep(this.node.restoreBlocks(blocks.filter(Boolean), Date.now()));
+    }
+    return this.node.finishRestore(Date.now(), await this.ownPosts());
   }
 
   /** The own posts kept in the store's outbox, oldest first, as post bytes. */
@@ -213,9 +247,52 @@ export class Host extends EventTarget {
         this.refreshTemplate(false);
       } else if (output.kind === 'event') {
         this.onEvent(output.event);
+      } else if (output.kind === 'serveBlocks') {
+        this.serveBlocks(output.to, output.hashes);
+      } else if (output.kind === 'loadBlocks') {
+        this.loadBlocks(output.hashes);
       }
     }
     this.changed();
+  }
+
+  /**
+   * The bytes of the blocks `hashes` from the store, in order (`undefined`
+   * for one not stored), once everything queued so far is written: the node
+   * asks only for blocks it told the tab to keep.
+   */
+  async readBlocks(hashes) {
+    await this.saved();
+    return this.store.getBlocks(hashes);
+  }
+
+  /** A peer's `GetBlocks` whose bodies the node no longer holds: answered from the store, up to a block it lacks. */
+  async serveBlocks(to, hashes) {
+    const node = this.node;
+    try {
+      const found = await this.readBlocks(hashes);
+      const end = found.indexOf(undefined);
+      const blocks = end < 0 ? found : found.slice(0, end);
+      await this.enqueue(() => {
+        if (this.node === node) this.apply(node.sendBlocks(to, blocks));
+      });
+    } catch (err) {
+      this.log(`could not read blocks for peer ${to}: ${err}`);
+    }
+  }
+
+  /** Old blocks whose post ids a check needs (a fork older than the post window): read and handed to the node. */
+  async loadBlocks(hashes) {
+    const node = this.node;
+    try {
+      const blocks = (await this.readBlocks(hashes)).filter(Boolean);
+      this.log(`loaded ${blocks.length} old blocks from storage for a deep fork's checks`);
+      await this.enqueue(() => {
+        if (this.node === node) this.apply(node.blocksLoaded(blocks, Date.now()));
+      });
+    } catch (err) {
+      this.log(`could not load old blocks: ${err}`);
+    }
   }
 
   /**
@@ -422,6 +499,44 @@ export class Host extends EventTarget {
   }
 
   // ---- what the page shows ----
+
+  /**
+   * A block as the page shows it (see `blockView` in the wasm module: header
+   * fields, posts, JSON), from memory or else the store; null if neither has it.
+   */
+  async blockView(hash) {
+    const bytes = this.node.blockBytes(hash) ?? (await this.readBlocks([hash]))[0];
+    return bytes ? blockView(bytes) : null;
+  }
+
+  /**
+   * Confirmed posts of best-chain blocks below `beforeHeight`, newest first,
+   * at least `minPosts` of them unless the chain has fewer (whole blocks),
+   * read from memory or the store: `{posts, lowest}` (`lowest`: the height
+   * of the oldest block read, where the next page starts; 0 at genesis).
+   */
+  async olderPosts(beforeHeight, minPosts) {
+    const node = this.node;
+    const blocks = node.postBlocks(beforeHeight, minPosts);
+    const stored = blocks.filter((b) => !b.inMemory).map((b) => b.hash);
+    const read = new Map();
+    (await this.readBlocks(stored)).forEach((bytes, i) => read.set(stored[i], bytes));
+    const posts = [];
+    for (const block of blocks) {
+      const bytes = block.inMemory ? node.blockBytes(block.hash) : read.get(block.hash);
+      if (bytes) posts.push(...blockView(bytes).posts);
+    }
+    return { posts, lowest: blocks.length > 0 ? blocks[blocks.length - 1].height : 0 };
+  }
+
+  /**
+   * What the chain takes in this tab: `{wasmBytes (the wasm memory), blocks,
+   * bodies, bodyBytes, bodyLimit, bodyBytesLimit}` (see `TabNode.memoryUse`).
+   */
+  memory() {
+    const use = this.node ? this.node.memoryUse() : {};
+    return { wasmBytes: this.wasm ? this.wasm.memory.buffer.byteLength : 0, ...use };
+  }
 
   /** Adds a line to the activity log (the newest 200 are kept). */
   log(text) {

@@ -3,8 +3,14 @@
 // (`apply`: its `store` outputs, replayed in order in one transaction):
 // blocks by hash as their consensus bytes (exact, compact, no JSON number
 // pitfalls), so tabs of one origin share them (the best tip follows from the
-// blocks: no need to keep it); and this tab's own pending posts in `outbox`
-// until a block holds them. `meta` keeps the key pair and the author name.
+// blocks: no need to keep it), with each block's first 100 bytes (its header
+// and post count) in `headers`, so a restore orders the blocks without
+// reading their bodies; and this tab's own pending posts in `outbox` until a
+// block holds them. `meta` keeps the key pair and the author name.
+//
+// The node keeps only recent bodies in memory: older blocks are read back
+// from here (`getBlocks`) to serve peers, for the feed's older posts and the
+// explorer.
 //
 // When IndexedDB is unavailable (private mode, disabled storage, a broken
 // profile) `openStore` returns a MemoryStore with the same interface, and
@@ -14,8 +20,13 @@
  * The database layout version. 2: protocol 2 (stamped posts, a new genesis):
  * blocks and own posts kept by an older page belong to a chain that no
  * longer exists, so the upgrade drops them instead of restoring garbage.
+ * 3: `headers` (each block's first `HEADER_BYTES`), filled from the blocks
+ * kept at the upgrade.
  */
-const VERSION = 2;
+const VERSION = 3;
+
+/** A block's 96-byte header and 4-byte post count: what `headers` keeps. */
+const HEADER_BYTES = 100;
 
 /** Opens the store for `network`, falling back to memory. */
 export async function openStore(network) {
@@ -37,9 +48,19 @@ function openDb(name) {
       if (!db.objectStoreNames.contains('blocks')) db.createObjectStore('blocks');
       if (!db.objectStoreNames.contains('meta')) db.createObjectStore('meta');
       if (!db.objectStoreNames.contains('outbox')) db.createObjectStore('outbox');
+      const fill = !db.objectStoreNames.contains('headers');
+      if (fill) db.createObjectStore('headers');
       if (event.oldVersion > 0 && event.oldVersion < 2) {
         req.transaction.objectStore('blocks').clear();
         req.transaction.objectStore('outbox').clear();
+      } else if (fill && event.oldVersion > 0) {
+        const headers = req.transaction.objectStore('headers');
+        req.transaction.objectStore('blocks').openCursor().onsuccess = (e) => {
+          const cursor = e.target.result;
+          if (!cursor) return;
+          headers.put(cursor.value.slice(0, HEADER_BYTES), cursor.key);
+          cursor.continue();
+        };
       }
     };
     req.onsuccess = () => resolve(req.result);
@@ -70,19 +91,53 @@ class IdbStore {
     this.problem = null;
   }
 
-  /** Every stored block's bytes (any order). */
-  async allBlocks() {
+  /** Every stored block's header bytes (see `HEADER_BYTES`; any order): what a restore orders blocks by. */
+  async allHeaders() {
+    const tx = this.db.transaction('headers', 'readonly');
+    return request(tx.objectStore('headers').getAll());
+  }
+
+  /** The bytes of the blocks `hashes`, in order, `undefined` for a block not stored; one transaction. */
+  async getBlocks(hashes) {
     const tx = this.db.transaction('blocks', 'readonly');
-    return request(tx.objectStore('blocks').getAll());
+    const blocks = tx.objectStore('blocks');
+    return Promise.all(hashes.map((hash) => request(blocks.get(hash))));
+  }
+
+  /** What the chain takes here: `{blocks, bytes}` (block bytes plus their kept headers). */
+  async usage() {
+    const tx = this.db.transaction(['blocks', 'headers'], 'readonly');
+    let blocks = 0;
+    let bytes = 0;
+    for (const name of ['blocks', 'headers']) {
+      await new Promise((resolve, reject) => {
+        const req = tx.objectStore(name).openCursor();
+        req.onsuccess = () => {
+          const cursor = req.result;
+          if (!cursor) return resolve();
+          if (name === 'blocks') blocks += 1;
+          bytes += cursor.value.byteLength;
+          cursor.continue();
+        };
+        req.onerror = () => reject(req.error);
+      });
+    }
+    return { blocks, bytes };
   }
 
   /** Replays the node's changes to keep (see `replay`), in one transaction. */
   async apply(changes) {
     if (changes.length === 0) return;
-    const tx = this.db.transaction(['blocks', 'outbox'], 'readwrite');
+    const tx = this.db.transaction(['blocks', 'headers', 'outbox'], 'readwrite');
     replay(changes, {
-      putBlock: (hash, bytes) => tx.objectStore('blocks').put(bytes, hash),
-      deleteBlock: (hash) => tx.objectStore('blocks').delete(hash),
+      putBlock: (hash, bytes) => {
+        tx.objectStore('blocks').put(bytes, hash);
+        tx.objectStore('headers').put(bytes.slice(0, HEADER_BYTES), hash);
+      },
+      deleteBlock: (hash) => {
+        tx.objectStore('blocks').delete(hash);
+        tx.objectStore('headers').delete(hash);
+      },
       putOwn: (item) => tx.objectStore('outbox').put(item, item.txId),
       deleteOwn: (txId) => tx.objectStore('outbox').delete(txId),
     });
@@ -90,8 +145,9 @@ class IdbStore {
   }
 
   async clearBlocks() {
-    const tx = this.db.transaction('blocks', 'readwrite');
+    const tx = this.db.transaction(['blocks', 'headers'], 'readwrite');
     tx.objectStore('blocks').clear();
+    tx.objectStore('headers').clear();
     await done(tx);
   }
 
@@ -123,8 +179,18 @@ class MemoryStore {
     this.box = new Map();
   }
 
-  async allBlocks() {
-    return [...this.blocks.values()];
+  async allHeaders() {
+    return [...this.blocks.values()].map((bytes) => bytes.slice(0, HEADER_BYTES));
+  }
+
+  async getBlocks(hashes) {
+    return hashes.map((hash) => this.blocks.get(hash));
+  }
+
+  async usage() {
+    let bytes = 0;
+    for (const block of this.blocks.values()) bytes += block.byteLength;
+    return { blocks: this.blocks.size, bytes };
   }
 
   async apply(changes) {

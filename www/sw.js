@@ -3,7 +3,7 @@
 // page, is down. Network first, so a running relay always serves the newest
 // files; the cache only answers when the network cannot.
 
-const CACHE = 'tabchain-shell-v3';
+const CACHE = 'tabchain-shell-v4';
 const SHELL = [
   './',
   './index.html',

@@ -5,7 +5,7 @@
 //! the best chain and takes back the posts of blocks a reorg disconnects.
 
 use crate::block::Block;
-use crate::chain::{BlockStatus, Chain, TipChange};
+use crate::chain::{BlockStatus, BodyLimit, Chain, TipChange};
 use crate::hash::{BlockHash, TxId};
 use crate::header::{BlockHeader, HEADER_BYTES, HEADER_VERSION};
 use crate::mempool::{Mempool, MempoolError, PoolChange};
@@ -133,6 +133,22 @@ impl ChainState {
         self.chain.clear_wanted();
     }
 
+    /// Sets which best-chain bodies stay in memory (see [`Chain::set_body_limit`]).
+    pub fn set_body_limit(&mut self, limit: Option<BodyLimit>) {
+        self.chain.set_body_limit(limit);
+    }
+
+    /// Drops bodies beyond the body limit (see [`Chain::trim_bodies`]).
+    pub fn trim_bodies(&mut self) {
+        self.chain.trim_bodies();
+    }
+
+    /// Takes back a block's post ids for a deep fork's duplicate checks
+    /// (see [`Chain::load_txids`]).
+    pub fn load_txids(&mut self, block: &Block) -> bool {
+        self.chain.load_txids(block)
+    }
+
     /// Checks a block whose parent is unknown without keeping it (see
     /// [`Chain::check_detached`]).
     pub fn check_block(&mut self, block: &Block) -> Result<(), BlockError> {
@@ -140,13 +156,14 @@ impl ChainState {
     }
 
     fn update_mempool(&mut self, change: &TipChange) {
-        for block in &change.connected {
-            for post in &block.posts {
-                self.mempool.remove(&post.txid());
+        for hash in &change.connected {
+            for txid in self.chain.get(hash).and_then(|e| e.txids()).unwrap_or_default() {
+                self.mempool.remove(txid);
             }
         }
-        // Oldest disconnected block first, so taken-back posts keep their order.
-        for block in change.disconnected.iter().rev() {
+        // Oldest disconnected block first, so taken-back posts keep their
+        // order (only those whose bodies were in memory: see `Chain::set_body_limit`).
+        for block in change.disconnected_bodies.iter().rev() {
             for post in &block.posts {
                 if self.chain.confirmed_height(&post.txid()).is_none() {
                     // A full mempool drops the overflow: every bound holds.

@@ -171,7 +171,7 @@ mod tests {
         let params = Params::for_network(Network::Dev);
         let now = params.genesis_timestamp_ms + 3_600_000;
         let mut state = ChainState::new(params.clone());
-        let mut blocks = vec![state.chain().genesis().block.as_ref().clone()];
+        let mut blocks = vec![params.genesis()];
         for i in 0..3u64 {
             let t = params_time(&state) + 1_000;
             let post = if i == 1 {

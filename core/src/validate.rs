@@ -134,6 +134,15 @@ pub enum BlockError {
     /// be valid.
     #[error("its parent {0} is invalid")]
     InvalidParent(BlockHash),
+    /// Not a verdict: the duplicate check needs the post ids of an older
+    /// best-chain block (at `height`, or near it) that a body limit dropped
+    /// from memory (a fork older than the post window). The node loads them
+    /// from its host's storage and checks the block again.
+    #[error("cannot check it yet: the post ids of block {height} and near it are not in memory")]
+    PostIdsNotInMemory {
+        /// The first block met whose post ids are missing.
+        height: u64,
+    },
 }
 
 impl BlockError {
@@ -166,7 +175,8 @@ impl BlockError {
             | BlockError::TargetTooEasy { .. }
             | BlockError::InsufficientProofOfWork { .. }
             | BlockError::MerkleRootMismatch { .. }
-            | BlockError::TimestampTooFarAhead { .. } => false,
+            | BlockError::TimestampTooFarAhead { .. }
+            | BlockError::PostIdsNotInMemory { .. } => false,
         }
     }
 }

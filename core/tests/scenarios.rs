@@ -91,7 +91,8 @@ fn reorg_returns_blocks_and_restores_mempool() {
     // The rival branch confirms p2 only, and is longer.
     rival.submit_post(p2.clone(), NOW).unwrap();
     mine_offset(&mut rival, 2, 3, "r");
-    let rival_blocks: Vec<_> = rival.chain().best_chain().skip(1).map(|e| (*e.block).clone()).collect();
+    let rival_blocks: Vec<_> =
+        rival.chain().best_chain().skip(1).map(|e| e.block().unwrap().as_ref().clone()).collect();
     let BlockStatus::Stored(first) = node.submit_block(rival_blocks[0].clone(), NOW).unwrap() else {
         panic!("stored");
     };
@@ -113,11 +114,8 @@ fn reorg_returns_blocks_and_restores_mempool() {
     };
     assert!(change.is_reorg());
     assert_eq!(change.fork_height, 0);
-    assert_eq!(change.disconnected.iter().map(|b| b.hash()).collect::<Vec<_>>(), vec![ours[0].hash()]);
-    assert_eq!(
-        change.connected.iter().map(|b| b.hash()).collect::<Vec<_>>(),
-        rival_blocks.iter().map(|b| b.hash()).collect::<Vec<_>>()
-    );
+    assert_eq!(change.disconnected.clone(), vec![ours[0].hash()]);
+    assert_eq!(change.connected.clone(), rival_blocks.iter().map(|b| b.hash()).collect::<Vec<_>>());
     // p1 is pending again; p2 is confirmed on the new branch, so not pending.
     assert!(node.mempool().contains(&p1.txid()));
     assert!(!node.mempool().contains(&p2.txid()));
@@ -171,12 +169,12 @@ fn locator_is_dense_then_exponential_and_pages_respect_limits() {
     // From a block on a side branch: its own ancestors, then the shared chain.
     let mut side = dev_node();
     for e in node.chain().best_chain().skip(1).take(50) {
-        side.submit_block((*e.block).clone(), NOW).unwrap();
+        side.submit_block(e.block().unwrap().as_ref().clone(), NOW).unwrap();
     }
     mine_offset(&mut side, 3, 5, "side");
     let side_tip = side.chain().tip().hash;
     for e in side.chain().best_chain().skip(51) {
-        node.submit_kept_block((*e.block).clone(), NOW).unwrap();
+        node.submit_kept_block(e.block().unwrap().as_ref().clone(), NOW).unwrap();
     }
     let from_side = node.locator_from(&side_tip).unwrap();
     assert_eq!(from_side, side.locator());
@@ -185,7 +183,7 @@ fn locator_is_dense_then_exponential_and_pages_respect_limits() {
     // A peer at height 40 of the same chain gets blocks 41.. in pages.
     let mut peer = dev_node();
     for e in node.chain().best_chain().skip(1).take(40) {
-        peer.submit_block((*e.block).clone(), NOW).unwrap();
+        peer.submit_block(e.block().unwrap().as_ref().clone(), NOW).unwrap();
     }
     let page = node.blocks_after(&peer.locator(), 25, 1 << 20);
     assert_eq!(page.len(), 25);

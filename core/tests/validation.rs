@@ -270,10 +270,10 @@ fn a_post_cannot_be_mined_twice_within_the_window_on_any_branch() {
     let again = block_with(&node, vec![p.clone()]);
     assert_eq!(reject(&mut node, again), BlockError::DuplicatePostOnBranch(p.txid()));
     // On a side branch forking after the first block: refused too.
-    let fork_parent = node.chain().best_at(2).unwrap().block.as_ref().clone();
+    let fork_parent = node.chain().best_at(2).unwrap().block().unwrap().as_ref().clone();
     let mut side = block_on(fork_parent.hash(), 3, vec![p.clone()]);
     side.header.timestamp_ms = fork_parent.header.timestamp_ms + 500;
-    side.header.bits = node.chain().best_at(3).unwrap().block.header.bits;
+    side.header.bits = node.chain().best_at(3).unwrap().header.bits;
     let side = seal(side);
     assert_eq!(node.submit_kept_block(side, NOW), Err(BlockError::DuplicatePostOnBranch(p.txid())));
     // On a branch from genesis that does not hold it: fine.

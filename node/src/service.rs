@@ -85,20 +85,41 @@ impl Service {
     /// call from a blocking context.
     pub fn update<T>(&self, action: impl FnOnce(&mut Driver) -> (T, Vec<Output>)) -> Result<T, StoreError> {
         let mut driver = self.driver.lock();
-        let (value, outputs) = action(&mut driver);
-        let mut changes = Vec::new();
+        let (value, mut outputs) = action(&mut driver);
         let mut sends = Vec::new();
         let mut stale = false;
-        for output in outputs {
-            match output {
-                Output::Store(change) => changes.push(change),
-                Output::Send(text) => sends.push(text),
-                Output::TemplateStale => stale = true,
-                Output::Event(event) => log_event(&event),
+        // Reads the driver asks for give more outputs; a driver without a
+        // body limit (this node's) asks for none, so this runs once.
+        loop {
+            let mut changes = Vec::new();
+            let mut reads = Vec::new();
+            for output in outputs {
+                match output {
+                    Output::Store(change) => changes.push(change),
+                    Output::Send(text) => sends.push(text),
+                    Output::TemplateStale => stale = true,
+                    Output::Event(event) => log_event(&event),
+                    read @ (Output::ServeBlocks { .. } | Output::LoadBlocks { .. }) => reads.push(read),
+                }
+            }
+            // One transaction, durable before anything below tells anyone about it.
+            self.store.persist(&changes)?;
+            if reads.is_empty() {
+                break;
+            }
+            outputs = Vec::new();
+            for read in reads {
+                match read {
+                    Output::ServeBlocks { to, hashes } => {
+                        outputs.extend(driver.send_blocks(to, self.store.read_blocks(&hashes)?));
+                    }
+                    Output::LoadBlocks { hashes } => {
+                        outputs.extend(driver.blocks_loaded(self.store.read_blocks(&hashes)?, now_ms()));
+                    }
+                    _ => {}
+                }
             }
         }
-        // One transaction, durable before anything below tells anyone about it.
-        self.store.persist(&changes)?;
         if stale {
             self.refresh_template(&mut driver);
         }

@@ -114,7 +114,7 @@ fn blocks_best_chain_and_mempool_round_trip_and_survive_reopening() {
         let heights: Vec<u64> = loaded.iter().map(|b| Block::from_bytes(b).unwrap().header.height).collect();
         assert_eq!(heights, (1..=20).collect::<Vec<_>>(), "ordered by height");
         let entry = node.state().chain().best_at(7).unwrap();
-        assert_eq!(store.get_block(&entry.hash).unwrap(), Some(entry.block.to_bytes()));
+        assert_eq!(store.get_block(&entry.hash).unwrap(), Some(entry.block().unwrap().to_bytes()));
         assert_eq!(store.get_block(&BlockHash::from_bytes([7; 32])).unwrap(), None);
         let pending: Vec<(TxId, bool)> =
             store.load_pending().unwrap().iter().map(|(p, own)| (p.txid(), *own)).collect();
@@ -326,7 +326,7 @@ fn undecodable_or_mismatched_block_records_are_corrupt_naming_each_key() {
     poke_block(&dir, garbage_key, Some(b"not a block at all"));
     // A real block under another block's key.
     let (b3, b4) = (node.state().chain().best_at(3).unwrap(), node.state().chain().best_at(4).unwrap());
-    poke_block(&dir, b4.hash, Some(&b3.block.to_bytes()));
+    poke_block(&dir, b4.hash, Some(&b3.block().unwrap().to_bytes()));
 
     let store = Store::open(&dir, &dev()).expect("the database itself is fine");
     let err = store.load_blocks().unwrap_err();
@@ -359,7 +359,7 @@ fn blocks_that_do_not_validate_or_connect_refuse_the_restore() {
 
     // A block whose posts do not match its header (stored under its header hash).
     let (_tmp, dir, node) = populated(4);
-    let mut block = (*node.state().chain().best_at(2).unwrap().block).clone();
+    let mut block = node.state().chain().best_at(2).unwrap().block().unwrap().as_ref().clone();
     block.posts[0].content.push('!');
     poke_block(&dir, block.hash(), Some(&block.to_bytes()));
     let err = restore(&dir).expect_err("refused");
@@ -433,7 +433,7 @@ fn persisting_the_changes_follows_growth_reorgs_and_the_mempool() {
     // A heavier branch from height 1 arrives from a peer: a reorg that
     // returns the posts of blocks 2..4 to the mempool (no longer as own posts).
     let mut other = ChainState::new(dev());
-    let first = node.state().chain().best_at(1).unwrap().block.clone();
+    let first = node.state().chain().best_at(1).unwrap().block().unwrap().clone();
     other.submit_block((*first).clone(), NOW).unwrap();
     // (Headers first: a lighter prefix alone would not be kept, so the
     // branch comes whole, as `/register_with` hands it over.)

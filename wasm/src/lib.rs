@@ -124,6 +124,36 @@ pub fn public_key_id(secret_key: &[u8]) -> Result<String, JsError> {
     Ok(tabchain_core::post::public_key_id(&tab_node::secret_key(secret_key)?))
 }
 
+/// A stored block's bytes (a `block` change's `bytes`, read back from
+/// storage) as the page shows it: `{height, hash, prevHash, nonce (decimal
+/// string), timestamp, txCount, posts: [{txId, author, content, timestamp,
+/// height, verified, keyId}] newest first, json (the pretty JSON view, for
+/// the block detail and `tamperRebuild`: do not `JSON.parse` it)}`. For
+/// blocks a node accepted: `verified` means signed (the signature was
+/// checked when the block was).
+///
+/// Throws an `Error` if the bytes are not a block.
+#[wasm_bindgen(js_name = blockView)]
+pub fn block_view(bytes: &[u8]) -> Result<JsValue, JsError> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct BlockView<'a> {
+        #[serde(flatten)]
+        row: tab_node::BlockRow,
+        posts: Vec<tab_node::PostRow<'a>>,
+        json: String,
+    }
+    let block =
+        tabchain_core::block::Block::from_bytes(bytes).map_err(|e| JsError::new(&format!("not a block: {e}")))?;
+    let json = serde_json::to_string_pretty(&block).map_err(|e| JsError::new(&e.to_string()))?;
+    let view = BlockView {
+        row: tab_node::BlockRow::new(&block.header, block.hash(), block.posts.len()),
+        posts: tab_node::post_rows(&block).collect(),
+        json,
+    };
+    tab_node::to_js(&view)
+}
+
 /// The tamper demo's view: rebuilds the copied blocks (a JSON array of
 /// consecutive blocks, possibly edited by hand) as a tamperer would, with each
 /// Merkle root recomputed and each `previous_hash` pointed at the rebuilt block

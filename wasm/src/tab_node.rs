@@ -17,7 +17,14 @@
 //! {kind: "send", text}                                        write text to the websocket as is
 //! {kind: "templateStale"}                                     if mining, take a new template
 //! {kind: "event", event: {type, ...}}                         show or log (see core::driver::Event)
+//! {kind: "serveBlocks", to, hashes}                           read these blocks from storage (in order) and call sendBlocks(to, bytes[])
+//! {kind: "loadBlocks", hashes}                                read these blocks from storage and call blocksLoaded(bytes[], nowMs)
 //! ```
+//!
+//! The last two come only with a body limit (`setBodyLimit`): the node keeps
+//! the bodies of recent blocks in memory and asks for older ones when a peer
+//! wants them or, rarely, a check needs their post ids. Read after the
+//! changes handed out so far are stored.
 
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -25,12 +32,15 @@ use std::str::FromStr;
 use js_sys::{Array, Uint8Array};
 use serde::Serialize;
 use tabchain_core::block::Block;
-use tabchain_core::driver::{Change, Driver, Event, Output, Saved, SavedPost};
+use tabchain_core::chain::{BlockEntry, BodyLimit};
+use tabchain_core::driver::{Change, Driver, Event, Output, RestoreReport, Saved, SavedPost};
 use tabchain_core::hash::{BlockHash, TxId};
+use tabchain_core::header::BlockHeader;
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::stamp::{DEFAULT_STAMP_FACTOR, Stamp, stamp_job};
 use tabchain_core::target::CompactTarget;
+use tabchain_core::wire::PeerId;
 use wasm_bindgen::prelude::*;
 
 /// Templates kept for `foundNonce`; older ids are forgotten.
@@ -87,6 +97,13 @@ enum JsOutput<'a> {
     Event {
         event: &'a Event,
     },
+    ServeBlocks {
+        to: u64,
+        hashes: &'a [BlockHash],
+    },
+    LoadBlocks {
+        hashes: &'a [BlockHash],
+    },
 }
 
 #[derive(Serialize)]
@@ -124,6 +141,8 @@ pub(crate) fn outputs_to_js(outputs: &[Output]) -> Result<Array, JsError> {
             },
             Output::TemplateStale => JsOutput::TemplateStale,
             Output::Event(event) => JsOutput::Event { event },
+            Output::ServeBlocks { to, hashes } => JsOutput::ServeBlocks { to: to.0, hashes },
+            Output::LoadBlocks { hashes } => JsOutput::LoadBlocks { hashes },
         };
         array.set(i as u32, to_js(&js)?);
     }
@@ -190,9 +209,10 @@ struct PeerRow<'a> {
     height: u64,
 }
 
+/// A confirmed post as the feed shows it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PostRow<'a> {
+pub(crate) struct PostRow<'a> {
     tx_id: TxId,
     author: &'a str,
     content: &'a str,
@@ -200,6 +220,21 @@ struct PostRow<'a> {
     height: u64,
     verified: bool,
     key_id: Option<String>,
+}
+
+/// The posts of a block the node accepted, newest (last) first.
+pub(crate) fn post_rows(block: &Block) -> impl Iterator<Item = PostRow<'_>> {
+    let height = block.header.height;
+    block.posts.iter().rev().map(move |post| PostRow {
+        tx_id: post.txid(),
+        author: &post.author,
+        content: &post.content,
+        timestamp: post.timestamp_ms,
+        height,
+        // Signed, and verified when the block was accepted.
+        verified: post.signature.is_some(),
+        key_id: post.key_id(),
+    })
 }
 
 #[derive(Serialize)]
@@ -212,15 +247,43 @@ struct PendingRow<'a> {
     key_id: Option<String>,
 }
 
+/// A block as the explorer lists it (from its header alone).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct BlockRow {
+pub(crate) struct BlockRow {
     height: u64,
     hash: BlockHash,
     prev_hash: BlockHash,
     nonce: String,
     timestamp: u64,
     tx_count: usize,
+}
+
+impl BlockRow {
+    pub(crate) fn new(header: &BlockHeader, hash: BlockHash, tx_count: usize) -> BlockRow {
+        BlockRow {
+            height: header.height,
+            hash,
+            prev_hash: header.prev_hash,
+            nonce: header.nonce.to_string(),
+            timestamp: header.timestamp_ms,
+            tx_count,
+        }
+    }
+
+    fn of(entry: &BlockEntry) -> BlockRow {
+        BlockRow::new(&entry.header, entry.hash, entry.post_count)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemoryUse {
+    blocks: usize,
+    bodies: usize,
+    body_bytes: usize,
+    body_limit: Option<u64>,
+    body_bytes_limit: Option<f64>,
 }
 
 /// A full node for the page: chain, mempool, peers and sync, driven by the
@@ -230,6 +293,8 @@ pub struct TabNode {
     node: Driver,
     templates: VecDeque<(u32, Block)>,
     next_template: u32,
+    /// What a restore in batches (`restoreBlocks`) counted so far.
+    restoring: RestoreReport,
 }
 
 #[wasm_bindgen(js_class = TabNode)]
@@ -242,7 +307,7 @@ impl TabNode {
     pub fn new(network: &str, agent: &str) -> Result<TabNode, JsError> {
         let network = Network::from_str(network).map_err(|e| JsError::new(&e.to_string()))?;
         let node = Driver::new(Params::for_network(network), agent);
-        Ok(TabNode { node, templates: VecDeque::new(), next_template: 1 })
+        Ok(TabNode { node, templates: VecDeque::new(), next_template: 1, restoring: RestoreReport::default() })
     }
 
     /// Rebuilds the chain from what the page kept: block bytes (the `bytes`
@@ -269,6 +334,75 @@ impl TabNode {
         };
         let (report, outputs) = self.node.restore(saved, now);
         with_outputs(to_js(&report)?, &outputs)
+    }
+
+    /// Keeps the bodies of only the last `blocks` best-chain blocks in
+    /// memory, fewer while all bodies in memory come to more than `bytes` of
+    /// encodings (default: no byte budget); `blocks` `null`/`undefined`
+    /// keeps every body (the default). Older bodies are the page's to read
+    /// from storage, and the outputs may then ask for them (`serveBlocks`,
+    /// `loadBlocks`). Call it before restoring.
+    #[wasm_bindgen(js_name = setBodyLimit)]
+    pub fn set_body_limit(&mut self, blocks: Option<f64>, bytes: Option<f64>) -> Result<(), JsError> {
+        let bytes = bytes.map(|n| whole("bytes", n)).transpose()?.map_or(usize::MAX, |n| n as usize);
+        let limit = blocks.map(|n| whole("blocks", n)).transpose()?.map(|blocks| BodyLimit { blocks, bytes });
+        self.node.set_body_limit(limit);
+        Ok(())
+    }
+
+    /// A restore in batches, step 1: the order (block hashes) in which to
+    /// hand the kept blocks to `restoreBlocks`, from their headers alone
+    /// (the first 96 bytes of each kept block's bytes; longer arrays are
+    /// read up to there, shorter ones skipped).
+    #[wasm_bindgen(js_name = restoreOrder)]
+    pub fn restore_order(&self, headers: Vec<Uint8Array>) -> Vec<String> {
+        let headers = headers.iter().filter_map(|bytes| {
+            let bytes = bytes.to_vec();
+            BlockHeader::from_bytes(bytes.get(..tabchain_core::header::HEADER_BYTES)?).ok()
+        });
+        self.node.restore_order(headers).iter().map(BlockHash::to_hex).collect()
+    }
+
+    /// Step 2: a batch of kept blocks' bytes in `restoreOrder`'s order (the
+    /// page reads a batch at a time, so no more than a batch of bodies is
+    /// held at once). Returns `Output[]` (blocks a reorganisation removed).
+    #[wasm_bindgen(js_name = restoreBlocks)]
+    pub fn restore_blocks(&mut self, blocks: Vec<Uint8Array>, now_ms: f64) -> Result<Array, JsError> {
+        let now = ms(now_ms)?;
+        let blocks = blocks.iter().map(Uint8Array::to_vec).collect();
+        let outputs = self.node.restore_blocks(blocks, now, &mut self.restoring);
+        outputs_to_js(&outputs)
+    }
+
+    /// Step 3: the own posts still pending (as for `restore`); returns what
+    /// `restore` returns, counting every batch since the last finish.
+    #[wasm_bindgen(js_name = finishRestore)]
+    pub fn finish_restore(&mut self, now_ms: f64, own_posts: Option<Vec<Uint8Array>>) -> Result<JsValue, JsError> {
+        let now = ms(now_ms)?;
+        let pending =
+            own_posts.unwrap_or_default().iter().map(|bytes| SavedPost { bytes: bytes.to_vec(), own: true }).collect();
+        let mut report = std::mem::take(&mut self.restoring);
+        let outputs = self.node.finish_restore(pending, now, &mut report);
+        with_outputs(to_js(&report)?, &outputs)
+    }
+
+    /// The answer to a `serveBlocks` output: the blocks' bytes in the order
+    /// asked (those storage does not have left out). Returns `Output[]`
+    /// (the `send` of the answer).
+    #[wasm_bindgen(js_name = sendBlocks)]
+    pub fn send_blocks(&self, to: f64, blocks: Vec<Uint8Array>) -> Result<Array, JsError> {
+        let to = PeerId(whole("to", to)?);
+        let outputs = self.node.send_blocks(to, blocks.iter().map(Uint8Array::to_vec).collect());
+        outputs_to_js(&outputs)
+    }
+
+    /// The answer to a `loadBlocks` output: the blocks' bytes, any order.
+    /// Returns `Output[]` (the sync that waited asks for its next page).
+    #[wasm_bindgen(js_name = blocksLoaded)]
+    pub fn blocks_loaded(&mut self, blocks: Vec<Uint8Array>, now_ms: f64) -> Result<Array, JsError> {
+        let now = ms(now_ms)?;
+        let outputs = self.node.blocks_loaded(blocks.iter().map(Uint8Array::to_vec).collect(), now);
+        outputs_to_js(&outputs)
     }
 
     /// One text frame from the relay. Returns `Output[]`.
@@ -436,28 +570,73 @@ impl TabNode {
         to_js(&rows)
     }
 
-    /// Up to `limit` posts of the best chain, newest first: `[{txId, author,
-    /// content, timestamp (ms), height, verified (signed, and the signature
-    /// verified when its block was accepted), keyId (string|null)}]`.
+    /// Up to `limit` posts of the best chain, newest first, from the blocks
+    /// whose bodies are in memory (all of them without a body limit; with
+    /// one, older posts come from storage: `postBlocks`, `blockView`):
+    /// `[{txId, author, content, timestamp (ms), height, verified (signed,
+    /// and the signature verified when its block was accepted), keyId
+    /// (string|null)}]`.
     pub fn posts(&self, limit: u32) -> Result<JsValue, JsError> {
-        let mut rows = Vec::new();
-        'blocks: for entry in self.node.state().chain().best_chain().rev() {
-            for (post, tx_id) in entry.block.posts.iter().zip(&entry.txids).rev() {
-                if rows.len() >= limit as usize {
-                    break 'blocks;
-                }
-                rows.push(PostRow {
-                    tx_id: *tx_id,
-                    author: &post.author,
-                    content: &post.content,
-                    timestamp: post.timestamp_ms,
-                    height: entry.height(),
-                    verified: post.signature.is_some(),
-                    key_id: post.key_id(),
-                });
-            }
-        }
+        let chain = self.node.state().chain();
+        let bodies = chain.best_blocks_with_posts_below(chain.height() + 1).map_while(BlockEntry::block);
+        let rows: Vec<PostRow> = bodies.flat_map(|block| post_rows(block)).take(limit as usize).collect();
         to_js(&rows)
+    }
+
+    /// Best-chain blocks with posts below `beforeHeight`, newest first,
+    /// until they hold `minPosts` posts (or genesis): `[{height, hash,
+    /// prevHash, nonce, timestamp, txCount, inMemory}]`. Empty blocks are
+    /// skipped at no cost: a page of older posts for the feed, whose bodies
+    /// come from `blockBytes` or storage.
+    #[wasm_bindgen(js_name = postBlocks)]
+    pub fn post_blocks(&self, before_height: f64, min_posts: u32) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct PostBlock {
+            #[serde(flatten)]
+            row: BlockRow,
+            in_memory: bool,
+        }
+        let before = whole("beforeHeight", before_height)?;
+        let mut posts = 0usize;
+        let rows: Vec<PostBlock> = self
+            .node
+            .state()
+            .chain()
+            .best_blocks_with_posts_below(before)
+            .take_while(|entry| {
+                let more = posts < min_posts as usize;
+                posts += entry.post_count;
+                more
+            })
+            .map(|entry| PostBlock { row: BlockRow::of(entry), in_memory: entry.block().is_some() })
+            .collect();
+        to_js(&rows)
+    }
+
+    /// A block's bytes if its body is in memory (any branch), else
+    /// `undefined`: read it from storage then.
+    #[wasm_bindgen(js_name = blockBytes)]
+    pub fn block_bytes(&self, hash: &str) -> Result<Option<Vec<u8>>, JsError> {
+        let hash = BlockHash::from_str(hash).map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(self.node.state().chain().get(&hash).and_then(BlockEntry::block).map(|block| block.to_bytes()))
+    }
+
+    /// What the chain holds in memory: `{blocks (in the tree), bodies (of
+    /// those), bodyBytes, bodyLimit (blocks; null: none), bodyBytesLimit
+    /// (null: none)}`.
+    #[wasm_bindgen(js_name = memoryUse)]
+    pub fn memory_use(&self) -> Result<JsValue, JsError> {
+        let chain = self.node.state().chain();
+        let (bodies, body_bytes) = chain.body_usage();
+        let limit = chain.body_limit();
+        to_js(&MemoryUse {
+            blocks: chain.block_count(),
+            bodies,
+            body_bytes,
+            body_limit: limit.map(|l| l.blocks),
+            body_bytes_limit: limit.filter(|l| l.bytes < usize::MAX).map(|l| l.bytes as f64),
+        })
     }
 
     /// The pending posts, oldest first: `[{txId, author, content, timestamp,
@@ -490,26 +669,22 @@ impl TabNode {
             .best_chain()
             .skip(usize::try_from(from).unwrap_or(usize::MAX))
             .take(count as usize)
-            .map(|entry| BlockRow {
-                height: entry.height(),
-                hash: entry.hash,
-                prev_hash: entry.block.header.prev_hash,
-                nonce: entry.block.header.nonce.to_string(),
-                timestamp: entry.timestamp_ms(),
-                tx_count: entry.block.posts.len(),
-            })
+            .map(BlockRow::of)
             .collect();
         to_js(&rows)
     }
 
-    /// The JSON view of a block the node has (any branch), pretty-printed.
-    /// Hand the text to `tamperRebuild` as is: do not `JSON.parse` it (nonces
-    /// are 64-bit). Throws an `Error` for a malformed or unknown hash.
+    /// The JSON view of a block the node has in memory (any branch),
+    /// pretty-printed. Hand the text to `tamperRebuild` as is: do not
+    /// `JSON.parse` it (nonces are 64-bit). Throws an `Error` for a malformed
+    /// or unknown hash, or a block whose body is not in memory (read it from
+    /// storage and use `blockView`).
     #[wasm_bindgen(js_name = blockJson)]
     pub fn block_json(&self, hash: &str) -> Result<String, JsError> {
         let hash = BlockHash::from_str(hash).map_err(|e| JsError::new(&e.to_string()))?;
         let entry =
             self.node.state().chain().get(&hash).ok_or_else(|| JsError::new(&format!("unknown block {hash}")))?;
-        serde_json::to_string_pretty(&*entry.block).map_err(|e| JsError::new(&e.to_string()))
+        let block = entry.block().ok_or_else(|| JsError::new(&format!("block {hash} is not in memory")))?;
+        serde_json::to_string_pretty(block.as_ref()).map_err(|e| JsError::new(&e.to_string()))
     }
 }

@@ -3,7 +3,9 @@
 // a post mined by another node with `template` + `Miner` + `foundNonce`, the
 // read side the page uses, `tamperRebuild`, the changes to keep, `restore`
 // (with the stored tip deciding between equal-work branches, and own posts
-// announced again on joining), and `welcomeNetwork`. Node.js built-ins only.
+// announced again on joining), a body limit (old blocks served from
+// storage, `postBlocks`/`blockView`, restore in batches) and
+// `welcomeNetwork`. Node.js built-ins only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -32,6 +34,7 @@ function post(node, author, content, now, secret) {
 /// Keeps a `store` output the way the page does: blocks, the tip, own posts.
 function keep(peer, change) {
   if (change.change === 'block') peer.stored.set(change.hash, change.bytes);
+  else if (change.change === 'blockRemoved') peer.stored.delete(change.hash);
   else if (change.change === 'bestChain') peer.tip = change.hashes[change.hashes.length - 1];
   else if (change.change === 'pendingAdded' && change.own) peer.own.set(change.txId, change.bytes);
   else if (change.change === 'pendingRemoved' && change.own) peer.own.delete(change.txId);
@@ -70,7 +73,13 @@ class Relay {
       else if (out.kind === 'store') keep(peer, out);
       else if (out.kind === 'event') peer.events.push(out.event);
       else if (out.kind === 'templateStale') peer.stale = (peer.stale || 0) + 1;
-      else assert.fail(`unknown output kind ${out.kind}`);
+      // Reads from storage, as the page does them (there: asynchronously).
+      else if (out.kind === 'serveBlocks') {
+        peer.served = (peer.served || 0) + 1;
+        this.handle(peer, peer.node.sendBlocks(out.to, out.hashes.map((h) => peer.stored.get(h))));
+      } else if (out.kind === 'loadBlocks') {
+        this.handle(peer, peer.node.blocksLoaded(out.hashes.map((h) => peer.stored.get(h)).filter(Boolean), NOW));
+      } else assert.fail(`unknown output kind ${out.kind}`);
     }
   }
 
@@ -288,6 +297,64 @@ test('a late node syncs from the relay and reports progress', () => {
   b.node.onDisconnected();
   assert.equal(b.node.status().me, null);
   assert.equal(b.node.height(), 30);
+});
+
+test('a node keeping 5 bodies serves older blocks from storage, pages its posts and restores in batches', () => {
+  const nodeA = new wasm.TabNode('dev', 'js-a');
+  nodeA.setBodyLimit(5);
+  const stored = new Map();
+  const genesisMs = nodeA.blocks(0, 1)[0].timestamp;
+  for (let i = 1; i <= 30; i++) {
+    const now = genesisMs + i * 1000;
+    if (i === 2 || i === 29) post(nodeA, 'ann', `post in block ${i}`, now, SECRET);
+    const t = nodeA.template(now);
+    for (const o of nodeA.foundNonce(t.id, mine(t), now)) {
+      if (o.kind === 'store' && o.change === 'block') stored.set(o.hash, o.bytes);
+    }
+  }
+  const use = nodeA.memoryUse();
+  assert.deepEqual({ ...use, bodyBytes: 0 }, { blocks: 31, bodies: 6, bodyBytes: 0, bodyLimit: 5, bodyBytesLimit: null });
+  // Recent posts from memory; older ones are listed with where to read them.
+  assert.deepEqual(nodeA.posts(10).map((p) => p.content), ['post in block 29']);
+  const older = nodeA.postBlocks(29, 10);
+  assert.deepEqual(older.map((b) => [b.height, b.txCount, b.inMemory]), [[2, 1, false], [0, 1, true]]);
+  assert.equal(nodeA.blockBytes(older[0].hash), undefined);
+  assert.throws(() => nodeA.blockJson(older[0].hash), /not in memory/);
+  const view = wasm.blockView(stored.get(older[0].hash));
+  assert.equal(view.height, 2);
+  assert.equal(view.hash, older[0].hash);
+  assert.deepEqual(view.posts.map((p) => [p.content, p.height, p.verified]), [['post in block 2', 2, true]]);
+  assert.equal(JSON.parse(view.json).transactions[0].content, 'post in block 2');
+  assert.throws(() => wasm.blockView(new Uint8Array([1, 2, 3])), /not a block/);
+
+  // A node joining later gets the old blocks from A's storage.
+  const relay = new Relay('dev');
+  const a = relay.connect(nodeA);
+  a.stored = stored;
+  relay.run();
+  const b = relay.connect(new wasm.TabNode('dev', 'js-b'));
+  relay.run();
+  assert.equal(b.node.tip(), a.node.tip());
+  assert.equal(b.stored.size, 30);
+  assert.ok(a.served >= 1, 'a page came from storage');
+
+  // Restored in batches from headers, then bodies.
+  const c = new wasm.TabNode('dev', 'js-c');
+  c.setBodyLimit(5);
+  const order = c.restoreOrder([...stored.values()].reverse().map((bytes) => bytes.slice(0, 100)));
+  assert.equal(order.length, 30);
+  assert.equal(order[0], nodeA.blocks(1, 1)[0].hash, 'parents first');
+  for (let i = 0; i < order.length; i += 7) {
+    assert.deepEqual(c.restoreBlocks(order.slice(i, i + 7).map((h) => stored.get(h)), NOW), []);
+  }
+  const report = c.finishRestore(NOW);
+  assert.equal(report.accepted, 30);
+  assert.equal(report.height, 30);
+  assert.equal(c.tip(), nodeA.tip());
+  assert.equal(c.memoryUse().bodies, 6);
+  // A byte budget keeps fewer, the tip's at least.
+  c.setBodyLimit(5, 1);
+  assert.deepEqual([c.memoryUse().bodies, c.memoryUse().bodyBytesLimit], [2, 1]);
 });
 
 test('errors: bad posts, keys, templates, networks and frames', () => {

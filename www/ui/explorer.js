@@ -1,28 +1,54 @@
-// The chain explorer: the last blocks of the best chain as a table; a click
-// on a row shows that block's JSON and picks its height for the tamper demo.
+// The chain explorer: 25 blocks of the best chain as a table, the newest by
+// default, paged back and forth with "older" / "newer"; a click on a row
+// shows that block's JSON (from memory, or read from storage for old blocks
+// whose bodies the node no longer holds) and picks its height for the tamper
+// demo.
 
 import { $, el, formatTime } from './dom.js';
 import { pickHeight } from './tamper.js';
 
 const EXPLORER_BLOCKS = 25;
 
-/** Binds the row clicks (block detail). */
+/** Height of the top row, or null to follow the tip. */
+let top = null;
+
+/** Binds the row clicks (block detail) and the paging buttons. */
 export function mount(host) {
-  $('explorer').querySelector('tbody').addEventListener('click', (event) => {
+  $('explorer').querySelector('tbody').addEventListener('click', async (event) => {
     const row = event.target.closest('tr');
     if (!row || !host.node) return;
-    const detail = $('block-detail');
-    detail.textContent = host.node.blockJson(row.dataset.hash);
-    detail.hidden = false;
     pickHeight(row.dataset.height);
+    const detail = $('block-detail');
+    detail.hidden = false;
+    detail.textContent = 'reading…';
+    try {
+      const view = await host.blockView(row.dataset.hash);
+      detail.textContent = view ? view.json : 'this block is neither in memory nor in storage';
+    } catch (err) {
+      detail.textContent = `cannot read this block: ${err && err.message ? err.message : err}`;
+    }
+  });
+  $('explorer-older').addEventListener('click', () => {
+    const height = host.node ? host.node.height() : 0;
+    top = Math.max(EXPLORER_BLOCKS - 1, (top ?? height) - EXPLORER_BLOCKS);
+    if (top >= height) top = null;
+    host.changed();
+  });
+  $('explorer-newer').addEventListener('click', () => {
+    const height = host.node ? host.node.height() : 0;
+    top = top === null || top + EXPLORER_BLOCKS >= height ? null : top + EXPLORER_BLOCKS;
+    host.changed();
   });
 }
 
-/** Shows the newest blocks, highest first. */
+/** Shows a page of blocks, highest first (headers: the node holds them all). */
 export function render({ node, status }) {
   if (!node) return;
-  const from = Math.max(0, status.height - EXPLORER_BLOCKS + 1);
-  const blocks = node.blocks(from, EXPLORER_BLOCKS).slice().reverse();
+  const first = Math.min(top ?? status.height, status.height);
+  const from = Math.max(0, first - EXPLORER_BLOCKS + 1);
+  const blocks = node.blocks(from, first - from + 1).slice().reverse();
+  $('explorer-newer').disabled = top === null;
+  $('explorer-older').disabled = from === 0;
   $('explorer').querySelector('tbody').replaceChildren(
     ...blocks.map((b) =>
       el(

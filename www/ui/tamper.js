@@ -9,7 +9,7 @@ const TAMPER_BLOCKS = 3;
 
 /** Binds copying blocks and checking the copy (on the button and on every edit). */
 export function mount(host) {
-  $('tamper-load').addEventListener('click', () => loadCopy(host));
+  $('tamper-load').addEventListener('click', () => loadCopy(host).catch((err) => host.log(`tamper demo: ${err}`)));
   $('tamper-check').addEventListener('click', () => checkCopy(host));
   $('tamper').addEventListener('input', () => checkCopy(host));
 }
@@ -22,7 +22,7 @@ export function pickHeight(height) {
   $('tamper-from').value = height;
 }
 
-function loadCopy(host) {
+async function loadCopy(host) {
   const node = host.node;
   if (!node) return;
   // From the height picked (typed, or clicked in the explorer), else the last few.
@@ -30,10 +30,12 @@ function loadCopy(host) {
   const picked = Number.parseInt($('tamper-from').value, 10);
   const from = picked >= 0 && picked <= height ? picked : Math.max(0, height - TAMPER_BLOCKS + 1);
   const blocks = node.blocks(from, TAMPER_BLOCKS);
+  // Old blocks' bodies are read from storage: the node keeps only recent ones.
+  const views = await Promise.all(blocks.map((b) => host.blockView(b.hash)));
   $('tamper').replaceChildren(
-    ...blocks.map((b) => {
+    ...blocks.map((b, i) => {
       const text = el('textarea', { spellcheck: 'false', 'aria-label': `block ${b.height} (editable copy)` });
-      text.value = node.blockJson(b.hash);
+      text.value = views[i] ? views[i].json : '';
       return el(
         'li',
         { 'data-hash': b.hash },

@@ -84,6 +84,8 @@ enum BenchSuite {
     Relay,
     /// Browser mining speed: www/miner.js workers in headless Chromium against native `sha2` and hash-wasm.
     Wasm,
+    /// A new tab joining a 10,000-block chain: time, wasm memory and IndexedDB bytes per 1,000 blocks.
+    Join,
     /// Native node: mining threads, `/chain` latency, sync through the relay.
     Node,
 }
@@ -436,6 +438,7 @@ fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
         BenchSuite::Relay => bench_relay(root, args),
         // Add these as their benchmarks get written.
         BenchSuite::Wasm => bench_wasm(root, args),
+        BenchSuite::Join => bench_join(root, args),
         BenchSuite::Node => run(cargo_cmd(root).args(["bench", "-p", "tabchain-node"]).args(args), "node benchmarks"),
     }
 }
@@ -494,6 +497,36 @@ fn bench_wasm(root: &Path, args: &[String]) -> Result<()> {
             .env("TABCHAIN_WWW", root.join("www"))
             .env("CHROMIUM", "/usr/bin/chromium"),
         "wasm benchmark",
+    )
+}
+
+/// Builds the release wasm and relay, then runs `e2e/bench-join.mjs`: fresh
+/// tabs in headless Chromium joining a chain a seeder page built, with the
+/// time, the wasm memory and the IndexedDB bytes. `args` go to the script
+/// (`--blocks`, `--posts`, `--post-chars`, `--runs`).
+fn bench_join(root: &Path, args: &[String]) -> Result<()> {
+    ensure_node()?;
+    ensure_debian_package("npm", "npm")?;
+    ensure_debian_package("chromium", "chromium")?;
+    let e2e = root.join("e2e");
+    if !e2e.join("node_modules/playwright-core/package.json").is_file() {
+        run(
+            Command::new("npm").current_dir(&e2e).args(["ci", "--no-audit", "--no-fund"]),
+            "installing the e2e npm packages (npm ci)",
+        )?;
+    }
+    build_wasm(root, true)?;
+    run(cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay"]), "building the relay")?;
+    let relay = target_dir(root)?.join("release").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
+    run(
+        Command::new("node")
+            .current_dir(&e2e)
+            .arg("bench-join.mjs")
+            .args(args)
+            .env("TABCHAIN_RELAY_BIN", relay)
+            .env("TABCHAIN_WWW", root.join("www"))
+            .env("CHROMIUM", "/usr/bin/chromium"),
+        "join benchmark",
     )
 }
 

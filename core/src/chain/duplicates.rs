@@ -33,49 +33,61 @@ impl Chain {
         }
         let cutoff = self.duplicate_cutoff(block_ms);
         let new: HashSet<TxId> = txids.iter().copied().collect();
-        let duplicate_in = |entry: &BlockEntry| entry.txids.iter().find(|t| new.contains(t)).copied();
+        // Post ids a body limit dropped cannot be checked: the caller loads
+        // them back (`txids_missing_for`, `load_txids`) and tries again.
+        let duplicate_in = |entry: &BlockEntry| match &entry.txids {
+            Some(ids) => {
+                ids.iter().find(|t| new.contains(t)).map_or(Ok(()), |t| Err(BlockError::DuplicatePostOnBranch(*t)))
+            }
+            None if entry.post_count == 0 => Ok(()),
+            None => Err(BlockError::PostIdsNotInMemory { height: entry.height() }),
+        };
         let mut walked = 0usize;
-        // Side blocks with posts, newest first, until the best chain. Blocks
-        // skipped on the way have no posts, so the first best-chain block
-        // met stands in for the fork point (the best blocks between them are
-        // empty too).
-        let mut at = self.entries[parent].with_posts;
-        let mut fork_height = None;
-        while let Some(index) = at {
-            let entry = &self.entries[index];
-            if self.on_best(index) {
-                fork_height = Some(entry.height());
-                break;
-            }
+        let fork_height = self.walk_side(parent, cutoff, |entry| {
             walked += 1;
-            if entry.max_time_ms < cutoff {
-                break;
-            }
-            if let Some(txid) = duplicate_in(entry) {
-                return Err(BlockError::DuplicatePostOnBranch(txid));
-            }
-            at = entry.parent.and_then(|p| self.entries[p].with_posts);
-        }
+            duplicate_in(entry)
+        });
         self.note_walk(walked);
-        let Some(fork_height) = fork_height else { return Ok(()) };
+        let Some(fork_height) = fork_height? else { return Ok(()) };
         if let Some(txid) = txids.iter().find(|t| self.best_txs.get(t).is_some_and(|&h| h <= fork_height)) {
             return Err(BlockError::DuplicatePostOnBranch(*txid));
         }
-        let mut height = fork_height.min(self.indexed_from.saturating_sub(1));
-        while height < self.indexed_from {
-            let entry = &self.entries[self.best[height as usize]];
+        self.below_index(fork_height, cutoff).try_for_each(duplicate_in)
+    }
+
+    /// Walks the side blocks with posts of the branch ending at `parent`,
+    /// newest first, while they can hold a post of the window
+    /// (`max_time_ms >= cutoff`), calling `visit` on each. Returns the height where the
+    /// branch meets the best chain, or `None` when the walk stopped before
+    /// (nothing older matters). Blocks skipped on the way have no posts, so
+    /// the first best-chain block met stands in for the fork point (the best
+    /// blocks between them are empty too).
+    pub(super) fn walk_side<E>(
+        &self,
+        parent: usize,
+        cutoff: u64,
+        mut visit: impl FnMut(&BlockEntry) -> Result<(), E>,
+    ) -> Result<Option<u64>, E> {
+        let mut at = self.entries[parent].with_posts;
+        while let Some(index) = at {
+            let entry = &self.entries[index];
+            if self.on_best(index) {
+                return Ok(Some(entry.height()));
+            }
             if entry.max_time_ms < cutoff {
-                break;
+                return Ok(None);
             }
-            if let Some(txid) = duplicate_in(entry) {
-                return Err(BlockError::DuplicatePostOnBranch(txid));
-            }
-            match height.checked_sub(1) {
-                Some(below) => height = below,
-                None => break,
-            }
+            visit(entry)?;
+            at = entry.parent.and_then(|p| self.entries[p].with_posts);
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// [`Chain::walk_side`] without a visit: where the branch meets the best
+    /// chain, if the window reaches that far.
+    pub(super) fn side_fork(&self, parent: usize, cutoff: u64) -> Option<u64> {
+        self.walk_side(parent, cutoff, |_| Ok::<(), std::convert::Infallible>(()))
+            .unwrap_or_else(|never| match never {})
     }
 
     /// Side blocks the last duplicate check looked at (for tests: a long
@@ -109,10 +121,12 @@ impl Chain {
             if entry.max_time_ms >= cutoff {
                 break;
             }
-            for txid in &entry.txids {
+            let index = self.best[self.indexed_from as usize];
+            for txid in self.entries[index].txids.iter().flatten() {
                 self.best_txs.remove(txid);
             }
             self.indexed_from += 1;
+            self.maybe_drop_txids(index);
         }
     }
 }

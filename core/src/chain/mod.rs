@@ -18,16 +18,30 @@
 //! tips returns a [`TipChange`] listing the blocks disconnected from the old
 //! best chain and connected from the new one.
 //!
+//! What stays in memory: every block's header and what the tree derives from
+//! it (work, target, times), for every block. Bodies and post ids stay too,
+//! unless the host sets a body limit ([`Chain::set_body_limit`], see
+//! `bodies.rs`): then only the last blocks of the best chain, side blocks and
+//! the post ids of the post window keep them, and the rest is read from the
+//! host's storage when needed.
+//!
 //! By file: `mod.rs` (the tree, submitting, the fork choice), `duplicates.rs`
 //! (posts already on a branch, within the post window), `side.rs` (side
-//! branch budget and pruning), `queries.rs` (locators, sync pages, headers).
+//! branch budget and pruning), `bodies.rs` (which bodies and post ids stay in
+//! memory), `entries.rs` (the slots, in chunks), `queries.rs` (locators, sync
+//! pages, headers).
 
+mod bodies;
+
+pub use bodies::BodyLimit;
 mod duplicates;
+mod entries;
 mod queries;
 mod side;
 
 use crate::block::Block;
 use crate::hash::{BlockHash, TxId};
+use crate::header::BlockHeader;
 use crate::invalid::InvalidBlocks;
 use crate::orphans::OrphanPool;
 use crate::params::Params;
@@ -59,12 +73,11 @@ pub const SYNC_PAGE_BYTES: usize = 400 * 1024;
 /// A block in the tree with what the tree derives from it.
 #[derive(Clone, Debug)]
 pub struct BlockEntry {
-    /// The block (shared: templates and sync pages hand it out without copying).
-    pub block: Arc<Block>,
+    /// Its header (kept for every block: locators, header sync and the
+    /// retarget rule need nothing else).
+    pub header: BlockHeader,
     /// Its header hash.
     pub hash: BlockHash,
-    /// Ids of its posts, in order.
-    pub txids: Vec<TxId>,
     /// Its target, decoded.
     pub target: Target,
     /// Work of the chain from genesis up to and including this block.
@@ -74,8 +87,19 @@ pub struct BlockEntry {
     /// a block with a small enough `max_time_ms`, every block below is older
     /// still: how duplicate checks stop at the post window.
     pub max_time_ms: u64,
-    /// Its encoded size (what the side-branch byte budget counts).
+    /// Its encoded size (what the side-branch byte budget and sync pages count).
     pub size: usize,
+    /// How many posts it holds.
+    pub post_count: usize,
+    /// The block (shared: templates and sync pages hand it out without
+    /// copying); `None` once a body limit dropped it (see `bodies.rs`).
+    body: Option<Arc<Block>>,
+    /// Ids of its posts, in order; `None` once dropped with the body outside
+    /// the post window (see `bodies.rs`).
+    txids: Option<Vec<TxId>>,
+    /// Post ids loaded back for a deep fork's duplicate checks, dropped again
+    /// by [`Chain::release_loaded`].
+    loaded: bool,
     parent: Option<usize>,
     /// Children in the tree (a side block without any is a side tip).
     children: u32,
@@ -87,17 +111,34 @@ pub struct BlockEntry {
 impl BlockEntry {
     /// Height of the block.
     pub fn height(&self) -> u64 {
-        self.block.header.height
+        self.header.height
     }
 
     /// Block time, Unix milliseconds.
     pub fn timestamp_ms(&self) -> u64 {
-        self.block.header.timestamp_ms
+        self.header.timestamp_ms
     }
 
     /// Where the block stands in the fork choice (see [`TipRank`]).
     pub fn tip_rank(&self) -> TipRank {
         TipRank { chain_work: self.chain_work, hash: self.hash }
+    }
+
+    /// The whole block, if its body is in memory (always, without a body
+    /// limit; see [`Chain::set_body_limit`]).
+    pub fn block(&self) -> Option<&Arc<Block>> {
+        self.body.as_ref()
+    }
+
+    /// Ids of its posts in order, if they are in memory (always for side
+    /// blocks, the post window and blocks whose body is in memory).
+    pub fn txids(&self) -> Option<&[TxId]> {
+        self.txids.as_deref()
+    }
+
+    /// Whether it has posts whose ids are not in memory.
+    fn lacks_txids(&self) -> bool {
+        self.txids.is_none() && self.post_count > 0
     }
 }
 
@@ -134,9 +175,13 @@ pub struct TipChange {
     /// Height of the last block both chains share.
     pub fork_height: u64,
     /// Blocks that left the best chain, old tip first.
-    pub disconnected: Vec<Arc<Block>>,
+    pub disconnected: Vec<BlockHash>,
+    /// The bodies of the disconnected blocks that were in memory, old tip
+    /// first: the posts the mempool takes back. With a body limit, blocks
+    /// deeper than it have none here, and their posts are not taken back.
+    pub disconnected_bodies: Vec<Arc<Block>>,
     /// Blocks that joined it, lowest first (the last one is the new tip).
-    pub connected: Vec<Arc<Block>>,
+    pub connected: Vec<BlockHash>,
 }
 
 impl TipChange {
@@ -187,7 +232,7 @@ pub struct Stored {
 #[derive(Clone, Debug)]
 pub struct Chain {
     params: Params,
-    entries: Vec<BlockEntry>,
+    entries: entries::Entries,
     by_hash: HashMap<BlockHash, usize>,
     /// Entry index of the best chain's block at each height.
     best: Vec<usize>,
@@ -208,8 +253,16 @@ pub struct Chain {
     /// Blocks on header chains a sync checked to have more work: kept
     /// whatever their own rank (see [`Chain::want`]).
     wanted: HashSet<BlockHash>,
-    /// What a freed slot holds.
-    dead: Arc<Block>,
+    /// Which bodies stay in memory (`None`: every body; see `bodies.rs`).
+    body_limit: Option<BodyLimit>,
+    /// Lowest best-chain height above genesis that may still hold a body:
+    /// where the next trim starts.
+    bodies_from: u64,
+    /// Entries holding their body, and those bodies' encoded bytes.
+    bodies: usize,
+    body_bytes: usize,
+    /// Entries whose post ids were loaded back ([`Chain::load_txids`]).
+    loaded: Vec<usize>,
     /// Blocks that failed validation for good (bounded).
     invalid: InvalidBlocks,
     #[cfg(any(test, feature = "test-util"))]
@@ -226,13 +279,16 @@ impl Chain {
         let orphans = OrphanPool::new(params.max_orphans, params.max_orphan_bytes);
         let best_txs = txids.iter().map(|t| (*t, 0)).collect();
         let max_time_ms = genesis.header.timestamp_ms;
-        let dead = Arc::new(Block { header: genesis.header, posts: Vec::new() });
+        let size = genesis.encoded_len();
         let entry = BlockEntry {
-            size: genesis.encoded_len(),
+            header: genesis.header,
+            size,
+            post_count: genesis.posts.len(),
             with_posts: (!txids.is_empty()).then_some(0),
-            block: Arc::new(genesis),
+            body: Some(Arc::new(genesis)),
             hash,
-            txids,
+            txids: Some(txids),
+            loaded: false,
             chain_work: target.work(),
             target,
             max_time_ms,
@@ -241,7 +297,11 @@ impl Chain {
         };
         Self {
             params,
-            entries: vec![entry],
+            entries: {
+                let mut entries = entries::Entries::default();
+                entries.push(entry);
+                entries
+            },
             by_hash: HashMap::from([(hash, 0)]),
             best: vec![0],
             best_txs,
@@ -252,7 +312,11 @@ impl Chain {
             side_count: 0,
             side_bytes: 0,
             wanted: HashSet::new(),
-            dead,
+            body_limit: None,
+            bodies_from: 1,
+            bodies: 1,
+            body_bytes: size,
+            loaded: Vec::new(),
             invalid: InvalidBlocks::default(),
             #[cfg(any(test, feature = "test-util"))]
             duplicate_walk: std::cell::Cell::new(0),
@@ -420,9 +484,11 @@ impl Chain {
         self.prune_side()
     }
 
-    /// Forgets every wanted hash (the sync ended).
+    /// Forgets every wanted hash, and the post ids loaded back for the
+    /// sync's checks ([`Chain::release_loaded`]): the sync ended.
     pub fn clear_wanted(&mut self) {
         self.wanted.clear();
+        self.release_loaded();
     }
 
     /// Whether a block is kept when it arrives with `parent` and target work
@@ -563,10 +629,12 @@ impl Chain {
             }
         }
         if candidate != old_tip {
-            stored.tip_change = Some(self.set_best(candidate));
+            let (change, removed) = self.set_best(candidate);
+            stored.tip_change = Some(change);
+            stored.removed = removed;
         }
         if !keep_any {
-            stored.removed = self.prune_side();
+            stored.removed.extend(self.prune_side());
         }
         Ok(BlockStatus::Stored(stored))
     }
@@ -614,14 +682,18 @@ impl Chain {
     fn store(&mut self, parent: usize, hash: BlockHash, block: Block, txids: Vec<TxId>) -> Result<usize, BlockError> {
         let target = block.header.bits.to_target()?;
         let index = self.free.last().copied().unwrap_or(self.entries.len());
+        let size = block.encoded_len();
         let entry = BlockEntry {
+            header: block.header,
             chain_work: self.entries[parent].chain_work.saturating_add(target.work()),
             max_time_ms: self.entries[parent].max_time_ms.max(block.header.timestamp_ms),
-            size: block.encoded_len(),
+            size,
+            post_count: block.posts.len(),
             with_posts: if txids.is_empty() { self.entries[parent].with_posts } else { Some(index) },
-            block: Arc::new(block),
+            body: Some(Arc::new(block)),
             hash,
-            txids,
+            txids: Some(txids),
+            loaded: false,
             target,
             parent: Some(parent),
             children: 0,
@@ -632,13 +704,40 @@ impl Chain {
             self.free.pop();
             self.entries[index] = entry;
         }
+        self.bodies += 1;
+        self.body_bytes += size;
         self.by_hash.insert(hash, index);
         self.side_added(index);
         Ok(index)
     }
 
-    /// Makes `new_tip` the best tip and reports the move.
-    fn set_best(&mut self, new_tip: usize) -> TipChange {
+    /// Frees an entry's slot for reuse. It must have no children left in
+    /// the tree; side accounting is the caller's.
+    fn free_entry(&mut self, index: usize) -> BlockHash {
+        let slot = &mut self.entries[index];
+        let (hash, parent) = (slot.hash, slot.parent);
+        if slot.body.take().is_some() {
+            self.bodies -= 1;
+            self.body_bytes -= slot.size;
+        }
+        slot.txids = None;
+        slot.loaded = false;
+        slot.parent = None;
+        slot.with_posts = None;
+        slot.children = 0;
+        slot.size = 0;
+        slot.post_count = 0;
+        self.by_hash.remove(&hash);
+        self.free.push(index);
+        if let Some(parent) = parent {
+            self.entries[parent].children -= 1;
+        }
+        hash
+    }
+
+    /// Makes `new_tip` the best tip and reports the move, with the blocks
+    /// removed from the tree on the way (see [`Chain::drop_unchecked`]).
+    fn set_best(&mut self, new_tip: usize) -> (TipChange, Vec<BlockHash>) {
         let mut branch = Vec::new();
         let mut index = new_tip;
         while !self.on_best(index) {
@@ -647,35 +746,42 @@ impl Chain {
         }
         let fork_height = self.entries[index].height();
         let keep = fork_height as usize + 1;
-        let mut disconnected = Vec::with_capacity(self.best.len() - keep);
         let old_best: Vec<usize> = self.best[keep..].to_vec();
+        let mut disconnected = Vec::with_capacity(old_best.len());
+        let mut disconnected_bodies = Vec::new();
         for &old in old_best.iter().rev() {
             let entry = &self.entries[old];
-            for txid in &entry.txids {
+            for txid in entry.txids.iter().flatten() {
                 self.best_txs.remove(txid);
             }
-            disconnected.push(entry.block.clone());
+            disconnected.push(entry.hash);
+            disconnected_bodies.extend(entry.body.clone());
         }
         self.best.truncate(keep);
+        let removed = self.drop_unchecked(&old_best);
         for &old in &old_best {
-            self.joined_side(old);
+            if self.by_hash.get(&self.entries[old].hash) == Some(&old) {
+                self.joined_side(old);
+            }
         }
         for &new in &branch {
             self.left_side(new);
         }
         // A fork below the index: the new blocks are indexed from the fork up.
         self.indexed_from = self.indexed_from.min(keep as u64);
+        // And bodies are trimmed from the fork up (the new blocks have theirs).
+        self.bodies_from = self.bodies_from.min(keep as u64).max(1);
         let mut connected = Vec::with_capacity(branch.len());
         for &new in branch.iter().rev() {
             let entry = &self.entries[new];
-            for txid in &entry.txids {
+            for txid in entry.txids.iter().flatten() {
                 self.best_txs.insert(*txid, entry.height());
             }
-            connected.push(entry.block.clone());
+            connected.push(entry.hash);
             self.best.push(new);
         }
         self.prune_index();
-        TipChange { fork_height, disconnected, connected }
+        (TipChange { fork_height, disconnected, disconnected_bodies, connected }, removed)
     }
 }
 
@@ -728,8 +834,9 @@ mod tests {
         let change = stored.tip_change.expect("a lower hash of equal work moves the tip");
         assert!(change.is_reorg());
         assert_eq!(change.fork_height, 0);
-        assert_eq!(change.disconnected, vec![Arc::new(high.clone())]);
-        assert_eq!(change.connected, vec![Arc::new(low.clone())]);
+        assert_eq!(change.disconnected, vec![high.hash()]);
+        assert_eq!(change.disconnected_bodies, vec![Arc::new(high.clone())]);
+        assert_eq!(change.connected, vec![low.hash()]);
         assert_eq!(chain.tip().hash, low.hash());
         assert_eq!(chain.tip().chain_work, chain.get(&high.hash()).unwrap().chain_work);
     }

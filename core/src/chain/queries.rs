@@ -1,7 +1,7 @@
 //! What peers ask the tree for during sync: locators, pages of best-chain
 //! blocks after a locator, and header chains' starting points.
 
-use super::{Chain, MAX_LOCATOR_LEN};
+use super::{BlockEntry, Chain, MAX_LOCATOR_LEN};
 use crate::block::Block;
 use crate::hash::BlockHash;
 use crate::header::BlockHeader;
@@ -57,20 +57,38 @@ impl Chain {
 
     /// Best-chain blocks after the first locator hash that is on our best chain
     /// (genesis if none is), lowest first: at most `limit` blocks and, past the
-    /// first, at most `max_bytes` of block encodings.
-    pub fn blocks_after(&self, locator: &[BlockHash], limit: usize, max_bytes: usize) -> Vec<Arc<Block>> {
+    /// first, at most `max_bytes` of block encodings. What a `GetBlocks` is
+    /// answered with; their bodies may not all be in memory (see
+    /// [`Chain::set_body_limit`]).
+    pub fn page_after(&self, locator: &[BlockHash], limit: usize, max_bytes: usize) -> Vec<&BlockEntry> {
         let fork_height = self.fork_height(locator);
         let mut out = Vec::new();
         let mut bytes = 0usize;
         for &index in self.best.iter().skip(fork_height as usize + 1).take(limit) {
-            let block = &self.entries[index].block;
-            bytes += block.encoded_len();
+            let entry = &self.entries[index];
+            bytes += entry.size;
             if !out.is_empty() && bytes > max_bytes {
                 break;
             }
-            out.push(block.clone());
+            out.push(entry);
         }
         out
+    }
+
+    /// The bodies of [`Chain::page_after`]'s blocks, up to the first whose
+    /// body is not in memory.
+    pub fn blocks_after(&self, locator: &[BlockHash], limit: usize, max_bytes: usize) -> Vec<Arc<Block>> {
+        self.page_after(locator, limit, max_bytes).into_iter().map_while(|entry| entry.block().cloned()).collect()
+    }
+
+    /// Best-chain blocks with posts below `height`, newest first: empty
+    /// blocks are skipped at no cost (each entry knows its nearest ancestor
+    /// with posts). Their bodies may not all be in memory.
+    pub fn best_blocks_with_posts_below(&self, height: u64) -> impl Iterator<Item = &BlockEntry> + '_ {
+        let top = height.min(self.height() + 1).checked_sub(1);
+        let start = top.and_then(|h| self.best.get(h as usize)).and_then(|&i| self.entries[i].with_posts);
+        std::iter::successors(start, |&i| self.entries[i].parent.and_then(|p| self.entries[p].with_posts))
+            .map(|i| &self.entries[i])
     }
 
     /// The height of the first locator hash on our best chain (0, genesis,
@@ -88,7 +106,7 @@ impl Chain {
     /// `GetHeaders`.
     pub fn headers_after(&self, locator: &[BlockHash], limit: usize) -> Vec<BlockHeader> {
         let from = self.fork_height(locator) as usize + 1;
-        self.best.iter().skip(from).take(limit).map(|&i| self.entries[i].block.header).collect()
+        self.best.iter().skip(from).take(limit).map(|&i| self.entries[i].header).collect()
     }
 
     /// The block `hash` as the start of a header chain: what a header

@@ -70,25 +70,16 @@ impl Chain {
     /// Removes a side tip from the tree; its slot is reused.
     fn remove_side_tip(&mut self, index: usize) -> BlockHash {
         let entry = &self.entries[index];
-        let (hash, parent, rank) = (entry.hash, entry.parent, entry.tip_rank());
+        let (parent, rank) = (entry.parent, entry.tip_rank());
         self.side_leaves.remove(&(rank, index));
         self.side_count -= 1;
         self.side_bytes -= entry.size;
-        self.by_hash.remove(&hash);
-        let slot = &mut self.entries[index];
-        slot.block = self.dead.clone();
-        slot.txids = Vec::new();
-        slot.parent = None;
-        slot.with_posts = None;
-        slot.children = 0;
-        slot.size = 0;
-        self.free.push(index);
-        if let Some(parent) = parent {
-            let entry = &mut self.entries[parent];
-            entry.children -= 1;
-            if entry.children == 0 && !self.on_best(parent) {
-                self.side_leaves.insert((self.entries[parent].tip_rank(), parent));
-            }
+        let hash = self.free_entry(index);
+        if let Some(parent) = parent
+            && self.entries[parent].children == 0
+            && !self.on_best(parent)
+        {
+            self.side_leaves.insert((self.entries[parent].tip_rank(), parent));
         }
         hash
     }

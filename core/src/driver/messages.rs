@@ -7,14 +7,15 @@ use super::misbehaviour::{PENALTY_BAD_MESSAGE, PENALTY_INVALID_POST};
 use super::output::{Event, Output};
 use super::{Driver, send};
 use crate::block::Block;
-use crate::chain::{BlockStatus, SYNC_PAGE_BYTES};
+use crate::chain::BlockStatus;
 use crate::hash::BlockHash;
 use crate::params::Network;
 use crate::post::Post;
 use crate::state::PostRejected;
+use crate::validate::BlockError;
 use crate::wire::{
-    self, Envelope, MAX_BLOCKS_PER_MESSAGE, MAX_HEADERS_PER_MESSAGE, MAX_TXS_PER_MESSAGE, Message, PROTOCOL_VERSION,
-    PeerId, PeerInfo, WireError,
+    self, Envelope, MAX_HEADERS_PER_MESSAGE, MAX_TXS_PER_MESSAGE, Message, PROTOCOL_VERSION, PeerId, PeerInfo,
+    WireError,
 };
 
 /// Own pending posts announced again when the node joins: a node with more
@@ -59,10 +60,7 @@ impl Driver {
             Message::Block { block } => self.on_block(from, block, now_ms, out),
             Message::GetBlocks { locator, limit } => {
                 if let Some(asker) = from {
-                    let limit = (limit as usize).min(MAX_BLOCKS_PER_MESSAGE);
-                    let blocks = self.state.blocks_after(&locator, limit, SYNC_PAGE_BYTES);
-                    let blocks: Vec<Block> = blocks.iter().map(|b| (**b).clone()).collect();
-                    send_trimmed(asker, blocks, |blocks| Message::Blocks { blocks }, out);
+                    self.answer_get_blocks(asker, &locator, limit, out);
                 }
             }
             Message::Blocks { blocks } => self.on_blocks(from, blocks, now_ms, out),
@@ -211,7 +209,8 @@ impl Driver {
     /// sender, or refused with `invalid_block` to the sender.
     fn on_block(&mut self, from: Option<PeerId>, block: Block, now_ms: u64, out: &mut Vec<Output>) {
         let hash = block.hash();
-        let height = block.header.height;
+        let header = block.header;
+        let height = header.height;
         match self.state.submit_block(block, now_ms) {
             Ok(BlockStatus::Stored(stored)) => {
                 self.on_stored(&stored, from, true, out);
@@ -226,6 +225,17 @@ impl Driver {
                 {
                     info.best_height = info.best_height.max(height);
                 }
+                if let Some(peer) = from
+                    && self.joined
+                    && self.sync.is_none()
+                {
+                    self.start_sync(peer, height, now_ms, out);
+                }
+            }
+            // Not a verdict: load the old post ids its check needs, and
+            // fetch it again with a sync from its sender.
+            Err(BlockError::PostIdsNotInMemory { .. }) => {
+                self.load_for(&header, out);
                 if let Some(peer) = from
                     && self.joined
                     && self.sync.is_none()
@@ -258,7 +268,12 @@ impl Driver {
 
 /// Sends `wrap(items)` to `to`, dropping items from the end until the
 /// message fits [`wire::MAX_MESSAGE_BYTES`].
-fn send_trimmed<T: Clone>(to: PeerId, mut items: Vec<T>, wrap: impl Fn(Vec<T>) -> Message, out: &mut Vec<Output>) {
+pub(super) fn send_trimmed<T: Clone>(
+    to: PeerId,
+    mut items: Vec<T>,
+    wrap: impl Fn(Vec<T>) -> Message,
+    out: &mut Vec<Output>,
+) {
     loop {
         let envelope = Envelope::to(to, wrap(items.clone()));
         match wire::encode(&envelope) {

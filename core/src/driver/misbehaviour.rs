@@ -5,7 +5,7 @@
 //! check everything (it checks no signature inside a block, no rule that
 //! needs the chain), so a node keeps its own count: [`PENALTY_INVALID_BLOCK`]
 //! for a block that fails validation (not for one "from the future": clocks
-//! differ), [`PENALTY_INVALID_POST`] for each invalid post of a `Tx` or
+//! differ, nor for one this node cannot check before it loads old post ids), [`PENALTY_INVALID_POST`] for each invalid post of a `Tx` or
 //! `Mempool`, [`PENALTY_BAD_MESSAGE`] for a message only the relay may send.
 //! At [`IGNORE_SCORE`] the peer's `Block`, `Blocks`, `Tx` and `Mempool` are
 //! dropped unread and it is never asked for blocks. A peer id lasts one
@@ -51,7 +51,7 @@ impl Driver {
 
     /// [`Driver::penalise`] for a block `from` sent that failed with `error`.
     pub(super) fn penalise_block(&mut self, from: Option<PeerId>, error: &BlockError, out: &mut Vec<Output>) {
-        if !matches!(error, BlockError::TimestampTooFarAhead { .. }) {
+        if !matches!(error, BlockError::TimestampTooFarAhead { .. } | BlockError::PostIdsNotInMemory { .. }) {
             self.penalise(from, PENALTY_INVALID_BLOCK, out);
         }
     }

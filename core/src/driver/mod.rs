@@ -22,14 +22,18 @@
 //!   it for its mempool. `Tx` and `Mempool` posts go to the mempool;
 //!   announced `Block`s are validated and stored, and an orphan makes us ask
 //!   its sender for the blocks leading to it. `GetBlocks` and `GetMempool`
-//!   are answered to the asker; `Ping` with `Pong`.
+//!   are answered to the asker (`GetBlocks` through the host when bodies are
+//!   out of memory: `bodies.rs`); `Ping` with `Pong`.
 //! - `sync.rs`: one sync at a time, page by page, with timeouts and retries.
 //! - `submit.rs`: own posts, mined blocks, blocks from outside the relay.
 //! - `restore.rs`: startup from what the host kept.
 //! - `misbehaviour.rs`: points per peer for invalid data; past a limit its
 //!   blocks and posts are ignored.
+//! - `bodies.rs`: a body limit (a tab keeps only recent bodies in memory),
+//!   and reading older blocks back through the host.
 //! - `output.rs`: [`Output`], [`Change`], [`Event`].
 
+mod bodies;
 mod messages;
 mod misbehaviour;
 mod output;
@@ -232,12 +236,14 @@ impl Driver {
 
     // ---- shared by the handlers -------------------------------------------------
 
-    /// The end of every call that may change state: the mempool's net
-    /// changes become [`Change`]s (placed before the call's first `Send`, so
+    /// The end of every call that may change state: bodies beyond the body
+    /// limit leave memory, the mempool's net changes become [`Change`]s (placed before the call's first `Send`, so
     /// a host working in order keeps before it tells), own posts that left
     /// the mempool stop being own, and a moved tip or mempool makes the
     /// template stale.
     fn finish(&mut self, tip_before: BlockHash, out: &mut Vec<Output>) {
+        // The call's stored blocks are reported: bodies beyond the limit can go.
+        self.state.trim_bodies();
         let changes: Vec<Output> = self
             .state
             .take_mempool_changes()
@@ -265,9 +271,10 @@ impl Driver {
     fn on_stored(&mut self, stored: &Stored, from: Option<PeerId>, announced: bool, out: &mut Vec<Output>) {
         let chain = self.state.chain();
         for hash in &stored.hashes {
-            if let Some(entry) = chain.get(hash) {
-                let bytes = entry.block.to_bytes();
-                out.push(Output::Store(Change::Block { hash: *hash, height: entry.height(), bytes }));
+            // Just stored: bodies are trimmed only at the end of the call.
+            if let Some(block) = chain.get(hash).and_then(|e| e.block()) {
+                let change = Change::Block { hash: *hash, height: block.header.height, bytes: block.to_bytes() };
+                out.push(Output::Store(change));
             }
         }
         for hash in &stored.removed {
@@ -294,7 +301,7 @@ impl Driver {
             out.push(Output::Event(Event::BlockAccepted {
                 hash: tip.hash,
                 height: tip.height(),
-                tx_count: tip.block.posts.len(),
+                tx_count: tip.post_count,
                 from,
             }));
         }

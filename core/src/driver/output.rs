@@ -12,6 +12,13 @@ use serde::Serialize;
 /// [`Output::Store`] of the call (in one transaction, durably where the host
 /// promises durability), then write the [`Output::Send`]s, then the rest. A
 /// block or post is thus on disk before anyone is told about it.
+///
+/// Two outputs ask the host to read blocks it kept and hand them back
+/// ([`Output::ServeBlocks`], [`Output::LoadBlocks`]): only a driver with a
+/// body limit ([`super::Driver::set_body_limit`]) gives them. The host reads
+/// after the changes it was given so far are kept, and may answer later (the
+/// driver stays pure and synchronous: it keeps no state for a serve, and a
+/// load that never comes times out like an unanswered sync request).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Write this text frame to the relay as is. It is already encoded with
@@ -28,6 +35,26 @@ pub enum Output {
     TemplateStale,
     /// Something to show or log.
     Event(Event),
+    /// Peer `to` asked for blocks (`GetBlocks`) whose bodies are not all in
+    /// memory: read `hashes` (the answer, in order) from storage and hand
+    /// their bytes, in the same order, to [`super::Driver::send_blocks`],
+    /// which answers. Blocks storage does not have are left out: the answer
+    /// ends before the first of them.
+    ServeBlocks {
+        /// The asking peer.
+        to: PeerId,
+        /// The blocks of the answer, lowest first.
+        hashes: Vec<BlockHash>,
+    },
+    /// A block could not be checked yet: its duplicate check needs the post
+    /// ids of these older best-chain blocks, dropped from memory by the body
+    /// limit (a fork older than the post window). Read them from storage and
+    /// hand their bytes (any order, missing ones left out) to
+    /// [`super::Driver::blocks_loaded`]; the sync that needed them goes on.
+    LoadBlocks {
+        /// The blocks to read.
+        hashes: Vec<BlockHash>,
+    },
 }
 
 impl Output {

@@ -6,6 +6,7 @@ use super::output::{Change, Output};
 use crate::block::Block;
 use crate::chain::{BlockStatus, Chain, TipRank};
 use crate::hash::{BlockHash, TxId};
+use crate::header::BlockHeader;
 use crate::post::Post;
 use crate::state::PostRejected;
 use crate::target::Work;
@@ -77,48 +78,101 @@ pub struct RestoreReport {
 }
 
 impl Driver {
-    /// Rebuilds the chain and the mempool from what the host kept. Blocks
-    /// are decoded and submitted with the clock `now_ms`, parents first, so
-    /// no orphan pool limit applies: first the chain of the block that will
-    /// be the best tip (worked out from the blocks' targets with the fork
-    /// choice, [`crate::chain::TipRank`]), then the other branches by height.
-    /// The order changes nothing in the result, only its cost: the best tip
-    /// never moves to a side branch and back (a reorganisation per height,
-    /// quadratic for long branches of equal work). Then the kept posts go
-    /// back into the mempool. Needs no network; the outputs are the
-    /// [`Change`]s that bring the host's copy up to date (side blocks pruned,
-    /// posts that a block already holds or that expired) and a `postExpired`
-    /// event for each expired own post.
+    /// Rebuilds the chain and the mempool from what the host kept, in one
+    /// call: [`Driver::restore_order`], [`Driver::restore_blocks`] and
+    /// [`Driver::finish_restore`] on `saved` (every block in memory at once;
+    /// a host with a body limit and many blocks calls the three itself, a
+    /// batch of blocks at a time). Blocks are decoded and submitted with the
+    /// clock `now_ms`, parents first, so no orphan pool limit applies. Needs
+    /// no network; the outputs are the [`Change`]s that bring the host's
+    /// copy up to date (side blocks pruned, posts that a block already holds
+    /// or that expired) and a `postExpired` event for each expired own post.
     pub fn restore(&mut self, saved: Saved, now_ms: u64) -> (RestoreReport, Vec<Output>) {
         let mut report = RestoreReport::default();
-        let mut blocks = Vec::new();
+        let mut blocks = HashMap::new();
         for bytes in saved.blocks {
             match Block::from_bytes(&bytes) {
-                Ok(block) => blocks.push((block.hash(), block)),
+                Ok(block) => {
+                    if blocks.insert(block.hash(), block).is_some() {
+                        report.duplicates += 1;
+                    }
+                }
                 Err(_) => report.rejected += 1,
             }
         }
-        let preferred = match expected_tip(self.state.chain(), &blocks) {
-            Some(tip) => chain_of(&blocks, tip),
-            None => HashSet::new(),
-        };
-        blocks.sort_by_key(|(hash, block)| (!preferred.contains(hash), block.header.height));
+        let order = self.restore_order(blocks.values().map(|b| b.header));
         let mut out = Vec::new();
-        for (_, block) in blocks {
-            match self.state.submit_kept_block(block, now_ms) {
-                Ok(BlockStatus::Stored(stored)) => {
-                    report.accepted += stored.hashes.len();
-                    report.rejected += stored.rejected_orphans.len();
-                }
-                Ok(BlockStatus::Duplicate) => report.duplicates += 1,
-                Ok(BlockStatus::Orphan { .. }) => report.orphans += 1,
-                Ok(BlockStatus::LessWork { .. }) | Err(_) => report.rejected += 1,
+        for hash in order {
+            if let Some(block) = blocks.remove(&hash) {
+                self.restore_block(block, now_ms, &mut report, &mut out);
             }
         }
+        out.extend(self.finish_restore(saved.pending, now_ms, &mut report));
+        (report, out)
+    }
+
+    /// The order in which to hand kept blocks to [`Driver::restore_blocks`],
+    /// worked out from their headers alone (a host need not read the bodies
+    /// for it): first the chain of the block that will be the best tip (from
+    /// the blocks' targets with the fork choice, [`crate::chain::TipRank`]),
+    /// then the other branches by height. The order changes nothing in the
+    /// result, only its cost: the best tip never moves to a side branch and
+    /// back (a reorganisation per height, quadratic for long branches of
+    /// equal work), and with a body limit, old bodies leave memory as the
+    /// best chain grows. A header given twice is ordered once.
+    pub fn restore_order(&self, headers: impl IntoIterator<Item = BlockHeader>) -> Vec<BlockHash> {
+        let mut headers: Vec<(BlockHash, BlockHeader)> = headers.into_iter().map(|h| (h.hash(), h)).collect();
+        let mut seen = HashSet::new();
+        headers.retain(|(hash, _)| seen.insert(*hash));
+        let preferred = match expected_tip(self.state.chain(), &headers) {
+            Some(tip) => chain_of(&headers, tip),
+            None => HashSet::new(),
+        };
+        headers.sort_by_key(|(hash, header)| (!preferred.contains(hash), header.height, *hash));
+        headers.into_iter().map(|(hash, _)| hash).collect()
+    }
+
+    /// A batch of kept blocks ([`Change::Block`] bytes), in
+    /// [`Driver::restore_order`]'s order: decoded, submitted and dropped one
+    /// at a time (with a body limit, old bodies leave memory as it goes),
+    /// counted in `report`. The outputs delete blocks a reorganisation
+    /// removed from the tree (rare: see [`crate::chain::Chain::set_body_limit`]).
+    pub fn restore_blocks(&mut self, blocks: Vec<Vec<u8>>, now_ms: u64, report: &mut RestoreReport) -> Vec<Output> {
+        let mut out = Vec::new();
+        for bytes in blocks {
+            match Block::from_bytes(&bytes) {
+                Ok(block) => self.restore_block(block, now_ms, report, &mut out),
+                Err(_) => report.rejected += 1,
+            }
+        }
+        out
+    }
+
+    fn restore_block(&mut self, block: Block, now_ms: u64, report: &mut RestoreReport, out: &mut Vec<Output>) {
+        match self.state.submit_kept_block(block, now_ms) {
+            Ok(BlockStatus::Stored(stored)) => {
+                report.accepted += stored.hashes.len();
+                report.rejected += stored.rejected_orphans.len();
+                out.extend(stored.removed.into_iter().map(|hash| Output::Store(Change::BlockRemoved { hash })));
+            }
+            Ok(BlockStatus::Duplicate) => report.duplicates += 1,
+            Ok(BlockStatus::Orphan { .. }) => report.orphans += 1,
+            Ok(BlockStatus::LessWork { .. }) | Err(_) => report.rejected += 1,
+        }
+        self.state.trim_bodies();
+    }
+
+    /// The end of a restore: side branches are pruned, then the kept posts
+    /// go back into the mempool. Fills in the rest of `report`; the outputs
+    /// are the [`Change`]s that bring the host's copy up to date (pruned
+    /// blocks, posts that a block already holds or that expired) and a
+    /// `postExpired` event for each expired own post.
+    pub fn finish_restore(&mut self, pending: Vec<SavedPost>, now_ms: u64, report: &mut RestoreReport) -> Vec<Output> {
+        let mut out = Vec::new();
         let removed = self.state.prune();
-        report.pruned = removed.len();
+        report.pruned += removed.len();
         out.extend(removed.into_iter().map(|hash| Output::Store(Change::BlockRemoved { hash })));
-        for saved_post in saved.pending {
+        for saved_post in pending {
             let post = match Post::from_bytes(&saved_post.bytes) {
                 Ok(post) => post,
                 Err(e) => {
@@ -150,28 +204,29 @@ impl Driver {
         }
         // What was restored is kept already: nothing more to store.
         self.state.take_mempool_changes();
+        self.state.trim_bodies();
         report.height = self.height();
         report.tip = self.tip();
-        (report, out)
+        out
     }
 }
 
-/// The block among `blocks` that is the best tip once they are all stored,
+/// The block among `headers` that is the best tip once they are all stored,
 /// if they are valid: the greatest [`TipRank`], with the work their targets
 /// prove on top of the work of their ancestors already in `chain`. A block
 /// whose ancestry is not there, or whose target does not decode, does not
 /// count.
-fn expected_tip(chain: &Chain, blocks: &[(BlockHash, Block)]) -> Option<BlockHash> {
-    let mut by_height: Vec<&(BlockHash, Block)> = blocks.iter().collect();
-    by_height.sort_by_key(|(_, block)| block.header.height);
+fn expected_tip(chain: &Chain, headers: &[(BlockHash, BlockHeader)]) -> Option<BlockHash> {
+    let mut by_height: Vec<&(BlockHash, BlockHeader)> = headers.iter().collect();
+    by_height.sort_by_key(|(_, header)| header.height);
     let mut work: HashMap<BlockHash, Work> = HashMap::new();
     let mut best: Option<TipRank> = None;
-    for (hash, block) in by_height {
-        let parent = &block.header.prev_hash;
+    for (hash, header) in by_height {
+        let parent = &header.prev_hash;
         let Some(parent_work) = work.get(parent).copied().or_else(|| chain.get(parent).map(|e| e.chain_work)) else {
             continue;
         };
-        let Ok(target) = block.header.bits.to_target() else { continue };
+        let Ok(target) = header.bits.to_target() else { continue };
         let rank = TipRank { chain_work: parent_work.saturating_add(target.work()), hash: *hash };
         work.insert(*hash, rank.chain_work);
         best = best.max(Some(rank));
@@ -179,11 +234,11 @@ fn expected_tip(chain: &Chain, blocks: &[(BlockHash, Block)]) -> Option<BlockHas
     best.map(|rank| rank.hash)
 }
 
-/// The hashes of `tip` and its ancestors among `blocks` (at most every block:
-/// the walk stops at the first parent not among them).
-fn chain_of(blocks: &[(BlockHash, Block)], tip: BlockHash) -> HashSet<BlockHash> {
+/// The hashes of `tip` and its ancestors among `headers` (at most every
+/// block: the walk stops at the first parent not among them).
+fn chain_of(headers: &[(BlockHash, BlockHeader)], tip: BlockHash) -> HashSet<BlockHash> {
     let parents: HashMap<BlockHash, BlockHash> =
-        blocks.iter().map(|(hash, block)| (*hash, block.header.prev_hash)).collect();
+        headers.iter().map(|(hash, header)| (*hash, header.prev_hash)).collect();
     let mut chain = HashSet::new();
     let mut next = tip;
     while let Some(&parent) = parents.get(&next) {

@@ -195,9 +195,14 @@ impl Driver {
     /// Announces the new best tip if the submission moved it, then the usual
     /// end of a call.
     fn finish_submission(&mut self, before: BlockHash, out: &mut Vec<Output>) {
-        if self.tip() != before && self.me.is_some() {
-            let tip = self.state.chain().tip().block.as_ref().clone();
-            send(Envelope::broadcast(Message::Block { block: tip }), out);
+        // The tip's body is in memory unless a reorganisation went back to
+        // a block deeper than the body limit (then there is nothing new to tell).
+        if self.tip() != before
+            && self.me.is_some()
+            && let Some(tip) = self.state.chain().tip().block()
+        {
+            let block = tip.as_ref().clone();
+            send(Envelope::broadcast(Message::Block { block }), out);
         }
         self.finish(before, out);
     }

@@ -26,6 +26,7 @@ use crate::hash::BlockHash;
 use crate::header::BlockHeader;
 use crate::headers::HeaderTip;
 use crate::target::Work;
+use crate::validate::BlockError;
 use crate::wire::{Envelope, MAX_BLOCKS_PER_MESSAGE, MAX_HEADERS_PER_MESSAGE, Message, PeerId};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -85,6 +86,9 @@ pub(super) struct Sync {
     unanswered: u32,
     /// Blocks stored during this sync.
     stored: u64,
+    /// Waiting for the host to load old post ids ([`Output::LoadBlocks`])
+    /// before the next blocks request.
+    loading: bool,
     /// Our best tip when it started.
     start_tip: BlockHash,
 }
@@ -115,6 +119,7 @@ impl Driver {
             locator: Vec::new(),
             sent_ms: now_ms,
             unanswered: 0,
+            loading: false,
             stored: self.sync.as_ref().map_or(0, |s| s.stored),
             start_tip: self.sync.as_ref().map_or(self.tip(), |s| s.start_tip),
         };
@@ -243,15 +248,24 @@ impl Driver {
         let mut stored_count = 0u64;
         let mut last = None;
         let mut failure = None;
+        let mut loading = false;
+        let mut nothing_to_load = false;
         for block in blocks {
             let hash = block.hash();
-            let height = block.header.height;
+            let header = block.header;
+            let height = header.height;
             match self.state.submit_block(block, now_ms) {
                 Ok(BlockStatus::Stored(stored)) => {
                     stored_count += stored.hashes.len() as u64;
                     self.on_stored(&stored, from, false, out);
                 }
                 Ok(BlockStatus::Duplicate | BlockStatus::Orphan { .. } | BlockStatus::LessWork { .. }) => {}
+                // Not a verdict: the rest of the page waits for old post ids.
+                Err(BlockError::PostIdsNotInMemory { .. }) => {
+                    loading = true;
+                    nothing_to_load = !self.load_for(&header, out);
+                    break;
+                }
                 Err(e) => {
                     failure = Some(format!("invalid block {hash}: {e}"));
                     self.reject(hash, from, &e, out);
@@ -292,6 +306,16 @@ impl Driver {
             self.finish_sync(now_ms, out);
             return;
         }
+        if loading {
+            // The next request goes out when the host has loaded them
+            // (`sync_loaded`), or when the timer gives up waiting.
+            sync.loading = true;
+            sync.sent_ms = now_ms;
+            if nothing_to_load {
+                self.sync_loaded(0, now_ms, out);
+            }
+            return;
+        }
         // A page with room for more that still leaves blocks out is a stall.
         let wanted_now = remaining.min(SYNC_PAGE_LIMIT as usize);
         let room = bytes + self.state.params().max_block_bytes < SYNC_PAGE_BYTES;
@@ -301,6 +325,28 @@ impl Driver {
             return;
         }
         let locator = self.locator_after(resume);
+        self.request(locator, now_ms, out);
+    }
+
+    /// The host loaded `loaded` blocks' post ids ([`Driver::blocks_loaded`]):
+    /// a sync waiting for them asks for its next page; with none loaded it
+    /// is given up, as asking again would fail the same way.
+    pub(super) fn sync_loaded(&mut self, loaded: usize, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(sync) = &mut self.sync else { return };
+        if !sync.loading {
+            return;
+        }
+        sync.loading = false;
+        let Phase::Blocks { last, .. } = sync.phase else { return };
+        if loaded == 0 {
+            let peer = sync.peer;
+            self.sync = None;
+            self.state.clear_wanted();
+            let reason = "the old blocks a duplicate check needs are not in storage".to_owned();
+            out.push(Output::Event(Event::SyncAbandoned { peer, reason }));
+            return;
+        }
+        let locator = self.locator_after(last);
         self.request(locator, now_ms, out);
     }
 
@@ -346,6 +392,7 @@ impl Driver {
         let Some(sync) = &mut self.sync else { return };
         sync.locator = locator.clone();
         sync.sent_ms = now_ms;
+        sync.loading = false;
         let message = match sync.phase {
             Phase::Headers { .. } => Message::GetHeaders { locator, limit: HEADERS_PAGE_LIMIT },
             Phase::Blocks { .. } => Message::GetBlocks { locator, limit: SYNC_PAGE_LIMIT },

@@ -134,7 +134,7 @@ pub async fn announce_to_peers(api: Api, mut shutdown: tokio::sync::watch::Recei
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         let hash = tip.borrow_and_update().hash;
-        let block = api.service.read(|driver| driver.state().chain().get(&hash).map(|e| e.block.clone()));
+        let block = api.service.read(|driver| driver.state().chain().get(&hash).and_then(|e| e.block().cloned()));
         let Some(block) = block else { continue };
         let Ok(body) = serde_json::to_string(block.as_ref()) else { continue };
         let peers: Vec<String> = api.service.http_peers.lock().iter().cloned().collect();

@@ -89,6 +89,20 @@ impl Store {
         &self.path
     }
 
+    /// The stored bytes of `hashes`, in order, leaving out those not
+    /// stored (what the driver's `ServeBlocks` and `LoadBlocks` ask for).
+    pub fn read_blocks(&self, hashes: &[BlockHash]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(BLOCKS).map_err(self.db_err("open the blocks table"))?;
+        let mut blocks = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(value) = table.get(*hash.as_bytes()).map_err(self.db_err("read a block"))? {
+                blocks.push(value.value().to_vec());
+            }
+        }
+        Ok(blocks)
+    }
+
     fn db_err<E: Into<redb::Error>>(&self, action: &'static str) -> impl FnOnce(E) -> StoreError + '_ {
         move |e| db_error(&self.path, action, e.into())
     }
@@ -298,10 +312,7 @@ mod inspect {
 
         /// One stored block's bytes, unchecked.
         pub fn get_block(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, StoreError> {
-            let txn = self.begin_read()?;
-            let table = txn.open_table(BLOCKS).map_err(self.db_err("open the blocks table"))?;
-            let value = table.get(*hash.as_bytes()).map_err(self.db_err("read a block"))?;
-            Ok(value.map(|v| v.value().to_vec()))
+            Ok(self.read_blocks(std::slice::from_ref(hash))?.pop())
         }
 
         /// The stored best chain: `(height, hash)` from genesis up.
