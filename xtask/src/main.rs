@@ -337,20 +337,28 @@ fn wasm_smoke_test(root: &Path) -> Result<()> {
     run(Command::new("node").current_dir(root).arg("--test").args(&files), "wasm smoke test")
 }
 
-/// Runs `e2e/*.test.mjs` under `node --test`: playwright-core drives Debian's
-/// Chromium against a relay the tests start themselves (dev network, port 0).
-/// Installs Chromium and the npm packages first when they are missing.
-fn browser_e2e(root: &Path) -> Result<()> {
+/// Node.js, npm, Debian's Chromium and the e2e npm packages (`npm ci` in
+/// `e2e/` when one of `packages` is missing); returns the `e2e/` directory.
+fn ensure_browser_tools(root: &Path, packages: &[&str]) -> Result<PathBuf> {
     ensure_node()?;
     ensure_debian_package("npm", "npm")?;
     ensure_debian_package("chromium", "chromium")?;
     let e2e = root.join("e2e");
-    if !e2e.join("node_modules/playwright-core/package.json").is_file() {
+    let missing = packages.iter().any(|pkg| !e2e.join("node_modules").join(pkg).join("package.json").is_file());
+    if missing {
         run(
             Command::new("npm").current_dir(&e2e).args(["ci", "--no-audit", "--no-fund"]),
-            "installing the e2e test's npm packages (npm ci)",
+            "installing the e2e npm packages (npm ci)",
         )?;
     }
+    Ok(e2e)
+}
+
+/// Runs `e2e/*.test.mjs` under `node --test`: playwright-core drives Debian's
+/// Chromium against a relay the tests start themselves (dev network, port 0).
+/// Installs Chromium and the npm packages first when they are missing.
+fn browser_e2e(root: &Path) -> Result<()> {
+    let e2e = ensure_browser_tools(root, &["playwright-core"])?;
     run(cargo_cmd(root).args(["build", "-p", "tabchain-relay"]), "building the relay for the e2e tests")?;
     let relay = target_dir(root)?.join("debug").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
     let files = test_files(&e2e)?;
@@ -468,19 +476,7 @@ fn bench_relay(root: &Path, args: &[String]) -> Result<()> {
 /// thread and hash-wasm, in the same run. `args` go to the script
 /// (`--secs`, `--warmup-secs`, `--hash-wasm-secs`, `--native-secs`, `--runs`).
 fn bench_wasm(root: &Path, args: &[String]) -> Result<()> {
-    ensure_node()?;
-    ensure_debian_package("npm", "npm")?;
-    ensure_debian_package("chromium", "chromium")?;
-    let e2e = root.join("e2e");
-    let missing = ["playwright-core", "hash-wasm"]
-        .iter()
-        .any(|pkg| !e2e.join("node_modules").join(pkg).join("package.json").is_file());
-    if missing {
-        run(
-            Command::new("npm").current_dir(&e2e).args(["ci", "--no-audit", "--no-fund"]),
-            "installing the e2e npm packages (npm ci)",
-        )?;
-    }
+    let e2e = ensure_browser_tools(root, &["playwright-core", "hash-wasm"])?;
     build_wasm(root, true)?;
     run(
         cargo_cmd(root).args(["build", "--release", "-p", "tabchain-core", "--example", "hashrate"]),
@@ -505,16 +501,7 @@ fn bench_wasm(root: &Path, args: &[String]) -> Result<()> {
 /// time, the wasm memory and the IndexedDB bytes. `args` go to the script
 /// (`--blocks`, `--posts`, `--post-chars`, `--runs`).
 fn bench_join(root: &Path, args: &[String]) -> Result<()> {
-    ensure_node()?;
-    ensure_debian_package("npm", "npm")?;
-    ensure_debian_package("chromium", "chromium")?;
-    let e2e = root.join("e2e");
-    if !e2e.join("node_modules/playwright-core/package.json").is_file() {
-        run(
-            Command::new("npm").current_dir(&e2e).args(["ci", "--no-audit", "--no-fund"]),
-            "installing the e2e npm packages (npm ci)",
-        )?;
-    }
+    let e2e = ensure_browser_tools(root, &["playwright-core"])?;
     build_wasm(root, true)?;
     run(cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay"]), "building the relay")?;
     let relay = target_dir(root)?.join("release").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
