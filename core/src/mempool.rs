@@ -5,12 +5,14 @@
 //! pool evicts its lowest-paying posts for a new one only if the new one pays
 //! strictly more per byte, so a flood of minimum stamps cannot push out a
 //! post that paid more. Among equal payers the earlier arrival ranks higher.
+//! Pinned posts (a node's own, [`Mempool::pin`]) are never evicted: what a
+//! user wrote is not lost to someone who paid more.
 
 use crate::hash::TxId;
 use crate::post::Post;
 use crate::stamp::StampRate;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why the mempool did not take a post.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +49,8 @@ pub struct Mempool {
     bytes: usize,
     max_posts: usize,
     max_bytes: usize,
+    /// Posts never evicted for another (see [`Mempool::pin`]).
+    pinned: HashSet<TxId>,
     /// Inserts (`true`) and removals (`false`) since the last
     /// [`Mempool::take_changes`], when tracking is on.
     journal: Option<Vec<(TxId, bool)>>,
@@ -72,7 +76,17 @@ impl Mempool {
             bytes: 0,
             max_posts,
             max_bytes,
+            pinned: HashSet::new(),
             journal: None,
+        }
+    }
+
+    /// Spares a waiting post from eviction (a node's own post: it leaves
+    /// when a block holds it or it expires, not because others paid more).
+    /// Pinned posts still count toward the bounds.
+    pub fn pin(&mut self, txid: TxId) {
+        if self.by_id.contains_key(&txid) {
+            self.pinned.insert(txid);
         }
     }
 
@@ -131,7 +145,7 @@ impl Mempool {
         let (mut count, mut bytes) = (self.by_id.len(), self.bytes);
         let mut lowest = self.ranked.iter();
         while count >= self.max_posts || bytes + size > self.max_bytes {
-            match lowest.next() {
+            match lowest.by_ref().find(|(_, id)| !self.pinned.contains(id)) {
                 Some((rank, id)) if rank.0 < rate => {
                     evict.push(*id);
                     count -= 1;
@@ -163,6 +177,7 @@ impl Mempool {
     pub fn remove(&mut self, txid: &TxId) -> Option<Post> {
         let (rank, post) = self.by_id.remove(txid)?;
         self.ranked.remove(&rank);
+        self.pinned.remove(txid);
         self.bytes -= post.encoded_len();
         self.record(*txid, false);
         Some(post)
@@ -272,6 +287,24 @@ mod tests {
         assert!(small.bytes() <= size * 2 + 5);
         let mut tiny = Mempool::new(100, 10);
         assert!(matches!(tiny.insert(post_at(5, 0x1d00_ffff)), Err(MempoolError::Full { .. })));
+    }
+
+    #[test]
+    fn pinned_posts_are_never_evicted() {
+        let mut m = Mempool::new(2, 10_000);
+        let mine = m.insert(post(1)).unwrap();
+        m.pin(mine);
+        let other = m.insert(post(2)).unwrap();
+        // A better payer evicts the unpinned post, not the pinned one.
+        let rich = m.insert(post_at(3, 0x1e00_ffff)).unwrap();
+        assert!(m.contains(&mine) && !m.contains(&other) && m.contains(&rich));
+        // With only pinned posts below it and no room, a better payer is refused.
+        m.pin(rich);
+        assert!(matches!(m.insert(post_at(4, 0x1d00_ffff)), Err(MempoolError::Full { .. })));
+        // Removed posts are unpinned.
+        m.remove(&mine);
+        m.insert(post(5)).unwrap();
+        assert_eq!(m.len(), 2);
     }
 
     #[test]

@@ -199,6 +199,11 @@ impl ChainState {
         Ok(self.mempool.insert(post)?)
     }
 
+    /// Spares a pending post from eviction (see [`Mempool::pin`]).
+    pub fn pin_post(&mut self, txid: TxId) {
+        self.mempool.pin(txid);
+    }
+
     /// Drops pending posts that have left the post window as of `now_ms`
     /// (no block this node mines may hold them any more); returns their ids.
     pub fn expire_posts(&mut self, now_ms: u64) -> Vec<TxId> {

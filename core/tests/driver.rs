@@ -785,3 +785,23 @@ fn an_empty_headers_answer_ends_the_sync_and_doubts_a_peer_that_claimed_more() {
     );
     assert!(!node.is_syncing());
 }
+
+#[test]
+fn an_own_post_is_not_evicted_by_posts_that_pay_more() {
+    let mut params = dev();
+    params.max_mempool_posts = 3;
+    let mut node = Driver::new(params.clone(), "t");
+    let (own, _) = node.submit_own_post(post("me", 1), NOW).unwrap();
+    for n in 0..5u64 {
+        let rich = tabchain_core::stamp::stamp_post(
+            Post::new("rich", &format!("pays more {n}"), NOW - 10).unwrap(),
+            &params,
+            64,
+        );
+        let tx = Message::Tx { tx: rich };
+        node.on_text(&wire::encode(&Envelope { from: Some(PeerId(4)), to: None, message: tx }).unwrap(), NOW);
+        assert!(node.state().mempool().contains(&own), "the own post stays");
+        assert!(node.state().mempool().len() <= 3);
+    }
+    assert!(node.is_own(&own));
+}

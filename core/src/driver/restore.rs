@@ -186,6 +186,7 @@ impl Driver {
                     report.pending_restored += 1;
                     if saved_post.own {
                         self.own.insert(tx_id);
+                        self.state.pin_post(tx_id);
                     }
                 }
                 Err(PostRejected::AlreadyConfirmed { .. }) => {

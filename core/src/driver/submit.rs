@@ -73,6 +73,7 @@ impl Driver {
         let announce = self.me.is_some().then(|| post.clone());
         let tx_id = self.state.submit_post(post, now_ms)?;
         self.own.insert(tx_id);
+        self.state.pin_post(tx_id);
         if let Some(tx) = announce {
             send(Envelope::broadcast(Message::Tx { tx }), &mut out);
         }
