@@ -805,3 +805,27 @@ fn an_own_post_is_not_evicted_by_posts_that_pay_more() {
     }
     assert!(node.is_own(&own));
 }
+
+#[test]
+fn a_chain_from_the_host_is_followed_by_a_hello_with_its_work() {
+    let mut net = Net::new(2);
+    net.connect(0);
+    net.connect(1);
+    net.run();
+    let mut helper = dev_node();
+    let blocks = mine(&mut helper, 5);
+    let hellos = |net: &Net| net.sent[0].iter().filter(|e| matches!(e.message, Message::Hello { .. })).count();
+    let before = hellos(&net);
+    // One block on the tip: announced, no Hello needed (the relay knows its parent).
+    let outputs = net.nodes[0].submit_block(blocks[0].clone(), NOW).unwrap();
+    net.handle(0, outputs);
+    assert_eq!(hellos(&net), before);
+    // Four more at once (a peer's chain through /register_with): a Hello tells the relay the new work.
+    let (outputs, result) = net.nodes[0].submit_blocks(blocks[1..].to_vec(), NOW);
+    result.unwrap();
+    net.handle(0, outputs);
+    net.run();
+    assert_eq!(hellos(&net), before + 1);
+    assert_eq!(net.joined[&0].total_work, helper.chain().tip().chain_work, "the relay's view of the node is current");
+    assert_eq!(tip(&net.nodes[1]), helper.chain().tip().hash, "the other node followed");
+}

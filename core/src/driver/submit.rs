@@ -195,15 +195,26 @@ impl Driver {
 
     /// Announces the new best tip if the submission moved it, then the usual
     /// end of a call.
+    ///
+    /// When the tip moved by more than one block on the old one (a chain from
+    /// the REST API), a new `Hello` follows: the relay credits an announced
+    /// block's work only when it knows its parent's, and peers choose whom to
+    /// sync from by the work the relay reports.
     fn finish_submission(&mut self, before: BlockHash, out: &mut Vec<Output>) {
+        let tip = self.state.chain().tip();
+        let moved = tip.hash != before;
+        let one_block_on_before = tip.block().is_some_and(|b| b.header.prev_hash == before);
         // The tip's body is in memory unless a reorganisation went back to
         // a block deeper than the body limit (then there is nothing new to tell).
-        if self.tip() != before
+        if moved
             && self.me.is_some()
-            && let Some(tip) = self.state.chain().tip().block()
+            && let Some(tip) = tip.block()
         {
             let block = tip.as_ref().clone();
             send(Envelope::broadcast(Message::Block { block }), out);
+        }
+        if moved && !one_block_on_before && self.me.is_some() {
+            send(Envelope::broadcast(self.hello()), out);
         }
         self.finish(before, out);
     }
