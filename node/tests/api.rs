@@ -123,8 +123,9 @@ async fn bad_input_gets_400_with_a_reason() {
     let mut forged = genesis.clone();
     forged["hash"] = json!("00".repeat(32));
     assert_eq!(http.post("/add_block", forged.to_string()).await.0, 400);
-    let (status, _) = http.post("/add_block", genesis.to_string()).await;
-    assert_eq!(status, 201, "a known block is accepted again");
+    let (status, text) = http.post("/add_block", genesis.to_string()).await;
+    assert_eq!(status, 409, "a known block adds nothing: {text}");
+    assert!(text.contains("already known"), "{text}");
     assert_eq!(http.chain().await["length"], 1, "nothing changed");
     node.shut_down().await.unwrap();
 }

@@ -52,7 +52,16 @@ const MAX_TEMPLATES: usize = 8;
 pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
     let serializer =
         serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true).serialize_maps_as_objects(true);
-    value.serialize(&serializer).map_err(|e| JsError::new(&format!("cannot convert to JS: {e}")))
+    match value.serialize(&serializer) {
+        Ok(js) => Ok(js),
+        // A number past 2^53 (a peer's claimed height, say) is no JS number:
+        // through JSON it becomes the nearest one instead of an error, so
+        // nothing a peer sends can make a call throw and lose its outputs.
+        Err(exact) => {
+            let text = serde_json::to_string(value).map_err(|e| JsError::new(&format!("cannot convert to JS: {e}")))?;
+            js_sys::JSON::parse(&text).map_err(|_| JsError::new(&format!("cannot convert to JS: {exact}")))
+        }
+    }
 }
 
 /// A JS number that must be a non-negative integer-ish value (a time in ms,

@@ -428,3 +428,28 @@ test('welcomeNetwork reads the relay\'s Welcome; legacyOutboxPost reads old outb
   assert.equal(wasm.legacyOutboxPost('not json'), undefined);
   node.free();
 });
+
+test('numbers past 2^53 from a peer make no call throw', () => {
+  const node = new wasm.TabNode('dev', 'js');
+  const chainId = wasm.chainId('dev');
+  const zero = '00'.repeat(32);
+  const huge = '1152921504606846976'; // 2^60, as JSON text (never through JS numbers)
+  const peer = `{"id":7,"agent":"liar","best_height":${huge},"total_work":"${'ff'.repeat(32)}"}`;
+  const welcome = `{"type":"Welcome","peer_id":3,"network":"dev","chain_id":"${chainId}","peers":[${peer}]}`;
+  assert.doesNotThrow(() => node.onText(welcome, NOW));
+  const me = `{"id":3,"agent":"js","best_height":0,"total_work":"${zero}"}`;
+  let outputs;
+  assert.doesNotThrow(() => {
+    outputs = node.onText(`{"type":"PeerJoined","peer":${me}}`, NOW);
+  });
+  // The sync it starts says where the liar claims to be, however large.
+  const started = outputs.find((o) => o.kind === 'event' && o.event.type === 'syncStarted');
+  assert.ok(started && started.event.targetHeight >= 2 ** 53, JSON.stringify(outputs.map((o) => o.kind)));
+  assert.ok(outputs.some((o) => o.kind === 'send'), 'the GetHeaders request is not lost');
+  const joined = `{"type":"PeerJoined","peer":{"id":8,"agent":"other","best_height":${huge},"total_work":"${zero}"}}`;
+  assert.doesNotThrow(() => node.onText(joined, NOW));
+  assert.doesNotThrow(() => node.peers());
+  assert.doesNotThrow(() => node.status());
+  assert.ok(node.peers().some((p) => p.height >= 2 ** 53));
+  node.free();
+});

@@ -38,14 +38,19 @@ pub(super) async fn chain(State(api): State<Api>) -> Response {
 }
 
 /// `POST /add_block` block JSON → 201 when valid on a known parent (a
-/// heavier branch reorgs; a block already known is fine too), else 400 with
-/// the reason and nothing kept (not even a block whose parent is unknown).
+/// heavier branch reorgs), 409 when the node has the block already (nothing
+/// was added: the tutorial's node refuses it too), else 400 with the reason
+/// and nothing kept (not even a block whose parent is unknown).
 pub(super) async fn add_block(State(api): State<Api>, body: Bytes) -> Response {
     const WHAT: &str = "The block was discarded by the node";
     let block: Block = match serde_json::from_slice(&body) {
         Ok(block) => block,
         Err(e) => return bad_request(WHAT, e),
     };
+    let hash = block.hash();
+    if api.service.read(|driver| driver.state().chain().get(&hash).is_some()) {
+        return text(StatusCode::CONFLICT, format!("The block {hash} is already known: nothing was added"));
+    }
     let result = api.service.try_update(move |driver| driver.submit_block(block, now_ms())).await;
     match result {
         Ok(Ok(())) => text(StatusCode::CREATED, "Block added to the chain"),
