@@ -25,7 +25,9 @@
 //! the post ids of the post window keep them, and the rest is read from the
 //! host's storage when needed.
 //!
-//! By file: `mod.rs` (the tree, submitting, the fork choice), `duplicates.rs`
+//! By file: `mod.rs` (the tree, submitting, the fork choice), `keep.rs`
+//! (which blocks are kept, wanted blocks), `known_invalid.rs` (blocks refused
+//! with one lookup), `duplicates.rs`
 //! (posts already on a branch, within the post window), `side.rs` (side
 //! branch budget and pruning), `bodies.rs` (which bodies and post ids stay in
 //! memory), `entries.rs` (the slots, in chunks), `queries.rs` (locators, sync
@@ -36,6 +38,8 @@ mod bodies;
 pub use bodies::BodyLimit;
 mod duplicates;
 mod entries;
+mod keep;
+mod known_invalid;
 mod queries;
 mod side;
 
@@ -48,8 +52,8 @@ use crate::params::Params;
 use crate::retarget::next_target;
 use crate::target::{CompactTarget, Target, Work};
 use crate::validate::{
-    BlockError, ParentContext, check_block, check_block_structure, check_contextual, check_proof_of_work,
-    check_signatures, median_time,
+    BlockError, ParentContext, check_block_structure, check_contextual, check_proof_of_work, check_signatures,
+    median_time,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -467,45 +471,6 @@ impl Chain {
         self.submit_inner(block, now_ms, true)
     }
 
-    /// Marks blocks of a header chain a sync has checked to have more work
-    /// than the best chain: they are kept when they arrive, whatever their
-    /// own rank, and their side branch is not pruned while wanted. At most
-    /// [`MAX_WANTED`]; returns how many were taken.
-    pub fn want(&mut self, hashes: impl IntoIterator<Item = BlockHash>) -> usize {
-        let room = MAX_WANTED.saturating_sub(self.wanted.len());
-        let before = self.wanted.len();
-        self.wanted.extend(hashes.into_iter().take(room));
-        self.wanted.len() - before
-    }
-
-    /// Prunes side branches that fell behind or are over the side budget
-    /// (after a batch of [`Chain::submit_kept`]); returns the hashes removed.
-    pub fn prune(&mut self) -> Vec<BlockHash> {
-        self.prune_side()
-    }
-
-    /// Forgets every wanted hash, and the post ids loaded back for the
-    /// sync's checks ([`Chain::release_loaded`]): the sync ended.
-    pub fn clear_wanted(&mut self) {
-        self.wanted.clear();
-        self.release_loaded();
-    }
-
-    /// Whether a block is kept when it arrives with `parent` and target work
-    /// `work`: it extends the best tip, ranks above it, or is wanted.
-    /// `Err((its chain work, the best work))` when not.
-    fn worth_keeping(&self, parent: usize, hash: &BlockHash, work: Work) -> Result<(), (Work, Work)> {
-        let tip = self.tip();
-        if parent == self.tip_index() || self.wanted.contains(hash) {
-            return Ok(());
-        }
-        let rank = TipRank { chain_work: self.entries[parent].chain_work.saturating_add(work), hash: *hash };
-        if rank > tip.tip_rank() {
-            return Ok(());
-        }
-        Err((rank.chain_work, tip.chain_work))
-    }
-
     fn submit_inner(&mut self, block: Block, now_ms: u64, keep_any: bool) -> Result<BlockStatus, BlockError> {
         let hash = block.hash();
         if self.contains(&hash) {
@@ -520,51 +485,6 @@ impl Chain {
         result
     }
 
-    /// Checks a block whose parent is not in the tree, as far as that goes
-    /// without the parent ([`check_block`]), without keeping it. A failure is
-    /// remembered as in [`Chain::submit`].
-    pub fn check_detached(&mut self, block: &Block) -> Result<(), BlockError> {
-        let hash = block.hash();
-        let result = self
-            .refuse_known_invalid(hash, &block.header.prev_hash)
-            .and_then(|()| check_block(&self.params, block).map(drop));
-        if let Err(error) = &result {
-            self.condemn(hash, error);
-        }
-        result
-    }
-
-    /// Whether the block is remembered as invalid.
-    pub fn is_known_invalid(&self, hash: &BlockHash) -> bool {
-        self.invalid.contains(hash)
-    }
-
-    /// Refuses a block remembered as invalid, or one whose parent is.
-    fn refuse_known_invalid(&self, hash: BlockHash, parent: &BlockHash) -> Result<(), BlockError> {
-        if self.invalid.contains(&hash) {
-            return Err(BlockError::KnownInvalid(hash));
-        }
-        if self.invalid.contains(parent) {
-            return Err(BlockError::InvalidParent(*parent));
-        }
-        Ok(())
-    }
-
-    /// Remembers `hash` as invalid if `error` condemns every copy of it, and
-    /// drops (and remembers) the orphans that build on it.
-    fn condemn(&mut self, hash: BlockHash, error: &BlockError) {
-        if !self.invalid.note(hash, error) {
-            return;
-        }
-        let mut queue = vec![hash];
-        while let Some(parent) = queue.pop() {
-            for (child, _) in self.orphans.take_children(&parent) {
-                self.invalid.insert(child);
-                queue.push(child);
-            }
-        }
-    }
-
     /// [`Chain::submit_inner`] for a block neither in the tree nor known invalid.
     fn submit_new(
         &mut self,
@@ -577,7 +497,7 @@ impl Chain {
         let parent = self.by_hash.get(&block.header.prev_hash).copied();
         if let Some(parent) = parent
             && !keep_any
-            && let Err((chain_work, best_work)) = self.worth_keeping(parent, &hash, work)
+            && let Err((chain_work, best_work)) = self.worth_keeping(parent, &hash, work, self.tip_index())
         {
             return Ok(BlockStatus::LessWork { chain_work, best_work });
         }
@@ -603,7 +523,7 @@ impl Chain {
         while let Some((parent_hash, parent_index)) = queue.pop() {
             for (child_hash, child) in self.orphans.take_children(&parent_hash) {
                 let child_work = child.header.bits.to_target().map_or(Work::ZERO, |t| t.work());
-                if !keep_any && self.worth_keeping_beside(parent_index, &child_hash, child_work, candidate).is_err() {
+                if !keep_any && self.worth_keeping(parent_index, &child_hash, child_work, candidate).is_err() {
                     continue;
                 }
                 // Orphans passed everything but the parent's rules on arrival;
@@ -637,27 +557,6 @@ impl Chain {
             stored.removed.extend(self.prune_side());
         }
         Ok(BlockStatus::Stored(stored))
-    }
-
-    /// [`Chain::worth_keeping`] while a submission is connecting orphans and
-    /// `candidate` is the tip it will move to.
-    fn worth_keeping_beside(
-        &self,
-        parent: usize,
-        hash: &BlockHash,
-        work: Work,
-        candidate: usize,
-    ) -> Result<(), (Work, Work)> {
-        if parent == candidate {
-            return Ok(());
-        }
-        self.worth_keeping(parent, hash, work)?;
-        let rank = TipRank { chain_work: self.entries[parent].chain_work.saturating_add(work), hash: *hash };
-        if self.wanted.contains(hash) || rank > self.entries[candidate].tip_rank() {
-            Ok(())
-        } else {
-            Err((rank.chain_work, self.entries[candidate].chain_work))
-        }
     }
 
     /// Whether entry `a` is a better tip than entry `b` (see [`TipRank`]).
