@@ -181,23 +181,8 @@ pub fn stamp_job(post: &Post, params: &Params, factor: u64) -> (CompactTarget, M
     let bits = bits_for(params, post.encoded_len(), factor);
     let mut header = stamp_header(post, &params.chain_id());
     header.bits = bits;
-    // bits_for returns a canonical target of at least 1, which always decodes.
-    let job = MiningJob::new(&header).unwrap_or_else(|_| unreachable_job());
+    let job = MiningJob::new(&header).expect("bits_for gives a canonical target of at least 1, which decodes");
     (bits, job)
-}
-
-#[cold]
-fn unreachable_job() -> MiningJob {
-    let fallback = BlockHeader {
-        version: STAMP_HEADER_VERSION,
-        height: 0,
-        prev_hash: BlockHash::ZERO,
-        merkle_root: MerkleRoot::ZERO,
-        timestamp_ms: 0,
-        bits: CompactTarget(0x2100_ffff),
-        nonce: 0,
-    };
-    MiningJob::new(&fallback).unwrap_or_else(|_| panic!("the easiest compact target decodes"))
 }
 
 /// Stamps `post` at `factor` times the required work on this thread with the

@@ -219,8 +219,10 @@ pub fn check_block_structure(params: &Params, block: &Block) -> Result<Vec<TxId>
     check_block_structure_on(params, &params.chain_id(), block)
 }
 
-/// [`check_block_structure`] with the network's chain id at hand.
-fn check_block_structure_on(params: &Params, chain_id: &BlockHash, block: &Block) -> Result<Vec<TxId>, BlockError> {
+/// [`check_block_structure`] with the network's chain id at hand (computing
+/// it builds the genesis block: a tree or a relay checking block after block
+/// knows it already).
+pub fn check_block_structure_on(params: &Params, chain_id: &BlockHash, block: &Block) -> Result<Vec<TxId>, BlockError> {
     #[cfg(any(test, feature = "test-util"))]
     counts::add(&counts::STRUCTURES);
     let header = &block.header;

@@ -19,7 +19,7 @@ use tabchain_core::params::Params;
 use tabchain_core::post::{Post, PostError};
 use tabchain_core::stamp::check_stamp;
 use tabchain_core::target::Work;
-use tabchain_core::validate::{BlockError, check_block_structure};
+use tabchain_core::validate::{BlockError, check_block_structure_on};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, WireError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -406,7 +406,7 @@ impl Connection {
                         hub.metrics.dropped(DropReason::Duplicate, 1);
                         return None;
                     }
-                    KnownBlock::Announced | KnownBlock::New => block_work(&hub.params, block),
+                    KnownBlock::Announced | KnownBlock::New => block_work(&hub.params, &hub.chain_id, block),
                 };
                 let work = match checked {
                     Ok(work) => work,
@@ -438,7 +438,7 @@ impl Connection {
                     let prev = block.header.prev_hash;
                     let checked = match hub.known_block(&hash, &prev) {
                         KnownBlock::Invalid(error) => Err(error),
-                        KnownBlock::Announced | KnownBlock::New => block_work(&hub.params, block),
+                        KnownBlock::Announced | KnownBlock::New => block_work(&hub.params, &hub.chain_id, block),
                     };
                     match checked {
                         Ok(work) => links.push((hash, prev, work)),
@@ -509,10 +509,11 @@ impl Connection {
     }
 }
 
-/// The relay's check of a block (everything but post signatures, see
-/// [`check_block_structure`]); returns the work its proof of work proves.
-fn block_work(params: &Params, block: &Block) -> Result<Work, BlockError> {
-    check_block_structure(params, block)?;
+/// The relay's check of a block on the network `chain_id` (everything but
+/// post signatures, see [`check_block_structure_on`]); returns the work its
+/// proof of work proves.
+fn block_work(params: &Params, chain_id: &BlockHash, block: &Block) -> Result<Work, BlockError> {
+    check_block_structure_on(params, chain_id, block)?;
     Ok(block.header.bits.to_target()?.work())
 }
 

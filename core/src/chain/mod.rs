@@ -52,7 +52,7 @@ use crate::params::Params;
 use crate::retarget::next_target;
 use crate::target::{CompactTarget, Target, Work};
 use crate::validate::{
-    BlockError, ParentContext, check_block_structure, check_contextual, check_proof_of_work, check_signatures,
+    BlockError, ParentContext, check_block_structure_on, check_contextual, check_proof_of_work, check_signatures,
     median_time,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -502,7 +502,7 @@ impl Chain {
             return Ok(BlockStatus::LessWork { chain_work, best_work });
         }
         let chain_id = self.genesis().hash;
-        let txids = check_block_structure(&self.params, &block)?;
+        let txids = check_block_structure_on(&self.params, &chain_id, &block)?;
         let Some(parent) = parent else {
             check_signatures(&block, &chain_id)?;
             let missing_parent = block.header.prev_hash;
