@@ -29,6 +29,7 @@ async fn node(data: &std::path::Path, relays: Vec<String>) -> RunningNode {
         mine: false,
         threads: 1,
         peers: vec![],
+        allowed_hosts: vec![],
     })
     .await
     .expect("node starts")

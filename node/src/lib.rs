@@ -6,6 +6,7 @@
 //! `main` adds the command line and signals.
 
 pub mod api;
+pub mod http_peers;
 pub mod miner;
 pub mod relay_client;
 pub mod service;
@@ -41,7 +42,10 @@ pub struct Config {
     /// Mining threads (background miner and `GET /mine`).
     pub threads: usize,
     /// HTTP peers to announce blocks to from the start.
-    pub peers: Vec<String>,
+    pub peers: Vec<http_peers::PeerOrigin>,
+    /// Host names the REST API answers besides IP addresses and `localhost`
+    /// (see `api/browser_guard.rs`).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// A running node.
@@ -59,6 +63,8 @@ impl RunningNode {
     /// Stops serving, the miners and the relay connection, and waits for all
     /// of them, so the database is closed when this returns.
     pub async fn shut_down(self) -> Result<()> {
+        // A `GET /mine` in progress would hold the server's graceful shutdown.
+        self.service.cancel_mining_now();
         self.stop.send_replace(true);
         let served = self.server.await.context("the HTTP server task failed");
         self.service.stop_mining();
@@ -97,7 +103,9 @@ pub async fn start(config: Config) -> Result<RunningNode> {
         None
     };
     let service = Service::new(driver, store, miner, config.threads.max(1));
-    service.http_peers.lock().extend(config.peers.iter().cloned());
+    for peer in &config.peers {
+        service.http_peers.add(peer.clone()).context("--peer")?;
+    }
     let (stop, shutdown) = watch::channel(false);
 
     let on_found = service.clone();
@@ -108,7 +116,7 @@ pub async fn start(config: Config) -> Result<RunningNode> {
         }
     })];
     tasks.push(tokio::spawn(relay_client::run(config.relays.clone(), service.clone(), shutdown.clone())));
-    let api = api::Api::new(service.clone())?;
+    let api = api::Api::new(service.clone(), config.allowed_hosts.clone())?;
     tasks.push(tokio::spawn(api::announce_to_peers(api.clone(), shutdown.clone())));
 
     let listener =

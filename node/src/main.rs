@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Parser;
 use tabchain_core::params::Network;
+use tabchain_node::http_peers::PeerOrigin;
 use tabchain_node::{Config, start};
 
 /// tabchain native full node: relay client, multi-core miner, embedded
@@ -33,8 +34,12 @@ struct Args {
     #[arg(long, default_value = "main")]
     network: Network,
     /// HTTP peer to announce blocks to, e.g. http://127.0.0.1:8002 (repeatable).
-    #[arg(long = "peer")]
-    peers: Vec<String>,
+    #[arg(long = "peer", value_parser = PeerOrigin::parse)]
+    peers: Vec<PeerOrigin>,
+    /// Host name the REST API answers to besides IP addresses and localhost
+    /// (repeatable); requests naming another Host get 403.
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
 }
 
 #[tokio::main]
@@ -44,11 +49,6 @@ async fn main() -> Result<()> {
     for relay in &args.relays {
         if !(relay.starts_with("ws://") || relay.starts_with("wss://")) {
             bail!("--relay {relay:?} must be a ws:// or wss:// address");
-        }
-    }
-    for peer in &args.peers {
-        if !peer.starts_with("http://") {
-            bail!("--peer {peer:?} must be an http:// address");
         }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -64,7 +64,8 @@ async fn main() -> Result<()> {
         data: args.data,
         mine: args.mine,
         threads,
-        peers: args.peers.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
+        peers: args.peers,
+        allowed_hosts: args.allowed_hosts,
     };
     let node = start(config).await?;
     let shutdown = tabchain_process::shutdown_signal();

@@ -162,9 +162,15 @@ fn mine_loop(index: usize, shared: &Shared, found: &mpsc::Sender<Found>) {
     }
 }
 
-/// Mines `block` on `threads` threads until one finds a nonce; the block with
-/// it. Used by `GET /mine`, which answers only once the block exists.
-pub fn mine_now(block: Block, threads: usize, kernel: Kernel) -> Result<Block, TargetError> {
+/// Mines `block` on `threads` threads until one finds a nonce: the block with
+/// it, or `None` once `cancel` is set. Used by `GET /mine`, which answers
+/// only once the block exists (or the node shuts down).
+pub fn mine_now(
+    block: Block,
+    threads: usize,
+    kernel: Kernel,
+    cancel: &AtomicBool,
+) -> Result<Option<Block>, TargetError> {
     let job = Job::new(0, block)?;
     let stop = AtomicBool::new(false);
     let result = Mutex::new(None);
@@ -173,7 +179,7 @@ pub fn mine_now(block: Block, threads: usize, kernel: Kernel) -> Result<Block, T
             let (job, stop, result) = (&job, &stop, &result);
             scope.spawn(move || {
                 let mut next = (index as u64) << RANGE_BITS;
-                while !stop.load(Ordering::Acquire) {
+                while !stop.load(Ordering::Acquire) && !cancel.load(Ordering::Acquire) {
                     let outcome = job.mining.mine(kernel, next, SLICE);
                     if let Some((nonce, _)) = outcome.found {
                         let mut slot = result.lock();
@@ -187,11 +193,10 @@ pub fn mine_now(block: Block, threads: usize, kernel: Kernel) -> Result<Block, T
             });
         }
     });
-    let nonce = result.into_inner();
+    let Some(nonce) = result.into_inner() else { return Ok(None) };
     let mut block = job.block;
-    // The loop only ends once some thread stored a nonce.
-    block.header.nonce = nonce.unwrap_or(block.header.nonce);
-    Ok(block)
+    block.header.nonce = nonce;
+    Ok(Some(block))
 }
 
 #[cfg(test)]
@@ -235,7 +240,22 @@ mod tests {
     #[test]
     fn mine_now_finds_a_valid_nonce() {
         let (params, block) = template();
-        let mined = mine_now(block, 2, Kernel::detect()).unwrap();
+        let mined = mine_now(block, 2, Kernel::detect(), &AtomicBool::new(false)).unwrap().expect("a block");
         check_proof_of_work(&params, &mined).unwrap();
+    }
+
+    #[test]
+    fn mine_now_stops_when_cancelled() {
+        let (_, mut block) = template();
+        // A target of 1: no nonce meets it.
+        block.header.bits = tabchain_core::target::CompactTarget(0x0300_0001);
+        let cancel = AtomicBool::new(false);
+        let mined = std::thread::scope(|scope| {
+            let mining = scope.spawn(|| mine_now(block, 2, Kernel::detect(), &cancel));
+            std::thread::sleep(Duration::from_millis(50));
+            cancel.store(true, Ordering::Release);
+            mining.join().unwrap()
+        });
+        assert_eq!(mined.unwrap(), None);
     }
 }

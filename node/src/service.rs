@@ -9,9 +9,8 @@
 //! template when the driver says theirs is stale. All of it is synchronous;
 //! async callers use [`Service::update_blocking`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -21,6 +20,7 @@ use tabchain_core::hash::BlockHash;
 use tabchain_core::params::Params;
 use tokio::sync::{mpsc, watch};
 
+use crate::http_peers::HttpPeers;
 use crate::miner::{Found, Job, MinerPool};
 use crate::store::{Store, StoreError};
 
@@ -49,8 +49,9 @@ pub struct Service {
     miner: Mutex<Option<MinerPool>>,
     next_job: AtomicU64,
     tip: watch::Sender<Tip>,
-    /// HTTP peers (`/register_node`), as given.
-    pub http_peers: Mutex<BTreeSet<String>>,
+    /// HTTP peers blocks are announced to (`/register_node`, `--peer`).
+    pub http_peers: HttpPeers,
+    mining_cancelled: AtomicBool,
     /// Threads used by `GET /mine` and the background miner.
     pub threads: usize,
 }
@@ -67,7 +68,8 @@ impl Service {
             miner: Mutex::new(miner),
             next_job: AtomicU64::new(1),
             tip: watch::Sender::new(tip),
-            http_peers: Mutex::new(BTreeSet::new()),
+            http_peers: HttpPeers::default(),
+            mining_cancelled: AtomicBool::new(false),
             threads,
         });
         service.refresh_template(&mut service.driver.lock());
@@ -237,10 +239,17 @@ impl Service {
         drop(pool);
     }
 
-    /// Mines `block` now on all threads (for `GET /mine`).
-    pub fn mine_block_now(&self, block: Block) -> anyhow::Result<Block> {
+    /// Mines `block` now on all threads (for `GET /mine`); `None` once
+    /// [`Service::cancel_mining_now`] was called.
+    pub fn mine_block_now(&self, block: Block) -> anyhow::Result<Option<Block>> {
         let kernel = tabchain_core::mining::Kernel::detect();
-        Ok(crate::miner::mine_now(block, self.threads, kernel)?)
+        Ok(crate::miner::mine_now(block, self.threads, kernel, &self.mining_cancelled)?)
+    }
+
+    /// Stops every [`Service::mine_block_now`], now and later: the node is
+    /// shutting down and must not wait for a block.
+    pub fn cancel_mining_now(&self) {
+        self.mining_cancelled.store(true, Ordering::Release);
     }
 }
 

@@ -16,6 +16,7 @@ async fn node(dir: &tempfile::TempDir) -> RunningNode {
         mine: false,
         threads: 2,
         peers: vec![],
+        allowed_hosts: vec![],
     })
     .await
     .unwrap()

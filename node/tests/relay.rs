@@ -31,6 +31,7 @@ async fn a_tab_and_a_node_exchange_posts_and_blocks() {
         mine: false,
         threads: 2,
         peers: vec![],
+        allowed_hosts: vec![],
     })
     .await
     .unwrap();

@@ -37,6 +37,7 @@ async fn kill_9_during_sync_then_resume() {
         mine: false,
         threads: 1,
         peers: vec![],
+        allowed_hosts: vec![],
     };
     let a = start(config(vec![])).await.unwrap();
     let blocks = dev_chain(count);

@@ -1,39 +1,27 @@
 //! HTTP peers: `POST /register_node`, `POST /register_with`, and announcing
 //! new best blocks to every peer in the background.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use parking_lot::Mutex;
 use tabchain_core::block::Block;
 
 use super::body::{self, NodeAddress};
 use super::chain::chain;
-use super::{Api, MAX_HTTP_PEERS, MAX_PEER_CHAIN_BYTES, bad_request, internal, text};
+use super::{Api, MAX_PEER_CHAIN_BYTES, bad_request, busy, internal, text};
+use crate::http_peers::PeerOrigin;
 use crate::service::now_ms;
 
-/// Checks a peer address: `http://host[:port]` (the API is plain HTTP).
-fn peer_address(body: &[u8]) -> Result<String, String> {
+/// The peer named by a `{"node_address": url}` body (see
+/// [`crate::http_peers`] for what is accepted).
+fn peer_address(body: &[u8]) -> Result<PeerOrigin, String> {
     let NodeAddress { node_address } = body::parse(body)?;
-    let address = node_address.trim();
-    if address.is_empty() {
-        return Err("`node_address` is empty".into());
-    }
-    let url = reqwest::Url::parse(address).map_err(|e| format!("`node_address` is not a URL: {e}"))?;
-    if url.scheme() != "http" || url.host_str().is_none() {
-        return Err(format!("`node_address` must be an http:// address of a node, got {address:?}"));
-    }
-    Ok(address.trim_end_matches('/').to_owned())
-}
-
-/// Adds a peer, up to [`MAX_HTTP_PEERS`].
-fn remember_peer(api: &Api, address: String) -> Result<(), String> {
-    let mut peers = api.service.http_peers.lock();
-    if !peers.contains(&address) && peers.len() >= MAX_HTTP_PEERS {
-        return Err(format!("already {MAX_HTTP_PEERS} peers"));
-    }
-    peers.insert(address);
-    Ok(())
+    PeerOrigin::parse(&node_address).map_err(|e| format!("`node_address`: {e}"))
 }
 
 /// `POST /register_node {"node_address": url}` → adds the peer, answers the chain.
@@ -42,7 +30,7 @@ pub(super) async fn register_node(State(api): State<Api>, body: Bytes) -> Respon
         Ok(address) => address,
         Err(reason) => return bad_request("Invalid data", reason),
     };
-    if let Err(reason) = remember_peer(&api, address) {
+    if let Err(reason) = api.service.http_peers.add(address) {
         return bad_request("Invalid data", reason);
     }
     chain(State(api)).await
@@ -78,6 +66,7 @@ pub(super) async fn register_with(State(api): State<Api>, headers: HeaderMap, bo
         Ok(address) => address,
         Err(reason) => return bad_request("Invalid data", reason),
     };
+    let Some(_slot) = api.limits.heavy.enter().await else { return busy("/register_with") };
     // The address the caller used to reach us is the one the remote should use.
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return bad_request("Invalid data", "the request has no Host header to give the remote");
@@ -85,17 +74,23 @@ pub(super) async fn register_with(State(api): State<Api>, headers: HeaderMap, bo
     let me = format!("http://{host}");
     let answer = api
         .client
-        .post(format!("{remote}/register_node"))
+        .post(remote.url("/register_node"))
         .header(header::CONTENT_TYPE, "application/json")
         .body(serde_json::json!({ "node_address": me }).to_string())
         .send()
         .await;
+    // One answer for every way of failing (refused, timed out, a redirect,
+    // an error status): the API is not a port scanner. The log has details.
     let response = match answer {
         Ok(response) if response.status().is_success() => response,
         Ok(response) => {
-            return text(StatusCode::BAD_GATEWAY, format!("{remote} answered {}", response.status()));
+            tracing::debug!(%remote, status = %response.status(), "registration refused");
+            return not_a_node(&remote);
         }
-        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("{remote} is unreachable: {e}")),
+        Err(e) => {
+            tracing::debug!(%remote, "registration failed: {e}");
+            return not_a_node(&remote);
+        }
     };
     let body = match read_limited(response, MAX_PEER_CHAIN_BYTES).await {
         Ok(body) => body,
@@ -105,7 +100,7 @@ pub(super) async fn register_with(State(api): State<Api>, headers: HeaderMap, bo
         Ok(blocks) => blocks,
         Err(reason) => return text(StatusCode::BAD_GATEWAY, format!("{remote} sent an unusable chain: {reason}")),
     };
-    if let Err(reason) = remember_peer(&api, remote.clone()) {
+    if let Err(reason) = api.service.http_peers.add(remote.clone()) {
         return bad_request("Invalid data", reason);
     }
     let result = api
@@ -124,9 +119,20 @@ pub(super) async fn register_with(State(api): State<Api>, headers: HeaderMap, bo
     }
 }
 
+/// `502`: registering at `remote` did not work, whatever the reason.
+fn not_a_node(remote: &PeerOrigin) -> Response {
+    text(StatusCode::BAD_GATEWAY, format!("{remote} did not accept the registration (is a tabchain node there?)"))
+}
+
 /// Announces every new best block to the HTTP peers (`POST /add_block`) in the
 /// background, each with a timeout: a dead peer never slows anything else.
+/// A peer gets one announcement at a time (one still running means this
+/// block is skipped for it), and one that fails
+/// [`MAX_PEER_FAILURES`](crate::http_peers::MAX_PEER_FAILURES) times in a
+/// row is dropped. A 4xx answer (it has the block, or lacks its parent) is
+/// not a failure: the peer is there.
 pub async fn announce_to_peers(api: Api, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let busy: Arc<Mutex<HashSet<PeerOrigin>>> = Arc::default();
     let mut tip = api.service.watch_tip();
     loop {
         tokio::select! {
@@ -137,19 +143,34 @@ pub async fn announce_to_peers(api: Api, mut shutdown: tokio::sync::watch::Recei
         let block = api.service.read(|driver| driver.state().chain().get(&hash).and_then(|e| e.block().cloned()));
         let Some(block) = block else { continue };
         let Ok(body) = serde_json::to_string(block.as_ref()) else { continue };
-        let peers: Vec<String> = api.service.http_peers.lock().iter().cloned().collect();
-        for peer in peers {
+        for peer in api.service.http_peers.list() {
+            if !busy.lock().insert(peer.clone()) {
+                continue;
+            }
             let request = api
                 .client
-                .post(format!("{peer}/add_block"))
+                .post(peer.url("/add_block"))
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
+            let (service, busy) = (api.service.clone(), busy.clone());
             tokio::spawn(async move {
-                match request.send().await {
-                    Ok(response) if response.status().is_success() => {}
-                    Ok(response) => tracing::debug!(%peer, status = %response.status(), "peer refused our block"),
-                    Err(e) => tracing::debug!(%peer, "cannot reach peer: {e}"),
+                let reached = match request.send().await {
+                    Ok(response) if response.status().is_client_error() || response.status().is_success() => true,
+                    Ok(response) => {
+                        tracing::debug!(%peer, status = %response.status(), "peer failed on our block");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, "cannot reach peer: {e}");
+                        false
+                    }
+                };
+                if reached {
+                    service.http_peers.succeeded(&peer);
+                } else if service.http_peers.failed(&peer) {
+                    tracing::info!(%peer, "dropped an HTTP peer that keeps failing");
                 }
+                busy.lock().remove(&peer);
             });
         }
     }

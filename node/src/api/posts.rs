@@ -5,41 +5,20 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tabchain_core::post::Post;
 use tabchain_core::stamp::{DEFAULT_STAMP_FACTOR, stamp_post};
-use tokio::sync::Semaphore;
 
 use super::body::{self, NewTransaction};
 use super::{Api, bad_request, internal, text};
 use crate::service::now_ms;
 
-/// Bounds the stamping `/new_transaction` does for its clients: a few at a
-/// time, a bounded number waiting, the rest refused with 503.
-pub(super) struct Stamping {
-    slots: Semaphore,
-    waiting: AtomicUsize,
-    max_waiting: usize,
-}
-
-impl Stamping {
-    pub(super) fn new(concurrent: usize, max_waiting: usize) -> Self {
-        Self { slots: Semaphore::new(concurrent), waiting: AtomicUsize::new(0), max_waiting }
-    }
-
-    /// Stamps `post` at the default factor on a blocking thread; `None` when
-    /// too many posts are waiting already.
-    async fn stamp(&self, post: Post, params: tabchain_core::params::Params) -> Option<anyhow::Result<Post>> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        let permit = self.slots.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let Ok(_permit) = permit else { return Some(Err(anyhow::anyhow!("stamping is shut down"))) };
-        let stamped = tokio::task::spawn_blocking(move || stamp_post(post, &params, DEFAULT_STAMP_FACTOR)).await;
-        Some(stamped.map_err(|e| anyhow::anyhow!("stamping failed: {e}")))
-    }
+/// Stamps `post` at the default factor on a blocking thread, in one of the
+/// stamping slots; `None` when too many posts wait for one already.
+async fn stamp(api: &Api, post: Post) -> Option<anyhow::Result<Post>> {
+    let _slot = api.limits.stamping.enter().await?;
+    let params = api.service.params();
+    let stamped = tokio::task::spawn_blocking(move || stamp_post(post, &params, DEFAULT_STAMP_FACTOR)).await;
+    Some(stamped.map_err(|e| anyhow::anyhow!("stamping failed: {e}")))
 }
 
 /// `POST /new_transaction {author, content}` → 201 `Success`: an own post of
@@ -56,7 +35,7 @@ pub(super) async fn new_transaction(State(api): State<Api>, body: Bytes) -> Resp
         Ok(post) => post,
         Err(e) => return bad_request(WHAT, e),
     };
-    let post = match api.stamping.stamp(post, api.service.params()).await {
+    let post = match stamp(&api, post).await {
         Some(Ok(post)) => post,
         Some(Err(e)) => return internal(e),
         None => return text(StatusCode::SERVICE_UNAVAILABLE, "Too many posts are being stamped; try again shortly"),

@@ -50,6 +50,7 @@ pub fn dev_config(relays: &[&str], data: &Path) -> Config {
         mine: false,
         threads: 1,
         peers: vec![],
+        allowed_hosts: vec![],
     }
 }
 
