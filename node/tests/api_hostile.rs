@@ -245,3 +245,27 @@ async fn shutting_down_stops_a_mine_in_progress() {
     assert!(started.elapsed() < Duration::from_secs(3), "shutdown waited {:?}", started.elapsed());
     assert!(mining.await.unwrap().unwrap().is_none(), "the mining was cancelled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_requests_beyond_the_bound_are_refused_at_once() {
+    use tabchain_node::api::{MAX_CONCURRENT_HEAVY, MAX_WAITING_HEAVY};
+    // A remote that takes its time to answer each registration.
+    let slow = serve(Router::new().route(
+        "/register_node",
+        post(|| async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            StatusCode::NOT_FOUND
+        }),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&dir).await;
+    let url = format!("http://{}/register_with", node.addr);
+    let extra = 4;
+    let requests = (0..MAX_CONCURRENT_HEAVY + MAX_WAITING_HEAVY + extra)
+        .map(|_| post_json(url.clone(), json!({"node_address": format!("http://{slow}")})));
+    let statuses: Vec<u16> = futures_util::future::join_all(requests).await.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), extra, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 502).count(), MAX_CONCURRENT_HEAVY + MAX_WAITING_HEAVY);
+    node.shut_down().await.unwrap();
+}
