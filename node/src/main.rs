@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use tabchain_core::params::Network;
 use tabchain_node::{Config, start};
+use tabchain_process::http::HttpLimits;
 
 /// tabchain native full node: relay client, multi-core miner, embedded
 /// database and the classic REST API.
@@ -65,6 +66,7 @@ async fn main() -> Result<()> {
         mine: args.mine,
         threads,
         peers: args.peers.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
+        http_limits: HttpLimits::default(),
     };
     let node = start(config).await?;
     let shutdown = tabchain_process::shutdown_signal();

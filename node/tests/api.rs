@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tabchain_core::params::Network;
 use tabchain_node::{Config, RunningNode, start};
+use tabchain_process::http::HttpLimits;
 
 async fn node(dir: &tempfile::TempDir) -> RunningNode {
     start(Config {
@@ -16,6 +17,7 @@ async fn node(dir: &tempfile::TempDir) -> RunningNode {
         mine: false,
         threads: 2,
         peers: vec![],
+        http_limits: HttpLimits::default(),
     })
     .await
     .unwrap()
