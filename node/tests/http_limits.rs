@@ -1,6 +1,6 @@
 //! The REST API's HTTP server against clients that hold sockets: a request
-//! head that never ends, an idle keep-alive connection, one address opening
-//! connections until nobody else could.
+//! head that never ends, a body that stalls, an idle keep-alive connection,
+//! one address opening connections until nobody else could.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -63,6 +63,25 @@ async fn partial_requests_and_idle_connections_are_closed_within_the_header_time
         assert!(started.elapsed() >= Duration::from_millis(300), "closed before the timeout: {what:?}");
     }
     assert_eq!(node.http_stats.header_timeouts(), 3);
+    node.shut_down().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_refused_and_closed_within_the_body_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = HttpLimits { body_timeout: Duration::from_millis(400), ..HttpLimits::default() };
+    let node = node(&dir, limits).await;
+    let mut stream = TcpStream::connect(node.addr).await.unwrap();
+    let head =
+        "POST /add_block HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    stream.write_all(format!("{head}{{\"index\": 1,").as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "still open after 3 s");
+    assert!(started.elapsed() >= Duration::from_millis(300), "closed before the timeout");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "a client error: {answer}");
     node.shut_down().await.unwrap();
 }
 

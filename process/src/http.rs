@@ -11,6 +11,8 @@
 //!   to send a request's head, counted from the connection's start and, on a
 //!   kept-alive connection, from the end of the previous response (so it
 //!   also bounds idle keep-alive);
+//! - a **body timeout**: a request body that stalls for
+//!   [`HttpLimits::body_timeout`] (no bytes) fails, and the connection closes;
 //! - **connection limits**: at most [`HttpLimits::max_connections_per_address`]
 //!   open connections from one address ([`address_group`]: IPv6 counts by
 //!   /64) and [`HttpLimits::max_connections`] in all; a connection over
@@ -37,6 +39,8 @@ use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::timeout::RequestBodyTimeout;
+pub use tower_http::timeout::TimeoutBody;
 
 /// What one HTTP server allows its clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +49,9 @@ pub struct HttpLimits {
     /// headers), from the connection's start or the end of the previous
     /// response; then the connection is closed.
     pub header_timeout: Duration,
+    /// Longest pause while a request body is read; then reading it fails
+    /// (the handler answers an error) and the connection closes.
+    pub body_timeout: Duration,
     /// Most connections open at once from one address (IPv6: one /64).
     pub max_connections_per_address: usize,
     /// Most connections open at once in all.
@@ -52,12 +59,18 @@ pub struct HttpLimits {
 }
 
 impl Default for HttpLimits {
-    /// 10 s for a request's head (a slow mobile client needs a fraction of
-    /// it), 64 connections per address (a browser opens at most 6 per host,
-    /// so this leaves room for a household or an office behind one address),
-    /// 1,024 in all (file descriptors stay well below the usual limits).
+    /// 10 s for a request's head and for any pause in a body (a slow mobile
+    /// client needs a fraction of it), 64 connections per address (a browser
+    /// opens at most 6 per host, so this leaves room for a household or an
+    /// office behind one address), 1,024 in all (file descriptors stay well
+    /// below the usual limits).
     fn default() -> Self {
-        Self { header_timeout: Duration::from_secs(10), max_connections_per_address: 64, max_connections: 1_024 }
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections_per_address: 64,
+            max_connections: 1_024,
+        }
     }
 }
 
@@ -202,7 +215,8 @@ impl ServeStats {
 /// returns once the requests in flight are answered (upgraded connections
 /// are no longer the server's). `make_service` builds each connection's
 /// service from the client's address (an axum router with its `ConnectInfo`,
-/// say); `stats` counts what was refused.
+/// say), which reads request bodies through [`TimeoutBody`]; `stats`
+/// counts what was refused.
 pub async fn serve<M, S, B>(
     listener: TcpListener,
     limits: HttpLimits,
@@ -211,7 +225,7 @@ pub async fn serve<M, S, B>(
     shutdown: impl Future<Output = ()>,
 ) where
     M: Fn(SocketAddr) -> S,
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower_service::Service<Request<TimeoutBody<Incoming>>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn StdError + Send + Sync>>,
     B: Body + Send + 'static,
@@ -246,7 +260,7 @@ pub async fn serve<M, S, B>(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {error}");
         }
-        let service = TowerToHyperService::new(make_service(remote));
+        let service = TowerToHyperService::new(RequestBodyTimeout::new(make_service(remote), limits.body_timeout));
         let (mut stopped, running, stats) = (stopped.clone(), running.clone(), stats.clone());
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
@@ -336,7 +350,7 @@ mod tests {
     #[derive(Clone)]
     struct Ok200;
 
-    impl tower_service::Service<Request<Incoming>> for Ok200 {
+    impl tower_service::Service<Request<TimeoutBody<Incoming>>> for Ok200 {
         type Response = Response<String>;
         type Error = Infallible;
         type Future = Ready<Result<Response<String>, Infallible>>;
@@ -345,7 +359,7 @@ mod tests {
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, _: Request<Incoming>) -> Self::Future {
+        fn call(&mut self, _: Request<TimeoutBody<Incoming>>) -> Self::Future {
             std::future::ready(Ok(Response::new("ok".to_owned())))
         }
     }

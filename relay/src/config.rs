@@ -217,11 +217,13 @@ impl Config {
         self.max_peers_per_address.unwrap_or((self.max_peers / 4).max(1))
     }
 
-    /// What the HTTP server allows: the header timeout, `max_http_per_address`,
-    /// and [`MAX_HTTP_CONNECTIONS`] in all.
+    /// What the HTTP server allows: the header timeout (also the longest
+    /// pause in a request body), `max_http_per_address`, and
+    /// [`MAX_HTTP_CONNECTIONS`] in all.
     pub fn http_limits(&self) -> HttpLimits {
         HttpLimits {
             header_timeout: self.header_timeout,
+            body_timeout: self.header_timeout,
             max_connections_per_address: self.max_http_per_address,
             max_connections: MAX_HTTP_CONNECTIONS,
         }

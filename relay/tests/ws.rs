@@ -14,7 +14,10 @@
 //! clients at once; `max_peers` (503); hello and idle timeouts; shutdown
 //! (1001) and refusal of new connections meanwhile; `/metrics`; peer news
 //! reaching a peer between its `Welcome` and its `Hello`; the close handshake
-//! waiting for a peer that reads late.
+//! waiting for a peer that reads late; admission per address (eight clients
+//! from 127.0.0.2 leave room for 127.0.0.3; the connect rate; `429`), by
+//! `Origin` (`403`), and an upgrade that never reads nor says `Hello`
+//! giving its slot back.
 //!
 //! Ordering is never left to sleeps when something observable exists: a
 //! client knows it joined when it sees its own `PeerJoined`, and
@@ -953,4 +956,33 @@ async fn joining_and_leaving_in_a_loop_is_bounded_per_address() {
     // Another address is not affected.
     join_from(t.addr, [127, 0, 0, 3], "other", work(1)).await.sync_quiet().await;
     assert_eq!(refused_metric(&t, "churn").await, "tabchain_relay_refused_total{reason=\"churn\"} 5");
+}
+
+#[tokio::test]
+async fn an_upgrade_that_never_reads_nor_says_hello_gives_its_place_back() {
+    use tokio::io::AsyncWriteExt;
+    let t = start(|c| {
+        c.max_peers = 1;
+        c.hello_timeout = Duration::from_millis(200);
+    })
+    .await;
+    // A whole upgrade request, then nothing: it never reads the 101, the
+    // Welcome or the close frame, and never answers.
+    let mut stalled = tokio::net::TcpStream::connect(t.addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        t.addr
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    eventually("the stalled upgrade holds the slot", || t.relay.peers().len() == 1).await;
+    assert_eq!(try_upgrade_from(t.addr, [127, 0, 0, 3], &[]).await.err(), Some(503));
+    // The Hello timeout, then the close handshake's grace: the slot is free.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while try_upgrade_from(t.addr, [127, 0, 0, 3], &[]).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the stalled upgrade kept its slot");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(t.relay.disconnects(DisconnectReason::HelloTimeout), 1);
+    drop(stalled);
 }
