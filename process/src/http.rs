@@ -147,7 +147,7 @@ impl AddressCounts {
     }
 
     /// Connections open now from `ip`'s group.
-    pub fn from(&self, ip: IpAddr) -> usize {
+    pub fn open_from(&self, ip: IpAddr) -> usize {
         self.state.lock().by_group.get(&address_group(ip)).copied().unwrap_or(0)
     }
 
@@ -340,9 +340,9 @@ mod tests {
         assert_eq!(counts.try_acquire(a).unwrap_err(), LimitError::PerAddress { limit: 2 });
         let _third = counts.try_acquire(b).unwrap();
         assert_eq!(counts.try_acquire(b).unwrap_err(), LimitError::Total { limit: 3 });
-        assert_eq!((counts.from(a), counts.from(b), counts.open()), (2, 1, 3));
+        assert_eq!((counts.open_from(a), counts.open_from(b), counts.open()), (2, 1, 3));
         drop(first);
-        assert_eq!((counts.from(a), counts.open()), (1, 2));
+        assert_eq!((counts.open_from(a), counts.open()), (1, 2));
         let _again = counts.try_acquire(a).unwrap();
     }
 

@@ -24,7 +24,7 @@ use crate::metrics::RefusedReason;
 
 /// Addresses whose connect bucket is remembered; the least recently seen is
 /// forgotten beyond this (it starts again with a full bucket).
-const REMEMBERED_ADDRESSES: usize = 65_536;
+const REMEMBERED_ADDRESSES: NonZeroUsize = NonZeroUsize::new(65_536).unwrap();
 
 /// Why an upgrade was refused before it got a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -65,22 +65,25 @@ pub(crate) struct Admission {
     allowed_origins: Vec<String>,
     peers: Arc<AddressCounts>,
     connects: Mutex<LruCache<IpAddr, ConnectBucket>>,
+    /// Time that one connection takes from a bucket to refill.
     connect_interval: Duration,
-    connect_burst: Duration,
+    /// How far ahead of now a bucket may be emptied: `burst − 1` intervals.
+    connect_burst_ahead: Duration,
 }
 
 impl Admission {
-    /// The rules of `config` (checked already).
+    /// The rules of `config` (checked already: the connect rate at least
+    /// [`crate::config::MIN_CONNECT_RATE`]).
     pub fn new(config: &Config) -> Self {
         let interval = Duration::from_secs_f64(1.0 / config.connect_rate);
-        let remembered = NonZeroUsize::new(REMEMBERED_ADDRESSES).unwrap_or(NonZeroUsize::MIN);
         Self {
             allowed_origins: config.allowed_origins.iter().map(|o| o.to_ascii_lowercase()).collect(),
             peers: AddressCounts::new(config.peers_per_address(), usize::MAX),
-            connects: Mutex::new(LruCache::new(remembered)),
+            connects: Mutex::new(LruCache::new(REMEMBERED_ADDRESSES)),
             connect_interval: interval,
-            // A bucket of `burst` connections is `burst − 1` intervals ahead of now.
-            connect_burst: interval.mul_f64(config.connect_burst - 1.0),
+            // Saturates for absurd bursts (1e300): a bucket that never runs dry.
+            connect_burst_ahead: Duration::try_from_secs_f64(interval.as_secs_f64() * (config.connect_burst - 1.0))
+                .unwrap_or(Duration::MAX),
         }
     }
 
@@ -92,14 +95,17 @@ impl Admission {
         if !self.origin_allowed(headers) {
             return Err(Refusal::Origin);
         }
-        if !self.connects.lock().get_or_insert_mut(address_group(ip), || ConnectBucket::new(now)).take(
-            now,
-            self.connect_interval,
-            self.connect_burst,
-        ) {
+        if !self.take_connect(ip, now) {
             return Err(Refusal::Churn);
         }
         self.peers.try_acquire(ip).map_err(|_| Refusal::PerAddress)
+    }
+
+    /// Takes one connection from `ip`'s bucket, if it has one left.
+    fn take_connect(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut connects = self.connects.lock();
+        let bucket = connects.get_or_insert_mut(address_group(ip), || ConnectBucket::new(now));
+        bucket.take(now, self.connect_interval, self.connect_burst_ahead)
     }
 
     /// No list, no `Origin` header (not a browser), or a listed origin.
@@ -114,8 +120,8 @@ impl Admission {
 
 /// One address's connect rate as a token bucket kept in one instant (GCRA):
 /// the time at which the bucket would be full again. A connection is
-/// allowed while that time is at most `burst` ahead of now, and moves it one
-/// interval further.
+/// allowed while that time is at most `burst_ahead` ahead of now, and moves
+/// it one interval further.
 #[derive(Clone, Copy, Debug)]
 struct ConnectBucket {
     full_at: Instant,
@@ -127,9 +133,9 @@ impl ConnectBucket {
     }
 
     /// Takes one connection if the bucket allows it; a refused one takes nothing.
-    fn take(&mut self, now: Instant, interval: Duration, burst: Duration) -> bool {
+    fn take(&mut self, now: Instant, interval: Duration, burst_ahead: Duration) -> bool {
         let start = self.full_at.max(now);
-        if start.saturating_duration_since(now) > burst {
+        if start.saturating_duration_since(now) > burst_ahead {
             return false;
         }
         self.full_at = start + interval;

@@ -274,6 +274,9 @@ impl Config {
         if self.peers_per_address() > self.max_peers {
             return Err(ConfigError::PerAddressAboveMax { per_address: self.peers_per_address(), max: self.max_peers });
         }
+        if self.connect_rate < MIN_CONNECT_RATE {
+            return Err(ConfigError::ConnectRate { rate: self.connect_rate });
+        }
         if !(self.connect_burst.is_finite() && self.connect_burst >= 1.0) {
             return Err(ConfigError::ConnectBurst { burst: self.connect_burst });
         }
@@ -286,6 +289,10 @@ impl Config {
 
 /// Smallest frame limit allowed: a `Hello` must fit.
 pub const MIN_FRAME_BYTES: usize = 1024;
+
+/// Slowest connect rate allowed (one connection per 1,000 s): slower would
+/// be a relay that refuses nearly everyone, and time arithmetic would overflow.
+pub const MIN_CONNECT_RATE: f64 = 0.001;
 
 /// Most HTTP connections open at once in all, websockets not counted
 /// (`max_peers` bounds those): with them, file descriptors stay bounded.
@@ -341,6 +348,12 @@ pub enum ConfigError {
         per_address: usize,
         /// The relay's limit.
         max: usize,
+    },
+    /// A connect rate below [`MIN_CONNECT_RATE`].
+    #[error("connect rate {rate} is below the minimum of {MIN_CONNECT_RATE} per second")]
+    ConnectRate {
+        /// The setting.
+        rate: f64,
     },
     /// A connect burst below one would refuse every connection.
     #[error("connect burst {burst} must be at least 1")]
@@ -443,6 +456,13 @@ mod tests {
         let mut c = base.clone();
         c.connect_burst = 0.5;
         assert!(matches!(c.validate(), Err(ConfigError::ConnectBurst { .. })));
+        let mut c = base.clone();
+        c.connect_rate = 1e-300;
+        assert!(matches!(c.validate(), Err(ConfigError::ConnectRate { .. })));
+        let mut c = base.clone();
+        (c.connect_rate, c.connect_burst) = (MIN_CONNECT_RATE, 1e300);
+        c.validate().unwrap();
+        drop(crate::admission::Admission::new(&c));
         let mut c = base.clone();
         c.max_http_per_address = 0;
         assert!(matches!(c.validate(), Err(ConfigError::NotPositive { .. })));

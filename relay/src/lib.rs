@@ -36,7 +36,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-pub use config::{Config, ConfigError, MAX_HTTP_CONNECTIONS, MIN_FRAME_BYTES, RateLimits};
+pub use config::{Config, ConfigError, MAX_HTTP_CONNECTIONS, MIN_CONNECT_RATE, MIN_FRAME_BYTES, RateLimits};
 pub use hub::PeerView;
 pub use metrics::{DisconnectReason, DropReason, RefusedReason};
 pub use tabchain_core::params::Network;
