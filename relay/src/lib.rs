@@ -7,8 +7,11 @@
 //! block's proof of work and shape, a post's fields and signature), drops
 //! duplicates, and keeps one bad or slow peer from hurting the others:
 //! per-peer rate limits, a misbehaviour score, and bounded outbound queues
-//! whose owner is disconnected when it does not read. The protocol is in
-//! `docs/PROTOCOL.md`.
+//! whose owner is disconnected when it does not read. One host cannot fill
+//! it either: websockets and new connections are bounded per address, the
+//! page's origin can be required (`admission`), and HTTP requests have
+//! header and body timeouts ([`tabchain_process::http`]). The protocol is
+//! in `docs/PROTOCOL.md`.
 //!
 //! [`start`] serves [`app`] on an address (tests use port 0) and returns a
 //! [`RunningRelay`]; `main` adds the command line, logging and signals.

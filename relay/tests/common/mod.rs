@@ -1,6 +1,7 @@
 //! Helpers for the relay's websocket tests: a relay on `127.0.0.1:0`, a
-//! websocket [`Client`] with timeouts and clear panics, and the wire messages
-//! tests send. Dev-network blocks and posts come from the test kit
+//! websocket [`Client`] with timeouts and clear panics (also from other
+//! loopback addresses, 127.0.0.2 and on, and raw upgrades that report the
+//! status they were refused with), and the wire messages tests send. Dev-network blocks and posts come from the test kit
 //! (`tabchain_core::testkit`), re-exported here.
 #![allow(dead_code)]
 
