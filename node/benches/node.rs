@@ -18,6 +18,7 @@ use tabchain_core::testkit::dev_chain;
 use tabchain_core::wire::{Envelope, Message};
 use tabchain_node::miner::{Job, MinerPool};
 use tabchain_node::{Config, RunningNode, start};
+use tabchain_process::http::HttpLimits;
 use tabchain_relay::Config as RelayConfig;
 
 async fn node(data: &std::path::Path, relays: Vec<String>) -> RunningNode {
@@ -30,6 +31,7 @@ async fn node(data: &std::path::Path, relays: Vec<String>) -> RunningNode {
         threads: 1,
         peers: vec![],
         allowed_hosts: vec![],
+        http_limits: HttpLimits::default(),
     })
     .await
     .expect("node starts")

@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 use tabchain_core::driver::Driver;
 use tabchain_core::mining::Kernel;
 use tabchain_core::params::{Network, Params};
+use tabchain_process::http::{HttpLimits, ServeStats};
 use tokio::sync::{mpsc, watch};
 
 use crate::miner::MinerPool;
@@ -46,6 +47,9 @@ pub struct Config {
     /// Host names the REST API answers besides IP addresses and `localhost`
     /// (see `api/browser_guard.rs`).
     pub allowed_hosts: Vec<String>,
+    /// What the REST API allows a client: header timeout, connections per
+    /// address and in all ([`HttpLimits::default`]: 10 s, 64, 1,024).
+    pub http_limits: HttpLimits,
 }
 
 /// A running node.
@@ -54,8 +58,10 @@ pub struct RunningNode {
     pub addr: SocketAddr,
     /// The shared state (for tests and statistics).
     pub service: Arc<Service>,
+    /// What the REST API's server refused or cut short (for tests and statistics).
+    pub http_stats: Arc<ServeStats>,
     stop: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<Result<()>>,
+    server: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -74,7 +80,7 @@ impl RunningNode {
                 abort.abort();
             }
         }
-        served?
+        served
     }
 }
 
@@ -123,13 +129,16 @@ pub async fn start(config: Config) -> Result<RunningNode> {
         tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("binding {}", config.http))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let mut shutdown_http = shutdown;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, api::router(api))
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_http.wait_for(|stop| *stop).await;
-            })
-            .await
-            .context("serving HTTP")
-    });
-    Ok(RunningNode { addr, service, stop, server, tasks })
+    let http_stats = Arc::new(ServeStats::default());
+    let router = api::router(api);
+    let server = tokio::spawn(tabchain_process::http::serve(
+        listener,
+        config.http_limits,
+        http_stats.clone(),
+        move |_| router.clone(),
+        async move {
+            let _ = shutdown_http.wait_for(|stop| *stop).await;
+        },
+    ));
+    Ok(RunningNode { addr, service, http_stats, stop, server, tasks })
 }

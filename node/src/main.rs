@@ -9,6 +9,7 @@ use clap::Parser;
 use tabchain_core::params::Network;
 use tabchain_node::http_peers::PeerOrigin;
 use tabchain_node::{Config, start};
+use tabchain_process::http::HttpLimits;
 
 /// tabchain native full node: relay client, multi-core miner, embedded
 /// database and the classic REST API.
@@ -66,6 +67,7 @@ async fn main() -> Result<()> {
         threads,
         peers: args.peers,
         allowed_hosts: args.allowed_hosts,
+        http_limits: HttpLimits::default(),
     };
     let node = start(config).await?;
     let shutdown = tabchain_process::shutdown_signal();

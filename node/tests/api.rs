@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tabchain_core::params::Network;
 use tabchain_node::{Config, RunningNode, start};
+use tabchain_process::http::HttpLimits;
 
 async fn node(dir: &tempfile::TempDir) -> RunningNode {
     start(Config {
@@ -17,6 +18,7 @@ async fn node(dir: &tempfile::TempDir) -> RunningNode {
         threads: 2,
         peers: vec![],
         allowed_hosts: vec![],
+        http_limits: HttpLimits::default(),
     })
     .await
     .unwrap()

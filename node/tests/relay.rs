@@ -11,6 +11,7 @@ use tabchain_core::target::Work;
 use tabchain_core::testkit::{dev, stamped};
 use tabchain_core::wire::{self, Envelope, Message, PROTOCOL_VERSION};
 use tabchain_node::{Config, start};
+use tabchain_process::http::HttpLimits;
 use tabchain_relay::Config as RelayConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -32,6 +33,7 @@ async fn a_tab_and_a_node_exchange_posts_and_blocks() {
         threads: 2,
         peers: vec![],
         allowed_hosts: vec![],
+        http_limits: HttpLimits::default(),
     })
     .await
     .unwrap();

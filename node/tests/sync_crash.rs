@@ -10,6 +10,7 @@ use tabchain_core::params::Network;
 use tabchain_core::testkit::dev_chain;
 use tabchain_core::wire::{Envelope, Message};
 use tabchain_node::{Config, start};
+use tabchain_process::http::HttpLimits;
 use tabchain_relay::Config as RelayConfig;
 
 async fn height(client: &reqwest::Client, url: &str) -> Option<usize> {
@@ -38,6 +39,7 @@ async fn kill_9_during_sync_then_resume() {
         threads: 1,
         peers: vec![],
         allowed_hosts: vec![],
+        http_limits: HttpLimits::default(),
     };
     let a = start(config(vec![])).await.unwrap();
     let blocks = dev_chain(count);

@@ -7,11 +7,15 @@
 //!   back (`cargo xtask serve`, tests).
 //! - Feature `binary`: logging to stderr filtered by `RUST_LOG`
 //!   ([`init_logging`]) and the shutdown signal ([`shutdown_signal`]).
+//! - Feature `http`: serving HTTP/1.1 with a header-read timeout and
+//!   per-address connection limits ([`http::serve`]).
 //! - Feature `test-util`: [`spawn::spawn`], which starts one of the binaries,
 //!   waits (with a timeout) for its line and kills it when dropped.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "test-util")]
 pub mod spawn;
 

@@ -243,7 +243,10 @@ fn bench(args: &BenchArgs) -> Result<()> {
                         .args(["--network", "dev", "--www"])
                         .arg(scratch.www())
                         .args(["--max-peers", "5000", "--rate-msgs", "1000000", "--rate-burst-msgs", "1000000"])
-                        .args(["--rate-bytes", "1000000000", "--rate-burst-bytes", "1000000000"]);
+                        .args(["--rate-bytes", "1000000000", "--rate-burst-bytes", "1000000000"])
+                        // Every client comes from 127.0.0.1, all at once.
+                        .args(["--max-peers-per-address", "5000", "--connect-rate", "1000000"])
+                        .args(["--connect-burst", "1000000", "--max-http-per-address", "5000"]);
                     cmd
                 }
                 Server::Chat => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tabchain_core::params::Network;
 use tabchain_core::wire::MAX_MESSAGE_BYTES;
+use tabchain_process::http::HttpLimits;
 
 /// Per-peer token buckets: sustained rates and the bursts allowed above them.
 ///
@@ -77,6 +78,61 @@ pub struct Config {
     /// Most connections at once; more get `503`.
     #[arg(long, default_value_t = 1_024, help = "Most websocket connections at once")]
     pub max_peers: usize,
+    /// Most websocket connections from one address (IPv6: one /64); more get
+    /// `429`. `None`: a quarter of `max_peers` (at least 1), so that one
+    /// host can never take every slot ([`Config::peers_per_address`]).
+    #[arg(
+        long,
+        value_name = "N",
+        help = "Most websocket connections from one address (IPv6: one /64) [default: a quarter of --max-peers]"
+    )]
+    pub max_peers_per_address: Option<usize>,
+    /// New websocket connections one address may open per second, sustained
+    /// (joins and leaves cost every peer a message).
+    #[arg(
+        long,
+        value_name = "PER_SEC",
+        default_value_t = 2.0,
+        help = "New websocket connections per second from one address, sustained; more get 429"
+    )]
+    pub connect_rate: f64,
+    /// New websocket connections one address may open at once after being quiet.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 32.0,
+        help = "New websocket connections from one address in a burst"
+    )]
+    pub connect_burst: f64,
+    /// Page origins (`scheme://host[:port]`) whose websockets are accepted;
+    /// empty: any. A request without `Origin` (a native node; browsers
+    /// always send one) is accepted either way.
+    #[arg(
+        long = "allowed-origin",
+        value_name = "ORIGIN",
+        value_delimiter = ',',
+        help = "Origin allowed to open the websocket, e.g. https://example.org (repeatable or comma-separated; default: any). Requests without Origin (native nodes) are always allowed"
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Time a client has to send an HTTP request's head (also how long a
+    /// kept-alive connection may stay idle).
+    #[arg(
+        long = "header-timeout-secs",
+        value_name = "HEADER_TIMEOUT_SECS",
+        value_parser = seconds,
+        default_value = "10",
+        help = "Seconds a client has to send an HTTP request's headers (and an idle keep-alive connection stays open)"
+    )]
+    pub header_timeout: Duration,
+    /// Most HTTP connections open at once from one address, websockets not
+    /// counted (they have `max_peers_per_address`); more are closed at once.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        help = "Most HTTP connections (besides websockets) open at once from one address"
+    )]
+    pub max_http_per_address: usize,
     /// Largest websocket message accepted; a bigger one closes the connection (1009).
     #[arg(
         long,
@@ -155,10 +211,31 @@ impl Config {
         config
     }
 
+    /// Most websocket connections from one address: the setting, or a
+    /// quarter of `max_peers` (at least 1).
+    pub fn peers_per_address(&self) -> usize {
+        self.max_peers_per_address.unwrap_or((self.max_peers / 4).max(1))
+    }
+
+    /// What the HTTP server allows: the header timeout (also the longest
+    /// pause in a request body), `max_http_per_address`, and
+    /// [`MAX_HTTP_CONNECTIONS`] in all.
+    pub fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.header_timeout,
+            max_connections_per_address: self.max_http_per_address,
+            max_connections: MAX_HTTP_CONNECTIONS,
+        }
+    }
+
     /// Refuses settings under which the relay could not do its job.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("max peers", self.max_peers as f64),
+            ("max peers per address", self.peers_per_address() as f64),
+            ("connect rate", self.connect_rate),
+            ("max HTTP connections per address", self.max_http_per_address as f64),
             ("queue messages", self.queue_messages as f64),
             ("queue bytes", self.queue_bytes as f64),
             ("seen ids", self.seen_ids as f64),
@@ -185,6 +262,7 @@ impl Config {
             ("ping interval", self.ping_interval),
             ("idle timeout", self.idle_timeout),
             ("hello timeout", self.hello_timeout),
+            ("header timeout", self.header_timeout),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::NotPositive { what });
@@ -193,12 +271,41 @@ impl Config {
         if self.idle_timeout <= self.ping_interval {
             return Err(ConfigError::IdleBelowPing);
         }
+        if self.peers_per_address() > self.max_peers {
+            return Err(ConfigError::PerAddressAboveMax { per_address: self.peers_per_address(), max: self.max_peers });
+        }
+        if self.connect_rate < MIN_CONNECT_RATE {
+            return Err(ConfigError::ConnectRate { rate: self.connect_rate });
+        }
+        if !(self.connect_burst.is_finite() && self.connect_burst >= 1.0) {
+            return Err(ConfigError::ConnectBurst { burst: self.connect_burst });
+        }
+        if let Some(origin) = self.allowed_origins.iter().find(|origin| !is_origin(origin)) {
+            return Err(ConfigError::Origin { origin: origin.clone() });
+        }
         Ok(())
     }
 }
 
 /// Smallest frame limit allowed: a `Hello` must fit.
 pub const MIN_FRAME_BYTES: usize = 1024;
+
+/// Slowest connect rate allowed (one connection per 1,000 s): slower would
+/// be a relay that refuses nearly everyone, and time arithmetic would overflow.
+pub const MIN_CONNECT_RATE: f64 = 0.001;
+
+/// Most HTTP connections open at once in all, websockets not counted
+/// (`max_peers` bounds those): with them, file descriptors stay bounded.
+pub const MAX_HTTP_CONNECTIONS: usize = 1_024;
+
+/// Whether `text` is an origin as browsers send it: `http` or `https`, a
+/// host, maybe a port, nothing else (no path, query, user or trailing slash).
+fn is_origin(text: &str) -> bool {
+    let Ok(uri) = text.parse::<axum::http::Uri>() else { return false };
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let bare = uri.authority().is_some_and(|a| !a.as_str().contains('@') && !a.host().is_empty());
+    scheme_ok && bare && !text.ends_with('/') && uri.path_and_query().is_none_or(|p| p.as_str() == "/")
+}
 
 /// Why a [`Config`] cannot work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -234,6 +341,32 @@ pub enum ConfigError {
     /// Peers would be dropped as idle between two pings.
     #[error("idle timeout must be longer than the ping interval")]
     IdleBelowPing,
+    /// One address could have more connections than the relay.
+    #[error("max peers per address {per_address} is above max peers {max}")]
+    PerAddressAboveMax {
+        /// The per-address limit.
+        per_address: usize,
+        /// The relay's limit.
+        max: usize,
+    },
+    /// A connect rate below [`MIN_CONNECT_RATE`].
+    #[error("connect rate {rate} is below the minimum of {MIN_CONNECT_RATE} per second")]
+    ConnectRate {
+        /// The setting.
+        rate: f64,
+    },
+    /// A connect burst below one would refuse every connection.
+    #[error("connect burst {burst} must be at least 1")]
+    ConnectBurst {
+        /// The setting.
+        burst: f64,
+    },
+    /// An allowed origin that no browser would send.
+    #[error("allowed origin {origin:?} is not scheme://host[:port] (http or https, no path or trailing slash)")]
+    Origin {
+        /// The setting.
+        origin: String,
+    },
 }
 
 #[cfg(test)]
@@ -248,13 +381,40 @@ mod tests {
     #[test]
     fn defaults_are_the_documented_ones() {
         let c = Config::new(Network::Dev, "site");
-        assert_eq!((c.network, c.www), (Network::Dev, PathBuf::from("site")));
+        assert_eq!((c.network, &c.www), (Network::Dev, &PathBuf::from("site")));
         assert_eq!((c.max_peers, c.max_frame_bytes), (1_024, MAX_MESSAGE_BYTES));
         assert_eq!(c.rate, RateLimits::default());
         assert_eq!((c.queue_messages, c.queue_bytes), (1_024, 16 * 1024 * 1024));
         let secs = Duration::from_secs;
         assert_eq!((c.ping_interval, c.idle_timeout, c.hello_timeout), (secs(20), secs(60), secs(10)));
         assert_eq!((c.ban_score, c.seen_ids), (100, 16_384));
+        assert_eq!((c.max_peers_per_address, c.peers_per_address()), (None, 256));
+        assert_eq!((c.connect_rate, c.connect_burst), (2.0, 32.0));
+        assert!(c.allowed_origins.is_empty());
+        assert_eq!((c.header_timeout, c.max_http_per_address), (secs(10), 64));
+        assert_eq!(c.http_limits().max_connections, MAX_HTTP_CONNECTIONS);
+    }
+
+    #[test]
+    fn one_address_gets_a_quarter_of_the_slots_by_default() {
+        let mut c = Config::new(Network::Dev, "www");
+        for (max, per_address) in [(1, 1), (3, 1), (8, 2), (1_024, 256)] {
+            c.max_peers = max;
+            assert_eq!(c.peers_per_address(), per_address, "max peers {max}");
+            c.validate().unwrap();
+        }
+        c.max_peers_per_address = Some(1_024);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn origins_are_checked_as_browsers_send_them() {
+        for good in ["http://127.0.0.1:8000", "https://example.org", "https://tabs.example.org:8443"] {
+            assert!(is_origin(good), "{good}");
+        }
+        for bad in ["example.org", "https://example.org/", "https://example.org/app", "ftp://example.org", "*", ""] {
+            assert!(!is_origin(bad), "{bad}");
+        }
     }
 
     #[test]
@@ -278,8 +438,36 @@ mod tests {
         let mut c = base.clone();
         c.idle_timeout = c.ping_interval;
         assert_eq!(c.validate(), Err(ConfigError::IdleBelowPing));
-        let mut c = base;
+        let mut c = base.clone();
         c.hello_timeout = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::NotPositive { what: "hello timeout" }));
+        let mut c = base.clone();
+        c.header_timeout = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::NotPositive { what: "header timeout" }));
+        let mut c = base.clone();
+        c.max_peers_per_address = Some(c.max_peers + 1);
+        assert!(matches!(c.validate(), Err(ConfigError::PerAddressAboveMax { .. })));
+        let mut c = base.clone();
+        c.max_peers_per_address = Some(0);
+        assert_eq!(c.validate(), Err(ConfigError::NotPositive { what: "max peers per address" }));
+        let mut c = base.clone();
+        c.connect_rate = 0.0;
+        assert_eq!(c.validate(), Err(ConfigError::NotPositive { what: "connect rate" }));
+        let mut c = base.clone();
+        c.connect_burst = 0.5;
+        assert!(matches!(c.validate(), Err(ConfigError::ConnectBurst { .. })));
+        let mut c = base.clone();
+        c.connect_rate = 1e-300;
+        assert!(matches!(c.validate(), Err(ConfigError::ConnectRate { .. })));
+        let mut c = base.clone();
+        (c.connect_rate, c.connect_burst) = (MIN_CONNECT_RATE, 1e300);
+        c.validate().unwrap();
+        drop(crate::admission::Admission::new(&c));
+        let mut c = base.clone();
+        c.max_http_per_address = 0;
+        assert!(matches!(c.validate(), Err(ConfigError::NotPositive { .. })));
+        let mut c = base;
+        c.allowed_origins = vec!["https://example.org".into(), "https://example.org/".into()];
+        assert_eq!(c.validate(), Err(ConfigError::Origin { origin: "https://example.org/".into() }));
     }
 }

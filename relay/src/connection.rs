@@ -2,13 +2,14 @@
 //! each message before the hub routes it, and a writer task that drains the
 //! connection's queue in batches (every queued frame fed, then one flush).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -21,13 +22,14 @@ use tabchain_core::stamp::check_stamp;
 use tabchain_core::target::Work;
 use tabchain_core::validate::{BlockError, check_block_structure_on};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, WireError};
+use tabchain_process::http::AddressGuard;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite;
 
 use crate::Relay;
 use crate::hub::{Hub, KnownBlock, Peer, Slot, Status};
-use crate::metrics::{DisconnectReason, DropReason};
+use crate::metrics::{DisconnectReason, DropReason, RefusedReason};
 use crate::ratelimit::PeerLimiter;
 
 /// Bytes tungstenite gathers before writing to the socket: large enough that
@@ -59,23 +61,37 @@ mod close_code {
     pub const TOO_BIG: u16 = 1009;
 }
 
-/// `GET /ws`: upgrades to a websocket if the relay has room (else `503`).
-pub(crate) async fn upgrade(State(relay): State<Relay>, ws: WebSocketUpgrade) -> Response {
+/// `GET /ws`: upgrades to a websocket if the relay has room (else `503`)
+/// and [`crate::admission`] lets the client in (else `403` or `429`).
+pub(crate) async fn upgrade(
+    State(relay): State<Relay>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let hub = relay.hub;
     if hub.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "relay shutting down\n").into_response();
     }
     let Some(slot) = hub.reserve_slot() else {
-        hub.metrics.refused_full();
+        hub.metrics.refused(RefusedReason::Full);
         let text = format!("relay full: {} peers connected\n", hub.config.max_peers);
         return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
+    };
+    let address = match relay.admission.admit(remote.ip(), &headers, Instant::now()) {
+        Ok(address) => address,
+        Err(refusal) => {
+            hub.metrics.refused(refusal.into());
+            tracing::debug!(%remote, "upgrade refused: {refusal}");
+            return (refusal.status(), format!("{refusal}\n")).into_response();
+        }
     };
     let max = hub.config.max_frame_bytes;
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(hub, socket, slot))
+        .on_upgrade(move |socket| serve(hub, socket, (slot, address)))
 }
 
 /// How a connection ends: why, and what the writer still sends.
@@ -104,7 +120,9 @@ impl Ending {
     }
 }
 
-async fn serve(hub: Arc<Hub>, socket: WebSocket, _slot: Slot) {
+/// Runs one connection; `_held` (its slot and its place in its address's
+/// count) is freed when it ends.
+async fn serve(hub: Arc<Hub>, socket: WebSocket, _held: (Slot, AddressGuard)) {
     let (peer, queue) = hub.register();
     tracing::debug!(peer = %peer.id, "connected");
     let (sink, mut stream) = socket.split();

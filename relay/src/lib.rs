@@ -7,12 +7,16 @@
 //! block's proof of work and shape, a post's fields and signature), drops
 //! duplicates, and keeps one bad or slow peer from hurting the others:
 //! per-peer rate limits, a misbehaviour score, and bounded outbound queues
-//! whose owner is disconnected when it does not read. The protocol is in
-//! `docs/PROTOCOL.md`.
+//! whose owner is disconnected when it does not read. One host cannot fill
+//! it either: websockets and new connections are bounded per address, the
+//! page's origin can be required (`admission`), and HTTP requests have
+//! header and body timeouts ([`tabchain_process::http`]). The protocol is
+//! in `docs/PROTOCOL.md`.
 //!
 //! [`start`] serves [`app`] on an address (tests use port 0) and returns a
 //! [`RunningRelay`]; `main` adds the command line, logging and signals.
 
+mod admission;
 mod config;
 mod connection;
 mod hub;
@@ -25,23 +29,25 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-pub use config::{Config, ConfigError, MIN_FRAME_BYTES, RateLimits};
+pub use config::{Config, ConfigError, MAX_HTTP_CONNECTIONS, MIN_CONNECT_RATE, MIN_FRAME_BYTES, RateLimits};
 pub use hub::PeerView;
-pub use metrics::{DisconnectReason, DropReason};
+pub use metrics::{DisconnectReason, DropReason, RefusedReason};
 pub use tabchain_core::params::Network;
 
+use admission::Admission;
 use hub::Hub;
+use tabchain_process::http::ServeStats;
+use tower_layer::Layer as _;
 
 /// Content-Security-Policy of every response: only this origin's scripts,
 /// module workers and websocket; wasm compilation allowed; no inline script,
@@ -54,13 +60,16 @@ base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 #[derive(Clone)]
 pub struct Relay {
     hub: Arc<Hub>,
+    admission: Arc<Admission>,
+    http: Arc<ServeStats>,
 }
 
 impl Relay {
     /// A relay with `config`, if the settings can work.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { hub: Arc::new(Hub::new(config)) })
+        let admission = Arc::new(Admission::new(&config));
+        Ok(Self { hub: Arc::new(Hub::new(config)), admission, http: Arc::default() })
     }
 
     /// Its settings.
@@ -76,6 +85,16 @@ impl Relay {
     /// How many connections ended for `reason` so far.
     pub fn disconnects(&self, reason: DisconnectReason) -> u64 {
         self.hub.metrics.disconnects(reason)
+    }
+
+    /// How many websocket upgrades were refused for `reason` so far.
+    pub fn refusals(&self, reason: RefusedReason) -> u64 {
+        self.hub.metrics.refusals(reason)
+    }
+
+    /// What the HTTP server refused or cut short so far.
+    pub fn http_stats(&self) -> &ServeStats {
+        &self.http
     }
 
     /// Sends every peer a close frame (1001) and waits, at most `grace`,
@@ -102,7 +121,7 @@ pub struct RunningRelay {
     /// Its shared state: peers, counters, shutdown.
     pub relay: Relay,
     stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
 }
 
 impl RunningRelay {
@@ -112,22 +131,19 @@ impl RunningRelay {
     pub async fn shut_down(self) -> anyhow::Result<()> {
         self.relay.shut_down(SHUTDOWN_GRACE).await;
         self.stop.send_replace(true);
-        self.server.await.context("the HTTP server task failed")?.context("serving HTTP")
+        self.server.await.context("the HTTP server task failed")
     }
 }
 
-/// Checks `config`, binds `listen` and serves [`app`] on it in a tokio task,
-/// with `TCP_NODELAY` on every connection (frames are small and latency
-/// matters; writes are batched already).
+/// Checks `config`, binds `listen` and serves [`app`] on it in a tokio task
+/// with [`tabchain_process::http::serve`]: `TCP_NODELAY` on every connection
+/// (frames are small and latency matters; writes are batched already), the
+/// header timeout and the per-address HTTP connection limit of
+/// [`Config::http_limits`], and each request's `ConnectInfo<SocketAddr>`.
 pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<RunningRelay> {
     let relay = Relay::new(config).context("invalid settings")?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
     let (stop, mut stopped) = watch::channel(false);
     let shutdown = async move {
         // A dropped handle never asks for the stop: the relay serves on.
@@ -135,13 +151,17 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
             std::future::pending::<()>().await;
         }
     };
-    let server = tokio::spawn(axum::serve(listener, app(relay.clone())).with_graceful_shutdown(shutdown).into_future());
+    let (limits, stats) = (relay.config().http_limits(), relay.http.clone());
+    let router = app(relay.clone());
+    let make_service = move |remote: SocketAddr| axum::Extension(ConnectInfo(remote)).layer(router.clone());
+    let server = tokio::spawn(tabchain_process::http::serve(listener, limits, stats, make_service, shutdown));
     Ok(RunningRelay { addr, relay, stop, server })
 }
 
 /// The relay's routes: `/ws`, `/healthz`, `/metrics`, `/api/peers`, and the
 /// web app from `config.www` (`.wasm` as `application/wasm`), all with a
-/// strict [`CONTENT_SECURITY_POLICY`].
+/// strict [`CONTENT_SECURITY_POLICY`]. `/ws` needs each request's
+/// `ConnectInfo<SocketAddr>` (as [`start`] serves it).
 pub fn app(relay: Relay) -> Router {
     let static_files = ServeDir::new(&relay.hub.config.www).append_index_html_on_directories(true);
     Router::new()
@@ -171,7 +191,10 @@ async fn healthz() -> &'static str {
 /// Prometheus text exposition of the relay's counters.
 async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
     let (joined, pending) = relay.hub.peer_counts();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], relay.hub.metrics.render(joined, pending))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        relay.hub.metrics.render(joined, pending, relay.http.as_ref().into()),
+    )
 }
 
 /// The connected peers as JSON.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Result;
 use clap::Parser;
-use tabchain_relay::Config;
+use tabchain_relay::{Config, MAX_HTTP_CONNECTIONS};
 
 /// tabchain relay: serves the web app and relays messages between browser
 /// tabs and native nodes.
@@ -45,11 +45,17 @@ async fn main() -> Result<()> {
 
 /// Each connection is a file descriptor; the usual soft limit of 1024 makes
 /// the 1,011th client hang in the handshake. Raise it as far as the hard
-/// limit allows and warn when that is below what `max_peers` needs.
+/// limit allows and warn when that is below what `max_peers` websockets and
+/// [`MAX_HTTP_CONNECTIONS`] HTTP connections need.
 fn raise_open_file_limit(max_peers: usize) {
+    let needed = (max_peers + MAX_HTTP_CONNECTIONS) as u64 + 64;
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < max_peers as u64 + 64 => {
-            tracing::warn!(limit, max_peers, "open-file limit is below --max-peers; connections may fail")
+        Ok(limit) if limit < needed => {
+            tracing::warn!(
+                limit,
+                needed,
+                "open-file limit is below what --max-peers and HTTP need; connections may fail"
+            )
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tabchain_core::wire::Message;
+use tabchain_process::http::ServeStats;
 
 const KINDS: usize = Message::KINDS.len();
 
@@ -106,6 +107,54 @@ impl DisconnectReason {
     }
 }
 
+/// Why a websocket upgrade was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusedReason {
+    /// `--max-peers` connections already (`503`).
+    Full,
+    /// Its address holds `--max-peers-per-address` already (`429`).
+    PerAddress,
+    /// Its address opened connections faster than `--connect-rate` (`429`).
+    Churn,
+    /// Its `Origin` is not among `--allowed-origin` (`403`).
+    Origin,
+}
+
+impl RefusedReason {
+    const ALL: [RefusedReason; 4] =
+        [RefusedReason::Full, RefusedReason::PerAddress, RefusedReason::Churn, RefusedReason::Origin];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusedReason::Full => "full",
+            RefusedReason::PerAddress => "per_address",
+            RefusedReason::Churn => "churn",
+            RefusedReason::Origin => "origin",
+        }
+    }
+}
+
+/// What the HTTP server refused or cut short (from [`ServeStats`]).
+pub struct HttpCounts {
+    /// Connections closed at once: their address had too many open.
+    pub refused_per_address: u64,
+    /// Connections closed at once: the relay had too many open.
+    pub refused_total: u64,
+    /// Connections closed for not sending a request's head in time.
+    pub header_timeouts: u64,
+}
+
+impl From<&ServeStats> for HttpCounts {
+    fn from(stats: &ServeStats) -> Self {
+        Self {
+            refused_per_address: stats.refused_per_address(),
+            refused_total: stats.refused_total(),
+            header_timeouts: stats.header_timeouts(),
+        }
+    }
+}
+
 /// One counter per message kind, plus one (`unparsed`) for frames that did not
 /// decode or were refused by the rate limit before decoding.
 #[derive(Default)]
@@ -121,7 +170,7 @@ impl PerKind {
 #[derive(Default)]
 pub struct Metrics {
     connections: AtomicU64,
-    refused_full: AtomicU64,
+    refused: [AtomicU64; RefusedReason::ALL.len()],
     messages_in: PerKind,
     bytes_in: PerKind,
     messages_out: PerKind,
@@ -136,9 +185,14 @@ impl Metrics {
         self.connections.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A connection was refused because the relay is full.
-    pub fn refused_full(&self) {
-        self.refused_full.fetch_add(1, Ordering::Relaxed);
+    /// An upgrade was refused.
+    pub fn refused(&self, reason: RefusedReason) {
+        self.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many upgrades were refused for `reason` so far.
+    pub fn refusals(&self, reason: RefusedReason) -> u64 {
+        self.refused[reason as usize].load(Ordering::Relaxed)
     }
 
     /// A frame of `bytes` came in; `kind` is its [`Message::kind_index`] if it decoded.
@@ -170,8 +224,9 @@ impl Metrics {
         self.disconnects[reason as usize].load(Ordering::Relaxed)
     }
 
-    /// The Prometheus text exposition, with the live peer counts.
-    pub fn render(&self, joined: usize, pending: usize) -> String {
+    /// The Prometheus text exposition, with the live peer counts and the
+    /// HTTP server's counts.
+    pub fn render(&self, joined: usize, pending: usize, http: HttpCounts) -> String {
         let mut out = String::with_capacity(4096);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         header(&mut out, "peers", "gauge", "Connected peers, by whether they have said Hello.");
@@ -179,8 +234,21 @@ impl Metrics {
         let _ = writeln!(out, "tabchain_relay_peers{{state=\"pending\"}} {pending}");
         header(&mut out, "connections_total", "counter", "Websocket connections accepted.");
         let _ = writeln!(out, "tabchain_relay_connections_total {}", load(&self.connections));
-        header(&mut out, "refused_total", "counter", "Connections refused because the relay was full.");
-        let _ = writeln!(out, "tabchain_relay_refused_total {}", load(&self.refused_full));
+        header(&mut out, "refused_total", "counter", "Websocket upgrades refused, by reason.");
+        for (reason, counter) in RefusedReason::ALL.iter().zip(&self.refused) {
+            let _ = writeln!(out, "tabchain_relay_refused_total{{reason=\"{}\"}} {}", reason.as_str(), load(counter));
+        }
+        header(&mut out, "http_refused_total", "counter", "HTTP connections closed at once, by the limit they met.");
+        let _ =
+            writeln!(out, "tabchain_relay_http_refused_total{{reason=\"per_address\"}} {}", http.refused_per_address);
+        let _ = writeln!(out, "tabchain_relay_http_refused_total{{reason=\"total\"}} {}", http.refused_total);
+        header(
+            &mut out,
+            "http_header_timeouts_total",
+            "counter",
+            "HTTP connections closed for a request head not sent in time.",
+        );
+        let _ = writeln!(out, "tabchain_relay_http_header_timeouts_total {}", http.header_timeouts);
         for (name, help, counters) in [
             ("messages_received_total", "Messages received from peers, by type.", &self.messages_in),
             ("bytes_received_total", "Bytes received from peers, by message type.", &self.bytes_in),
@@ -223,6 +291,9 @@ mod tests {
         for (i, r) in DisconnectReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }
+        for (i, r) in RefusedReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
     }
 
     #[test]
@@ -234,7 +305,9 @@ mod tests {
         m.sent(5, 0, 620);
         m.dropped(DropReason::Duplicate, 2);
         m.disconnected(DisconnectReason::Slow);
-        let text = m.render(3, 1);
+        m.refused(RefusedReason::Churn);
+        let http = HttpCounts { refused_per_address: 4, refused_total: 5, header_timeouts: 6 };
+        let text = m.render(3, 1, http);
         for line in [
             "tabchain_relay_peers{state=\"joined\"} 3",
             "tabchain_relay_peers{state=\"pending\"} 1",
@@ -246,6 +319,11 @@ mod tests {
             "tabchain_relay_messages_sent_total{type=\"Tx\"} 0",
             "tabchain_relay_dropped_total{reason=\"duplicate\"} 2",
             "tabchain_relay_disconnects_total{reason=\"slow\"} 1",
+            "tabchain_relay_refused_total{reason=\"churn\"} 1",
+            "tabchain_relay_refused_total{reason=\"full\"} 0",
+            "tabchain_relay_http_refused_total{reason=\"per_address\"} 4",
+            "tabchain_relay_http_refused_total{reason=\"total\"} 5",
+            "tabchain_relay_http_header_timeouts_total 6",
             "# TYPE tabchain_relay_dropped_total counter",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");

@@ -18,6 +18,10 @@ fn bad_flags_are_refused_with_a_reason() {
         (&["--network", "test"][..], "test"),
         (&["--max-peers", "-1"][..], "-1"),
         (&["--max-peers", "0"][..], "max peers must be greater than zero"),
+        (&["--allowed-origin", "https://a.example,https://b.example/"][..], "\"https://b.example/\" is not"),
+        (&["--max-peers", "8", "--max-peers-per-address", "9"][..], "max peers per address 9 is above max peers 8"),
+        (&["--connect-burst", "0"][..], "connect burst 0 must be at least 1"),
+        (&["--header-timeout-secs", "0"][..], "header timeout must be greater than zero"),
     ] {
         let out = Command::new(RELAY).args(["--listen", "127.0.0.1:0"]).args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?} was accepted");

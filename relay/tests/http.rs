@@ -83,3 +83,60 @@ async fn healthz_and_wasm_mime_type() {
     relay.shut_down().await.unwrap();
     std::fs::remove_dir_all(&www).unwrap();
 }
+
+/// Whether the relay closed `stream` (EOF or reset) within `within`.
+async fn closed_within(stream: &mut TcpStream, within: std::time::Duration) -> bool {
+    let mut buf = [0; 1024];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {} // a response before the close
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn partial_requests_and_idle_connections_are_closed_within_the_header_timeout() {
+    use std::time::{Duration, Instant};
+    let www = std::env::temp_dir().join(format!("tabchain-relay-test-timeout-{}", std::process::id()));
+    let mut config = Config::new(Network::Dev, www);
+    config.header_timeout = Duration::from_millis(400);
+    let relay = tabchain_relay::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let half_line = b"GET /heal".as_slice();
+    let half_headers = b"GET /ws HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\n".as_slice();
+    let idle_after_a_request = b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n".as_slice();
+    for sent in [half_line, half_headers, idle_after_a_request] {
+        let mut stream = TcpStream::connect(relay.addr).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        let started = Instant::now();
+        let what = String::from_utf8_lossy(sent);
+        assert!(closed_within(&mut stream, Duration::from_secs(3)).await, "still open after 3 s: {what:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300), "closed before the timeout: {what:?}");
+    }
+    assert_eq!(relay.relay.http_stats().header_timeouts(), 3);
+    relay.shut_down().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_every_http_connection() {
+    use tokio::net::TcpSocket;
+    let www = std::env::temp_dir().join(format!("tabchain-relay-test-http-cap-{}", std::process::id()));
+    let mut config = Config::new(Network::Dev, www);
+    config.max_http_per_address = 3;
+    let relay = tabchain_relay::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let connect_from = |from: [u8; 4]| async move {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        socket.connect(relay.addr).await.unwrap()
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from([127, 0, 0, 2]).await);
+    }
+    let mut fourth = connect_from([127, 0, 0, 2]).await;
+    assert!(closed_within(&mut fourth, std::time::Duration::from_secs(3)).await, "a fourth from one address is closed");
+    let (status, _, body) = get(relay.addr, "/healthz").await;
+    assert_eq!((status, body.as_slice()), (200, b"ok".as_slice()), "another address is served");
+    assert_eq!(relay.relay.http_stats().refused_per_address(), 1);
+}

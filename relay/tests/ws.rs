@@ -14,7 +14,10 @@
 //! clients at once; `max_peers` (503); hello and idle timeouts; shutdown
 //! (1001) and refusal of new connections meanwhile; `/metrics`; peer news
 //! reaching a peer between its `Welcome` and its `Hello`; the close handshake
-//! waiting for a peer that reads late.
+//! waiting for a peer that reads late; admission per address (eight clients
+//! from 127.0.0.2 leave room for 127.0.0.3; the connect rate; `429`), by
+//! `Origin` (`403`), and an upgrade that never reads nor says `Hello`
+//! giving its slot back.
 //!
 //! Ordering is never left to sleeps when something observable exists: a
 //! client knows it joined when it sees its own `PeerJoined`, and
@@ -629,6 +632,8 @@ async fn slow_consumer_is_dropped_while_readers_get_every_block() {
         c.queue_bytes = 256 * 1024;
         c.max_frame_bytes = 64 * 1024;
         c.rate = RateLimits { messages_per_sec: 1e6, burst_messages: 1e6, bytes_per_sec: 1e9, burst_bytes: 1e9 };
+        // Every client from 127.0.0.1, at once.
+        c.connect_burst = READERS as f64 + 2.0;
     })
     .await;
     let mut readers = Vec::new();
@@ -705,7 +710,13 @@ async fn slow_consumer_is_dropped_while_readers_get_every_block() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_clients_at_once() {
     const CLIENTS: usize = 200;
-    let t = TestRelay::default().await;
+    // All from 127.0.0.1, handshaking at once: more websockets and HTTP
+    // connections than one address may open by default.
+    let t = start(|c| {
+        c.connect_burst = CLIENTS as f64;
+        c.max_http_per_address = CLIENTS;
+    })
+    .await;
     let addr = t.addr;
     let joins = (0..CLIENTS).map(|i| async move { join(addr, &format!("client-{i}"), work(1)).await });
     let mut clients = futures_util::future::join_all(joins).await;
@@ -797,7 +808,11 @@ async fn metrics_count_traffic() {
 
 #[tokio::test]
 async fn connections_beyond_max_peers_get_503() {
-    let t = start(|c| c.max_peers = 2).await;
+    let t = start(|c| {
+        c.max_peers = 2;
+        c.max_peers_per_address = Some(2);
+    })
+    .await;
     let a = join(t.addr, "a", work(1)).await;
     let _pending = Client::connect(t.addr, "pending").await;
     let url = format!("ws://{}/ws", t.addr);
@@ -874,4 +889,100 @@ async fn a_client_reading_late_still_gets_the_close_frame() {
     // 1000 close. Today the relay has already closed the socket, so the
     // answer to a ping fails and the client sees "Broken pipe" instead.
     assert_eq!(deaf.expect_close().await, NORMAL);
+}
+
+/// The `tabchain_relay_refused_total` line for `reason` from `/metrics`.
+async fn refused_metric(t: &TestRelay, reason: &str) -> String {
+    let (status, text) = http_get(t.addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let prefix = format!("tabchain_relay_refused_total{{reason=\"{reason}\"}} ");
+    text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {prefix:?} in\n{text}")).to_owned()
+}
+
+#[tokio::test]
+async fn eight_clients_from_one_address_do_not_lock_out_another() {
+    let t = start(|c| c.max_peers = 8).await;
+    let mut held = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        match try_upgrade_from(t.addr, [127, 0, 0, 2], &[]).await {
+            Ok(ws) => held.push(ws),
+            Err(status) => statuses.push(status),
+        }
+    }
+    let mut other = join_from(t.addr, [127, 0, 0, 3], "other", work(1)).await;
+    other.sync_quiet().await;
+    // A quarter of the slots by default: 2 of 8; the rest get 429.
+    assert_eq!((held.len(), statuses), (2, vec![429; 6]));
+    assert_eq!(refused_metric(&t, "per_address").await, "tabchain_relay_refused_total{reason=\"per_address\"} 6");
+    // A closed connection frees its place.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while try_upgrade_from(t.addr, [127, 0, 0, 2], &[]).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the place was never freed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn origins_outside_the_allowed_list_get_403() {
+    let t = start(|c| c.allowed_origins = vec!["http://tabs.example".into()]).await;
+    let origin = |value| [("origin", value)];
+    assert_eq!(try_upgrade_from(t.addr, [127, 0, 0, 2], &origin("http://evil.example")).await.err(), Some(403));
+    assert!(try_upgrade_from(t.addr, [127, 0, 0, 2], &origin("http://tabs.example")).await.is_ok());
+    // Native nodes send no Origin.
+    assert!(try_upgrade_from(t.addr, [127, 0, 0, 2], &[]).await.is_ok());
+    assert_eq!(refused_metric(&t, "origin").await, "tabchain_relay_refused_total{reason=\"origin\"} 1");
+    // Without a list, any origin.
+    let open = TestRelay::default().await;
+    assert!(try_upgrade_from(open.addr, [127, 0, 0, 2], &origin("http://evil.example")).await.is_ok());
+}
+
+#[tokio::test]
+async fn joining_and_leaving_in_a_loop_is_bounded_per_address() {
+    let t = start(|c| {
+        c.connect_rate = 1.0;
+        c.connect_burst = 5.0;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        // Each connection closes before the next: only the rate can refuse.
+        statuses.push(try_upgrade_from(t.addr, [127, 0, 0, 2], &[]).await.map(drop).err());
+    }
+    let refused: Vec<_> = statuses.iter().flatten().collect();
+    assert_eq!(refused, [&429; 5], "{statuses:?}");
+    assert!(statuses[..5].iter().all(Option::is_none), "the burst passes: {statuses:?}");
+    // Another address is not affected.
+    join_from(t.addr, [127, 0, 0, 3], "other", work(1)).await.sync_quiet().await;
+    assert_eq!(refused_metric(&t, "churn").await, "tabchain_relay_refused_total{reason=\"churn\"} 5");
+}
+
+#[tokio::test]
+async fn an_upgrade_that_never_reads_nor_says_hello_gives_its_place_back() {
+    use tokio::io::AsyncWriteExt;
+    let t = start(|c| {
+        c.max_peers = 1;
+        c.hello_timeout = Duration::from_millis(200);
+    })
+    .await;
+    // A whole upgrade request, then nothing: it never reads the 101, the
+    // Welcome or the close frame, and never answers.
+    let mut stalled = tokio::net::TcpStream::connect(t.addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        t.addr
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    eventually("the stalled upgrade holds the slot", || t.relay.peers().len() == 1).await;
+    assert_eq!(try_upgrade_from(t.addr, [127, 0, 0, 3], &[]).await.err(), Some(503));
+    // The Hello timeout, then the close handshake's grace: the slot is free.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while try_upgrade_from(t.addr, [127, 0, 0, 3], &[]).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the stalled upgrade kept its slot");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(t.relay.disconnects(DisconnectReason::HelloTimeout), 1);
+    drop(stalled);
 }

@@ -11,6 +11,7 @@ use tabchain_core::params::{Network, Params};
 use tabchain_core::target::Work;
 use tabchain_core::wire::{self, Envelope, Message, PROTOCOL_VERSION};
 use tabchain_node::Config;
+use tabchain_process::http::HttpLimits;
 use tabchain_process::spawn::{Spawned, spawn};
 use tabchain_relay::{Config as RelayConfig, RunningRelay};
 
@@ -51,6 +52,7 @@ pub fn dev_config(relays: &[&str], data: &Path) -> Config {
         threads: 1,
         peers: vec![],
         allowed_hosts: vec![],
+        http_limits: HttpLimits::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Helpers for the relay's websocket tests: a relay on `127.0.0.1:0`, a
-//! websocket [`Client`] with timeouts and clear panics, and the wire messages
-//! tests send. Dev-network blocks and posts come from the test kit
+//! websocket [`Client`] with timeouts and clear panics (also from other
+//! loopback addresses, 127.0.0.2 and on, and raw upgrades that report the
+//! status they were refused with), and the wire messages tests send. Dev-network blocks and posts come from the test kit
 //! (`tabchain_core::testkit`), re-exported here.
 #![allow(dead_code)]
 
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use std::str::FromStr as _;
 use tabchain_core::block::Block;
 use tabchain_core::hash::BlockHash;
 use tabchain_core::post::Post;
@@ -19,9 +21,12 @@ use tabchain_core::target::Work;
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, PeerInfo};
 use tabchain_relay::{Config, Network, RunningRelay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async, connect_async};
 
 /// How long any single expected event may take before a test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -84,7 +89,8 @@ pub enum Ended {
     NoCloseFrame(String),
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client's websocket.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Whether a message is only news about other peers joining or leaving.
 pub fn is_peer_news(envelope: &Envelope) -> bool {
@@ -112,6 +118,20 @@ impl Client {
             .await
             .unwrap_or_else(|_| panic!("{name}: websocket handshake timed out"))
             .unwrap_or_else(|e| panic!("{name}: websocket handshake failed: {e}"));
+        Client::welcomed(ws, name).await
+    }
+
+    /// [`Client::connect`] from the loopback address `from` (127.0.0.2,
+    /// 127.0.0.3, …: distinct client addresses to the relay).
+    pub async fn connect_from(addr: SocketAddr, from: [u8; 4], name: &str) -> Client {
+        let ws = try_upgrade_from(addr, from, &[])
+            .await
+            .unwrap_or_else(|status| panic!("{name}: the upgrade was refused with {status}"));
+        Client::welcomed(ws, name).await
+    }
+
+    /// Reads the `Welcome` on a fresh websocket, checking its network and chain id.
+    async fn welcomed(ws: Ws, name: &str) -> Client {
         let mut client = Client { ws, name: name.to_owned(), id: PeerId(0), welcome_peers: Vec::new() };
         let welcome = client.recv().await;
         let Message::Welcome { peer_id, network, chain_id, peers } = welcome.message else {
@@ -323,7 +343,13 @@ pub async fn join(addr: SocketAddr, agent: &str, total_work: Work) -> Client {
 
 /// [`join`] with a chosen best hash.
 pub async fn join_at(addr: SocketAddr, agent: &str, total_work: Work, best_hash: BlockHash) -> Client {
-    let mut client = Client::connect(addr, agent).await;
+    let client = Client::connect(addr, agent).await;
+    joined(client, total_work, best_hash).await
+}
+
+/// Says `Hello` and waits for the client's own `PeerJoined`.
+async fn joined(mut client: Client, total_work: Work, best_hash: BlockHash) -> Client {
+    let agent = client.name.clone();
     client.hello(total_work, best_hash).await;
     loop {
         let envelope = client.recv().await;
@@ -338,6 +364,30 @@ pub async fn join_at(addr: SocketAddr, agent: &str, total_work: Work, best_hash:
             other => panic!("{agent}: expected its PeerJoined, got {other:?}"),
         }
     }
+}
+
+/// Opens `/ws` from the loopback address `from` with extra request
+/// `headers`: the websocket, or the HTTP status it was refused with.
+pub async fn try_upgrade_from(addr: SocketAddr, from: [u8; 4], headers: &[(&str, &str)]) -> Result<Ws, u16> {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    let stream = tokio::time::timeout(TIMEOUT, socket.connect(addr)).await.expect("TCP connect in time").unwrap();
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(HeaderName::from_str(name).unwrap(), HeaderValue::from_str(value).unwrap());
+    }
+    let handshake = client_async(request, MaybeTlsStream::Plain(stream));
+    match tokio::time::timeout(TIMEOUT, handshake).await.expect("websocket handshake in time") {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("websocket handshake failed: {e}"),
+    }
+}
+
+/// Connects from `from` and says `Hello` ([`join`] from another address).
+pub async fn join_from(addr: SocketAddr, from: [u8; 4], agent: &str, total_work: Work) -> Client {
+    let client = Client::connect_from(addr, from, agent).await;
+    joined(client, total_work, fake_hash(agent)).await
 }
 
 /// `Tx` for `post`.
