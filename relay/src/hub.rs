@@ -137,7 +137,10 @@ struct SeenBlock {
 }
 
 /// Recently seen ids: to drop duplicates and to work out chain work, and
-/// the blocks that failed the relay's checks for good.
+/// the blocks that failed the relay's checks for good. Only blocks the relay
+/// was sent go in `blocks` (never the hashes peers merely claim in `Hello`,
+/// which would push real blocks out), and a block's work is only ever worked
+/// out from genesis's through blocks that passed the checks.
 struct Seen {
     blocks: LruCache<BlockHash, SeenBlock>,
     txs: LruCache<TxId, ()>,
@@ -186,6 +189,9 @@ pub(crate) struct Hub {
     pub chain_id: BlockHash,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Work of the genesis block: where every chain work the relay works
+    /// out starts.
+    genesis_work: Work,
     peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
     seen: Mutex<Seen>,
     next_id: AtomicU64,
@@ -198,8 +204,10 @@ impl Hub {
     pub fn new(config: Config) -> Self {
         let params = Params::for_network(config.network);
         let seen_ids = NonZeroUsize::new(config.seen_ids).unwrap_or(NonZeroUsize::MIN);
+        let genesis_work = params.genesis().header.bits.to_target().map_or(Work::ZERO, |target| target.work());
         Self {
             chain_id: params.chain_id(),
+            genesis_work,
             params,
             metrics: Metrics::default(),
             peers: RwLock::new(HashMap::new()),
@@ -278,13 +286,10 @@ impl Hub {
     }
 
     /// Records a peer's `Hello`: the first one joins it (everyone, itself
-    /// included, gets `PeerJoined`); later ones update what it claims.
+    /// included, gets `PeerJoined`); later ones update what it claims. A
+    /// claim is the peer's own: it touches neither the duplicate filter nor
+    /// the work the relay knows of any block.
     pub fn hello(&self, peer: &Peer, status: Status) {
-        // A claim, not a proof: it never overrides work the relay worked out itself.
-        let mut seen = self.seen();
-        let entry = seen.blocks.get_or_insert_mut(status.best_hash, || SeenBlock { work: None, announced: false });
-        entry.work = entry.work.or(Some(status.total_work));
-        drop(seen);
         *peer.status.lock() = Some(status);
         if !peer.joined.swap(true, Ordering::AcqRel)
             && let Some(info) = peer.info()
@@ -293,14 +298,22 @@ impl Hub {
         }
     }
 
+    /// The chain work up to `hash` if the relay worked it out (from genesis
+    /// through blocks it checked).
+    fn known_work(&self, seen: &Seen, hash: &BlockHash) -> Option<Work> {
+        if *hash == self.chain_id { Some(self.genesis_work) } else { seen.blocks.peek(hash).and_then(|s| s.work) }
+    }
+
     /// Notes a block announced by `from`: returns `false` if it was already
     /// announced (a duplicate, not to be forwarded again). Credits `from` with
-    /// the block's chain when the relay knows the block's ancestry.
+    /// the block's chain when the relay knows the block's ancestry, or when
+    /// the block extends the best block `from` itself claims (then from its
+    /// own claim, which stays its own: nothing is learnt about the block).
     pub fn note_announced_block(&self, from: &Peer, block: &Block, block_work: Work) -> bool {
         let hash = block.hash();
-        let work = {
+        let known = {
             let mut seen = self.seen();
-            let parent_work = seen.blocks.peek(&block.header.prev_hash).and_then(|s| s.work);
+            let parent_work = self.known_work(&seen, &block.header.prev_hash);
             let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
             if entry.announced {
                 return false;
@@ -309,9 +322,11 @@ impl Hub {
             entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
             entry.work
         };
-        if let Some(work) = work {
-            let mut status = from.status.lock();
-            if let Some(status) = status.as_mut()
+        let mut status = from.status.lock();
+        if let Some(status) = status.as_mut() {
+            let claimed =
+                (status.best_hash == block.header.prev_hash).then(|| status.total_work.saturating_add(block_work));
+            if let Some(work) = known.or(claimed)
                 && work > status.total_work
             {
                 status.total_work = work;
@@ -327,7 +342,7 @@ impl Hub {
     pub fn note_synced_blocks(&self, blocks: &[(BlockHash, BlockHash, Work)]) {
         let mut seen = self.seen();
         for &(hash, prev, block_work) in blocks {
-            let parent_work = seen.blocks.peek(&prev).and_then(|s| s.work);
+            let parent_work = self.known_work(&seen, &prev);
             let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
             entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
         }

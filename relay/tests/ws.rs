@@ -232,6 +232,11 @@ fn known_chain(t: &TestRelay, client: &Client) -> (Work, u64, Option<BlockHash>)
     (view.total_work, view.best_height, view.best_hash)
 }
 
+/// The work of the dev genesis block (where the relay's known chain work starts).
+fn genesis_work() -> Work {
+    dev().genesis_bits.to_target().unwrap().work()
+}
+
 /// `parent_work` plus one dev block's work.
 fn plus_block(parent_work: Work) -> Work {
     parent_work.saturating_add(dev_block_work())
@@ -243,14 +248,14 @@ async fn requests_without_to_go_to_the_peer_with_most_work() {
     let get_blocks = Message::GetBlocks { locator: vec![dev_chain_id()], limit: 100 };
 
     // Alone: there is nobody to ask.
-    let mut poor = join(t.addr, "poor", work(10)).await;
+    let mut poor = join(t.addr, "poor", work(3)).await;
     for request in [get_blocks.clone(), Message::GetMempool {}] {
         poor.broadcast(request).await;
         poor.expect_error(ErrorCode::UnknownPeer).await;
     }
 
-    let mut rich = join(t.addr, "rich", work(100)).await;
-    let mut asker = join(t.addr, "asker", work(5)).await;
+    let mut rich = join(t.addr, "rich", work(5)).await;
+    let mut asker = join(t.addr, "asker", work(2)).await;
     for request in [get_blocks.clone(), Message::GetMempool {}] {
         asker.broadcast(request.clone()).await;
         assert_relayed(&rich.recv_kind(request.kind()).await, &asker, &request);
@@ -262,54 +267,68 @@ async fn requests_without_to_go_to_the_peer_with_most_work() {
     asker.sync_quiet().await;
     poor.expect_silence(100).await;
 
-    // poor announces a block on rich's best block, whose work (100) the relay
-    // knows from rich's Hello: poor's chain now has 100 + the block's work.
-    let first = block_on(fake_hash("rich"), 8, vec![post("alice", 1)]);
+    // poor announces a block on genesis, whose work the relay knows: poor's
+    // chain has genesis's work and the block's (4, under rich's claim of 5);
+    // then one on top of it: poor has the most work (6).
+    let first = block_on(dev_chain_id(), 1, vec![post("alice", 1)]);
     let announced = block_msg(first.clone());
     poor.broadcast(announced.clone()).await;
     for receiver in [&mut rich, &mut asker] {
         assert_relayed(&receiver.recv_kind("Block").await, &poor, &announced);
     }
     poor.sync_quiet().await;
-    assert_eq!(known_chain(&t, &poor), (plus_block(work(100)), 8, Some(first.hash())));
-    asker.broadcast(get_blocks.clone()).await;
-    assert_relayed(&poor.recv_kind("GetBlocks").await, &asker, &get_blocks);
-    asker.sync_quiet().await;
-    rich.expect_silence(100).await;
-
-    // On top of its own announcement: the work adds up.
-    let second = block_on(first.hash(), 9, vec![post("alice", 2)]);
+    assert_eq!(known_chain(&t, &poor), (plus_block(genesis_work()), 1, Some(first.hash())));
+    let second = block_on(first.hash(), 2, vec![post("alice", 2)]);
     poor.broadcast(block_msg(second.clone())).await;
     poor.sync_quiet().await;
     for receiver in [&mut rich, &mut asker] {
         receiver.recv_kind("Block").await;
     }
-    assert_eq!(known_chain(&t, &poor), (plus_block(plus_block(work(100))), 9, Some(second.hash())));
+    assert_eq!(known_chain(&t, &poor), (plus_block(plus_block(genesis_work())), 2, Some(second.hash())));
+    asker.broadcast(get_blocks.clone()).await;
+    assert_relayed(&poor.recv_kind("GetBlocks").await, &asker, &get_blocks);
+    asker.sync_quiet().await;
+    rich.expect_silence(100).await;
 
     // Blocks passing through in a sync answer teach the relay their work too:
     // asker announces on a block it was sent by rich.
-    let synced = block_on(second.hash(), 10, vec![post("alice", 3)]);
+    let synced = block_on(second.hash(), 3, vec![post("alice", 3)]);
     rich.send_to(asker.id, Message::Blocks { blocks: vec![synced.clone()] }).await;
     asker.recv_kind("Blocks").await;
-    let third = block_on(synced.hash(), 11, vec![post("alice", 4)]);
+    let third = block_on(synced.hash(), 4, vec![post("alice", 4)]);
     asker.broadcast(block_msg(third.clone())).await;
     asker.sync_quiet().await;
     for receiver in [&mut rich, &mut poor] {
         receiver.recv_kind("Block").await;
     }
-    let expected = plus_block(plus_block(plus_block(plus_block(work(100)))));
-    assert_eq!(known_chain(&t, &asker), (expected, 11, Some(third.hash())));
+    let expected = plus_block(plus_block(plus_block(plus_block(genesis_work()))));
+    assert_eq!(known_chain(&t, &asker), (expected, 4, Some(third.hash())));
     poor.broadcast(get_blocks.clone()).await;
     assert_relayed(&asker.recv_kind("GetBlocks").await, &poor, &get_blocks);
     poor.sync_quiet().await;
 
-    // A block on an unknown parent credits nothing.
+    // A block on an unknown parent credits nothing, nor does one on the best
+    // block another peer claims (a claim is not known work)...
     rich.broadcast(block_msg(block_on(fake_hash("nowhere"), 500, vec![post("alice", 5)]))).await;
     rich.sync_quiet().await;
     for receiver in [&mut poor, &mut asker] {
         receiver.recv_kind("Block").await;
     }
-    assert_eq!(known_chain(&t, &rich).0, work(100));
+    assert_eq!(known_chain(&t, &rich).0, work(5));
+    poor.broadcast(block_msg(block_on(fake_hash("rich"), 8, vec![post("alice", 6)]))).await;
+    poor.sync_quiet().await;
+    for receiver in [&mut rich, &mut asker] {
+        receiver.recv_kind("Block").await;
+    }
+    assert_eq!(known_chain(&t, &poor).1, 2, "poor's chain is unchanged");
+    // ... but a block on the peer's own claimed best block adds to its own claim.
+    let on_own = block_on(fake_hash("rich"), 8, vec![post("alice", 7)]);
+    rich.broadcast(block_msg(on_own.clone())).await;
+    rich.sync_quiet().await;
+    for receiver in [&mut poor, &mut asker] {
+        receiver.recv_kind("Block").await;
+    }
+    assert_eq!(known_chain(&t, &rich), (plus_block(work(5)), 8, Some(on_own.hash())));
 
     // A later Hello updates the claim, without a new PeerJoined.
     rich.hello(work(1_000), fake_hash("rich 2")).await;
