@@ -128,6 +128,11 @@ pub struct Config {
     /// Misbehaviour points at which a peer is disconnected.
     #[arg(long, default_value_t = 100, help = "Misbehaviour points at which a peer is disconnected")]
     pub ban_score: u32,
+    /// Misbehaviour points forgiven per second, so that only a peer that
+    /// keeps misbehaving reaches the ban score (0: points last as long as
+    /// the connection).
+    #[arg(long, default_value_t = 1.0, help = "Misbehaviour points forgiven per second (0: never)")]
+    pub ban_decay: f64,
     /// Block and post ids remembered to drop duplicates (each kind).
     #[arg(skip = 16_384_usize)]
     pub seen_ids: usize,
@@ -172,6 +177,9 @@ impl Config {
                 return Err(ConfigError::NotPositive { what });
             }
         }
+        if !(self.ban_decay.is_finite() && self.ban_decay >= 0.0) {
+            return Err(ConfigError::Negative { what: "ban decay" });
+        }
         if self.max_frame_bytes < MIN_FRAME_BYTES || self.max_frame_bytes > MAX_MESSAGE_BYTES {
             return Err(ConfigError::FrameLimit { bytes: self.max_frame_bytes });
         }
@@ -206,6 +214,12 @@ pub enum ConfigError {
     /// A count, rate or duration is zero or negative.
     #[error("{what} must be greater than zero")]
     NotPositive {
+        /// Which setting.
+        what: &'static str,
+    },
+    /// A rate that may be zero is negative (or not a number).
+    #[error("{what} must not be negative")]
+    Negative {
         /// Which setting.
         what: &'static str,
     },
@@ -254,7 +268,7 @@ mod tests {
         assert_eq!((c.queue_messages, c.queue_bytes), (1_024, 16 * 1024 * 1024));
         let secs = Duration::from_secs;
         assert_eq!((c.ping_interval, c.idle_timeout, c.hello_timeout), (secs(20), secs(60), secs(10)));
-        assert_eq!((c.ban_score, c.seen_ids), (100, 16_384));
+        assert_eq!((c.ban_score, c.ban_decay, c.seen_ids), (100, 1.0, 16_384));
     }
 
     #[test]
@@ -278,6 +292,9 @@ mod tests {
         let mut c = base.clone();
         c.idle_timeout = c.ping_interval;
         assert_eq!(c.validate(), Err(ConfigError::IdleBelowPing));
+        let mut c = base.clone();
+        c.ban_decay = -1.0;
+        assert_eq!(c.validate(), Err(ConfigError::Negative { what: "ban decay" }));
         let mut c = base;
         c.hello_timeout = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::NotPositive { what: "hello timeout" }));

@@ -26,9 +26,10 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite;
 
 use crate::Relay;
-use crate::hub::{Hub, KnownBlock, Peer, Slot, Status};
+use crate::hub::{Hub, KnownBlock, Peer, Slot, Status, is_answer};
 use crate::metrics::{DisconnectReason, DropReason};
 use crate::ratelimit::PeerLimiter;
+use crate::score::Score;
 
 /// Bytes tungstenite gathers before writing to the socket: large enough that
 /// a batch of announcements goes out in a few syscalls, small enough that a
@@ -110,8 +111,10 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, _slot: Slot) {
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let mut writer = tokio::spawn(write_loop(sink, queue, peer.clone(), close_rx, hub.config.ping_interval));
-    let limiter = PeerLimiter::new(&hub.config.rate, Instant::now());
-    let mut connection = Connection { hub: hub.clone(), peer: peer.clone(), limiter, score: 0 };
+    let now = Instant::now();
+    let limiter = PeerLimiter::new(&hub.config.rate, now);
+    let score = Score::new(hub.config.ban_decay, now);
+    let mut connection = Connection { hub: hub.clone(), peer: peer.clone(), limiter, score };
     let ending = connection.read_loop(&mut stream, &mut writer).await;
     hub.unregister(&peer, ending.reason);
     tracing::debug!(peer = %peer.id, reason = ending.reason.as_str(), "disconnected");
@@ -227,7 +230,7 @@ struct Connection {
     hub: Arc<Hub>,
     peer: Arc<Peer>,
     limiter: PeerLimiter,
-    score: u32,
+    score: Score,
 }
 
 impl Connection {
@@ -307,9 +310,9 @@ impl Connection {
 
     /// Adds misbehaviour points; at the limit the connection is closed.
     fn penalise(&mut self, points: u32) -> Option<Ending> {
-        self.score = self.score.saturating_add(points);
-        (self.score >= self.hub.config.ban_score).then(|| {
-            tracing::info!(peer = %self.peer.id, score = self.score, "disconnecting a misbehaving peer");
+        let score = self.score.add(points, Instant::now());
+        (score >= self.hub.config.ban_score).then(|| {
+            tracing::info!(peer = %self.peer.id, score, "disconnecting a misbehaving peer");
             Ending::close(DisconnectReason::Misbehaving, close_code::POLICY, "too many invalid messages")
         })
     }
@@ -318,28 +321,84 @@ impl Connection {
     fn refuse(&mut self, drop: DropReason, code: ErrorCode, detail: &str) -> Option<Ending> {
         self.hub.metrics.dropped(drop, 1);
         self.hub.send_error(&self.peer, code, detail.to_owned());
-        let points = match drop {
+        self.penalise(Self::penalty(drop))
+    }
+
+    /// Misbehaviour points for a message dropped for `drop`.
+    fn penalty(drop: DropReason) -> u32 {
+        match drop {
             DropReason::InvalidBlock => PENALTY_INVALID_BLOCK,
             DropReason::InvalidTx => PENALTY_INVALID_TX,
             DropReason::RateLimited => PENALTY_RATE_LIMITED,
             DropReason::BadMessage => PENALTY_BAD_MESSAGE,
             DropReason::Duplicate | DropReason::UnknownPeer | DropReason::QueueFull => 0,
-        };
-        self.penalise(points)
+        }
+    }
+
+    /// Refuses a message over the rate limit; `penalised` says whether it
+    /// costs points.
+    fn rate_limited(&mut self, penalised: bool) -> Option<Ending> {
+        let rate = self.hub.config.rate;
+        let detail = format!(
+            "over the rate limit of {} messages and {} bytes per second; message dropped",
+            rate.messages_per_sec, rate.bytes_per_sec
+        );
+        if penalised {
+            return self.refuse(DropReason::RateLimited, ErrorCode::RateLimited, &detail);
+        }
+        self.hub.metrics.dropped(DropReason::RateLimited, 1);
+        self.hub.send_error(&self.peer, ErrorCode::RateLimited, detail);
+        None
+    }
+
+    /// Charges a frame of `len` bytes to the peer's rate limit, before it is
+    /// decoded: `Ok(true)` if its message still has to be counted once
+    /// decoded ([`Connection::charge_message`]), `Err` with the connection's
+    /// end if it is refused and that was one offence too many.
+    ///
+    /// A peer that owes answers (the relay routed it requests) is charged
+    /// only the frame's bytes here: its answers are the askers' doing, so
+    /// they do not count against its message rate (else two peers pinging a
+    /// third could get it banned), and a frame over its byte rate is dropped
+    /// without points, taking one owed answer (so only as many frames go
+    /// unpunished as were asked for).
+    fn charge_frame(&mut self, len: usize) -> Result<bool, Option<Ending>> {
+        let now = Instant::now();
+        if !self.peer.owes_answers() {
+            if self.limiter.allow(len, now) {
+                return Ok(false);
+            }
+            self.hub.metrics.received(None, len);
+            return Err(self.rate_limited(true));
+        }
+        if self.limiter.allow_bytes(len, now) {
+            return Ok(true);
+        }
+        self.hub.metrics.received(None, len);
+        let penalised = !self.peer.take_owed_answer();
+        Err(self.rate_limited(penalised))
+    }
+
+    /// Counts a decoded message whose frame was charged only its bytes
+    /// ([`Connection::charge_frame`]): an answer the peer owes (addressed
+    /// to a peer) is free,
+    /// anything else takes one message of its rate. `Err` as for
+    /// [`Connection::charge_frame`].
+    fn charge_message(&mut self, envelope: &Envelope) -> Result<(), Option<Ending>> {
+        let answer = is_answer(&envelope.message) && envelope.to.is_some();
+        if (answer && self.peer.take_owed_answer()) || self.limiter.allow_message(Instant::now()) {
+            return Ok(());
+        }
+        Err(self.rate_limited(true))
     }
 
     async fn on_text(&mut self, text: Utf8Bytes) -> Option<Ending> {
         let hub = self.hub.clone();
         let len = text.len();
-        if !self.limiter.allow(len, Instant::now()) {
-            hub.metrics.received(None, len);
-            let rate = hub.config.rate;
-            let detail = format!(
-                "over the rate limit of {} messages and {} bytes per second; message dropped",
-                rate.messages_per_sec, rate.bytes_per_sec
-            );
-            return self.refuse(DropReason::RateLimited, ErrorCode::RateLimited, &detail);
-        }
+        let count_after_decoding = match self.charge_frame(len) {
+            Ok(later) => later,
+            Err(ending) => return ending,
+        };
         let envelope = match wire::decode(text.as_str()) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -353,6 +412,9 @@ impl Connection {
             }
         };
         hub.metrics.received(Some(envelope.message.kind_index()), len);
+        if count_after_decoding && let Err(ending) = self.charge_message(&envelope) {
+            return ending;
+        }
         let Envelope { to, message, .. } = envelope;
         if !self.peer.is_joined() && !matches!(message, Message::Hello { .. }) {
             let detail = format!("send Hello first (got {})", message.kind());

@@ -53,6 +53,8 @@ pub(crate) struct Peer {
     joined: AtomicBool,
     status: Mutex<Option<Status>>,
     connected_at: Instant,
+    owed_answers: AtomicUsize,
+    max_owed_answers: usize,
 }
 
 impl Peer {
@@ -97,6 +99,25 @@ impl Peer {
     /// Resolves once the peer has been kicked for being slow.
     pub async fn kicked(&self) {
         self.kick.notified().await;
+    }
+
+    /// The relay routed it a request (`Ping`, `GetBlocks`, `GetHeaders`,
+    /// `GetMempool`): it owes one answer more, up to as many as its queue
+    /// holds messages.
+    fn owe_answer(&self) {
+        let max = self.max_owed_answers;
+        let _ = self.owed_answers.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+    }
+
+    /// Whether it owes answers to requests the relay routed to it.
+    pub fn owes_answers(&self) -> bool {
+        self.owed_answers.load(Ordering::Acquire) > 0
+    }
+
+    /// Takes one owed answer: `true` if there was one. Answers it owes are
+    /// charged to whoever asked, not to its own message rate limit.
+    pub fn take_owed_answer(&self) -> bool {
+        self.owed_answers.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
     }
 
     /// Whether it has said `Hello` (only then does it receive broadcasts).
@@ -157,6 +178,19 @@ pub(crate) enum KnownBlock {
     Announced,
     /// It or its parent failed the checks for good.
     Invalid(BlockError),
+}
+
+/// Whether `message` asks its receiver for an answer.
+fn is_request(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Ping { .. } | Message::GetBlocks { .. } | Message::GetHeaders { .. } | Message::GetMempool {}
+    )
+}
+
+/// Whether `message` answers a request ([`is_request`]).
+pub(crate) fn is_answer(message: &Message) -> bool {
+    matches!(message, Message::Pong { .. } | Message::Blocks { .. } | Message::Headers { .. } | Message::Mempool { .. })
 }
 
 /// One row of `GET /api/peers`.
@@ -254,6 +288,8 @@ impl Hub {
             joined: AtomicBool::new(false),
             status: Mutex::new(None),
             connected_at: Instant::now(),
+            owed_answers: AtomicUsize::new(0),
+            max_owed_answers: self.config.queue_messages,
         });
         let mut peers = self.peers.write();
         self.send_to_peer(&peer, &Self::welcome(&peers, id, self.config.network, self.chain_id));
@@ -435,23 +471,28 @@ impl Hub {
     }
 
     /// Queues `envelope` to one joined peer; `false` if it is not connected
-    /// (or has not said `Hello`).
+    /// (or has not said `Hello`). A request queued makes the peer owe an
+    /// answer ([`Peer::take_owed_answer`]).
     pub fn send_to(&self, to: PeerId, envelope: &Envelope) -> bool {
         let Some(peer) = self.peers().get(&to).filter(|p| p.is_joined()).cloned() else { return false };
-        self.send_to_peer(&peer, envelope);
+        if self.send_to_peer(&peer, envelope) && is_request(&envelope.message) {
+            peer.owe_answer();
+        }
         true
     }
 
     /// Queues `envelope` to `peer`, whether or not it has joined (for the
-    /// relay's own replies).
-    pub fn send_to_peer(&self, peer: &Peer, envelope: &Envelope) {
-        let Some(text) = Self::encode(envelope) else { return };
+    /// relay's own replies); `false` if it could not be queued.
+    pub fn send_to_peer(&self, peer: &Peer, envelope: &Envelope) -> bool {
+        let Some(text) = Self::encode(envelope) else { return false };
         let len = text.len();
-        if peer.enqueue(text) {
+        let queued = peer.enqueue(text);
+        if queued {
             self.metrics.sent(envelope.message.kind_index(), 1, len);
         } else {
             self.metrics.dropped(DropReason::QueueFull, 1);
         }
+        queued
     }
 
     /// Replies with an `Error` message to `peer`.

@@ -18,6 +18,7 @@ mod connection;
 mod hub;
 mod metrics;
 mod ratelimit;
+mod score;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -54,6 +54,29 @@ impl PeerLimiter {
         self.bytes.tokens -= len;
         true
     }
+
+    /// Takes `len` bytes only, if the byte bucket allows it: for a frame
+    /// whose message is counted once it is decoded ([`PeerLimiter::allow_message`]),
+    /// or not at all (an answer the relay asked for).
+    pub fn allow_bytes(&mut self, len: usize, now: Instant) -> bool {
+        self.bytes.refill(now);
+        let len = len as f64;
+        let allowed = self.bytes.tokens >= len;
+        if allowed {
+            self.bytes.tokens -= len;
+        }
+        allowed
+    }
+
+    /// Takes one message only, if the message bucket allows it.
+    pub fn allow_message(&mut self, now: Instant) -> bool {
+        self.messages.refill(now);
+        let allowed = self.messages.tokens >= 1.0;
+        if allowed {
+            self.messages.tokens -= 1.0;
+        }
+        allowed
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +113,18 @@ mod tests {
         assert!(l.allow(1000, t0 + Duration::from_secs(1)));
         // Time going backwards (clock oddities) never adds tokens.
         assert!(!l.allow(1, t0));
+    }
+
+    #[test]
+    fn bytes_and_messages_can_be_taken_apart() {
+        let t0 = Instant::now();
+        let mut l = PeerLimiter::new(&limits(), t0);
+        // Bytes alone leave the message bucket full.
+        assert!(l.allow_bytes(1000, t0));
+        assert!(!l.allow_bytes(1001, t0));
+        assert_eq!((0..8).filter(|_| l.allow_message(t0)).count(), 5);
+        assert!(!l.allow(1, t0), "no message left");
+        assert!(l.allow_bytes(1000, t0), "messages taken alone left the bytes");
+        assert!(!l.allow_bytes(1, t0));
     }
 }

@@ -9,9 +9,149 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use common::*;
 use tabchain_core::target::Work;
-use tabchain_relay::RateLimits;
+use tabchain_core::wire::{self, Envelope, Message};
+use tabchain_relay::{DisconnectReason, RateLimits};
+use tokio::time::Instant;
+
+/// Sends `frames` at `per_sec` (never ahead of that schedule), reading
+/// whatever arrives in between so the sender's own queue never fills.
+async fn send_paced(client: &mut Client, frames: &[String], per_sec: f64) {
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < frames.len() {
+        let due = ((start.elapsed().as_secs_f64() * per_sec) as usize + 1).min(frames.len());
+        while sent < due {
+            client.send_text(&frames[sent]).await;
+            sent += 1;
+        }
+        client.drain().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// What the victim of the ping attack saw: pings answered, and errors the
+/// relay sent it.
+struct Answered {
+    client: Client,
+    pongs: u64,
+    errors: Vec<Message>,
+}
+
+/// Answers every `Ping` with a `Pong` to its sender, as the driver does,
+/// until `stop`; an `Err` if the connection ended.
+async fn answer_pings(mut client: Client, stop: Arc<AtomicBool>) -> Result<Answered, String> {
+    let (mut pongs, mut errors) = (0, Vec::new());
+    while !stop.load(Ordering::Acquire) {
+        let envelope = match client.next_within(Duration::from_millis(50)).await {
+            Ok(Some(envelope)) => envelope,
+            Ok(None) => continue,
+            Err(ended) => return Err(format!("the victim was disconnected after {pongs} pongs: {ended}")),
+        };
+        match envelope.message {
+            Message::Ping { nonce } => {
+                let asker = envelope.from.expect("a relayed ping names its sender");
+                client.send_to(asker, Message::Pong { nonce }).await;
+                pongs += 1;
+            }
+            message @ Message::Error { .. } => errors.push(message),
+            _ => {}
+        }
+    }
+    Ok(Answered { client, pongs, errors })
+}
+
+/// The attack, at the default settings: two connections send
+/// addressed pings to a victim at 300 a second each for 10 s. The victim
+/// answers each, and its answers used to count against its own rate limit
+/// (2 misbehaviour points per answer over it, points never forgotten): it
+/// was banned within 3 s, and again after every reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_attackers_pinging_a_peer_cannot_get_it_banned() {
+    const ATTACKERS: usize = 2;
+    const PINGS_PER_SEC: f64 = 300.0;
+    const SECONDS: f64 = 10.0;
+    let t = TestRelay::default().await;
+    let victim = join(t.addr, "victim", work(1)).await;
+    let victim_id = victim.id;
+    let stop = Arc::new(AtomicBool::new(false));
+    let answering = tokio::spawn(answer_pings(victim, stop.clone()));
+
+    let pings = (PINGS_PER_SEC * SECONDS) as u64;
+    let mut attacks = Vec::new();
+    for a in 0..ATTACKERS {
+        let mut attacker = join(t.addr, &format!("attacker-{a}"), work(1)).await;
+        attacks.push(tokio::spawn(async move {
+            let frames: Vec<String> = (0..pings)
+                .map(|nonce| wire::encode(&Envelope::to(victim_id, Message::Ping { nonce })).unwrap())
+                .collect();
+            send_paced(&mut attacker, &frames, PINGS_PER_SEC).await;
+            attacker
+        }));
+    }
+    let mut attackers = Vec::new();
+    for attack in attacks {
+        attackers.push(attack.await.expect("an attacker task"));
+    }
+    // Let the victim answer what is still queued for it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Release);
+    let answered = answering.await.expect("the victim task").unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(t.relay.disconnects(DisconnectReason::Misbehaving), 0, "nobody was banned");
+    assert!(t.peer_ids().contains(&victim_id), "the victim is still connected");
+    assert!(answered.errors.is_empty(), "the victim was never refused: {:?}", answered.errors);
+    let sent = pings * ATTACKERS as u64;
+    assert!(answered.pongs * 10 >= sent * 9, "the victim answered {} of {sent} pings", answered.pongs);
+    let mut victim = answered.client;
+    victim.sync().await;
+    for attacker in &mut attackers {
+        attacker.sync().await;
+    }
+}
+
+/// Only answers the relay routed a request for are free: with a burst of
+/// 5 messages, 10 pings answered cost the answerer nothing, but 10 pongs
+/// nobody asked for are over its limit.
+#[tokio::test]
+async fn only_answers_that_were_asked_for_are_free() {
+    let t =
+        start(|c| c.rate = RateLimits { messages_per_sec: 0.1, burst_messages: 5.0, ..RateLimits::default() }).await;
+    let mut asker = join(t.addr, "asker", work(1)).await;
+    let mut answerer = join(t.addr, "answerer", work(1)).await;
+    // The asker's 4 pings (its Hello took one of its 5) are charged to it.
+    for nonce in 0..4 {
+        asker.send_to(answerer.id, Message::Ping { nonce }).await;
+    }
+    for nonce in 0..4 {
+        let ping = answerer.recv_kind("Ping").await;
+        assert_eq!(ping.message, Message::Ping { nonce });
+        answerer.send_to(asker.id, Message::Pong { nonce }).await;
+    }
+    for nonce in 0..4 {
+        assert_eq!(asker.recv_kind("Pong").await.message, Message::Pong { nonce });
+    }
+    // The answerer has 4 messages of its own left (its Hello took one):
+    // 10 pongs nobody asked for, 6 refused.
+    for nonce in 10..20 {
+        answerer.send_to(asker.id, Message::Pong { nonce }).await;
+    }
+    let mut refused = 0;
+    for _ in 0..6 {
+        answerer.expect_error(tabchain_core::wire::ErrorCode::RateLimited).await;
+        refused += 1;
+    }
+    for nonce in 10..14 {
+        assert_eq!(asker.recv_kind("Pong").await.message, Message::Pong { nonce });
+    }
+    assert_eq!(refused, 6);
+    asker.expect_silence(200).await;
+}
 
 /// Joins a relay without rate limits that matter here and sends `count`
 /// further `Hello`s, each claiming a different best block.

@@ -528,6 +528,27 @@ async fn garbage_is_refused_and_repeat_offenders_are_banned() {
 }
 
 #[tokio::test]
+async fn misbehaviour_points_are_forgiven_over_time() {
+    // 50 points forgiven a second: four bad messages (80 points), a pause of
+    // 1.5 s (75 forgiven),
+    // and four more (85) stay under the ban score of 100; eight at once would not.
+    let t = start(|c| c.ban_decay = 50.0).await;
+    let mut x = join(t.addr, "sometimes wrong", work(1)).await;
+    for round in 0..2 {
+        for _ in 0..4 {
+            x.send_text("{").await;
+            x.expect_error(ErrorCode::BadMessage).await;
+        }
+        x.sync_quiet().await;
+        if round == 0 {
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+        }
+    }
+    assert!(t.peer_ids().contains(&x.id), "still connected");
+    assert_eq!(t.relay.disconnects(DisconnectReason::Misbehaving), 0);
+}
+
+#[tokio::test]
 async fn oversize_frame_closes_with_1009() {
     let t = start(|c| c.max_frame_bytes = 64 * 1024).await;
     let mut x = join(t.addr, "big", work(1)).await;
