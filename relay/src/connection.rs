@@ -331,7 +331,7 @@ impl Connection {
             DropReason::InvalidTx => PENALTY_INVALID_TX,
             DropReason::RateLimited => PENALTY_RATE_LIMITED,
             DropReason::BadMessage => PENALTY_BAD_MESSAGE,
-            DropReason::Duplicate | DropReason::UnknownPeer | DropReason::QueueFull => 0,
+            DropReason::Duplicate | DropReason::UnknownPeer | DropReason::QueueFull | DropReason::BroadcastBudget => 0,
         }
     }
 
@@ -348,6 +348,23 @@ impl Connection {
         }
         self.hub.metrics.dropped(DropReason::RateLimited, 1);
         self.hub.send_error(&self.peer, ErrorCode::RateLimited, detail);
+        None
+    }
+
+    /// Drops a broadcast over the sender's share of the relay's broadcast
+    /// budget: counted, and the sender told, but no points (an honest peer
+    /// may meet a full budget).
+    fn over_budget(&mut self, kind: &str) -> Option<Ending> {
+        let hub = &self.hub;
+        hub.metrics.dropped(DropReason::BroadcastBudget, 1);
+        let budget = hub.config.broadcast;
+        let detail = format!(
+            "{kind} dropped: the relay's broadcast budget ({} messages and {} bytes per second) is taken; {} peers are broadcasting and you sent more than your share",
+            budget.messages_per_sec,
+            budget.bytes_per_sec,
+            hub.broadcasters()
+        );
+        hub.send_error(&self.peer, ErrorCode::RateLimited, detail);
         None
     }
 
@@ -450,6 +467,9 @@ impl Connection {
                     hub.metrics.dropped(DropReason::Duplicate, 1);
                     return None;
                 }
+                if to.is_none() && !hub.allow_broadcast(self.peer.id, len) {
+                    return self.over_budget("post");
+                }
                 if let Err(error) = tx.verify_signature(&hub.chain_id) {
                     return self.refuse(DropReason::InvalidTx, ErrorCode::InvalidTx, &format!("post {txid}: {error}"));
                 }
@@ -468,7 +488,12 @@ impl Connection {
                         hub.metrics.dropped(DropReason::Duplicate, 1);
                         return None;
                     }
-                    KnownBlock::Announced | KnownBlock::New => block_work(&hub.params, &hub.chain_id, block),
+                    KnownBlock::Announced | KnownBlock::New => {
+                        if to.is_none() && !hub.allow_broadcast(self.peer.id, len) {
+                            return self.over_budget("block");
+                        }
+                        block_work(&hub.params, &hub.chain_id, block)
+                    }
                 };
                 let work = match checked {
                     Ok(work) => work,

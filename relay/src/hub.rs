@@ -25,6 +25,7 @@ use tabchain_core::validate::BlockError;
 use tabchain_core::wire::{self, Envelope, ErrorCode, MAX_PEERS_PER_MESSAGE, Message, PeerId, PeerInfo};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::budget::BroadcastBudget;
 use crate::config::Config;
 use crate::metrics::{DisconnectReason, DropReason, Metrics};
 
@@ -228,6 +229,7 @@ pub(crate) struct Hub {
     genesis_work: Work,
     peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
     seen: Mutex<Seen>,
+    broadcasts: BroadcastBudget,
     next_id: AtomicU64,
     slots: AtomicUsize,
     shutdown: watch::Sender<bool>,
@@ -250,6 +252,7 @@ impl Hub {
                 txs: LruCache::new(seen_ids),
                 invalid: InvalidBlocks::new(MAX_INVALID_BLOCKS),
             }),
+            broadcasts: BroadcastBudget::new(&config.broadcast, Instant::now()),
             next_id: AtomicU64::new(1),
             slots: AtomicUsize::new(0),
             shutdown: watch::Sender::new(false),
@@ -302,6 +305,7 @@ impl Hub {
     /// Removes a connection and tells the others if it had joined.
     pub fn unregister(&self, peer: &Peer, reason: DisconnectReason) {
         self.peers.write().remove(&peer.id);
+        self.broadcasts.forget(peer.id);
         self.metrics.disconnected(reason);
         if peer.is_joined() {
             self.announce(&Envelope::broadcast(Message::PeerLeft { peer_id: peer.id }));
@@ -438,6 +442,19 @@ impl Hub {
                 None
             }
         }
+    }
+
+    /// Whether `sender` may broadcast a message of `len` bytes now, within
+    /// its share of the relay's broadcast budget (taken if so). Asked before
+    /// the costly checks, so a flooder's excess costs little.
+    pub fn allow_broadcast(&self, sender: PeerId, len: usize) -> bool {
+        let peers = self.peers().len();
+        self.broadcasts.allow(sender, len, peers, Instant::now())
+    }
+
+    /// How many peers broadcast in the last few seconds.
+    pub fn broadcasters(&self) -> usize {
+        self.broadcasts.senders()
     }
 
     /// Queues `envelope` to every joined peer except `except`.

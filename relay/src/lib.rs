@@ -13,6 +13,7 @@
 //! [`start`] serves [`app`] on an address (tests use port 0) and returns a
 //! [`RunningRelay`]; `main` adds the command line, logging and signals.
 
+mod budget;
 mod config;
 mod connection;
 mod hub;
@@ -37,7 +38,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-pub use config::{Config, ConfigError, MIN_FRAME_BYTES, RateLimits};
+pub use config::{BroadcastLimits, Config, ConfigError, MIN_FRAME_BYTES, RateLimits};
 pub use hub::PeerView;
 pub use metrics::{DisconnectReason, DropReason};
 pub use tabchain_core::params::Network;

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
+use tabchain_core::post::Post;
 use tabchain_core::target::Work;
-use tabchain_core::wire::{self, Envelope, Message};
+use tabchain_core::wire::{self, Envelope, Message, PeerId};
 use tabchain_relay::{DisconnectReason, RateLimits};
 use tokio::time::Instant;
 
@@ -221,4 +222,134 @@ async fn a_hello_claim_does_not_set_the_work_of_a_block() {
     other.broadcast(block_msg(second.clone())).await;
     other.sync().await;
     assert_eq!(known_chain(&t, &other), (expected.saturating_add(dev_block_work()), 2, Some(second.hash())));
+}
+
+/// A post by a flooder: distinct per `(flooder, n)`, about 700 bytes.
+fn flood_post(flooder: usize, n: u64) -> Post {
+    let content = format!("flood {flooder}-{n} {}", "x".repeat(600));
+    stamped(Post::new(&format!("flooder-{flooder}"), &content, dev().genesis_timestamp_ms + n).unwrap())
+}
+
+/// How an honest tab-like reader fared.
+struct Read {
+    client: Client,
+    messages: u64,
+    honest_post: bool,
+}
+
+/// Reads like a tab that handles at most `per_sec` messages a second (a
+/// few dozen banked when idle), until it has seen a `Tx` from `honest`
+/// and `stop` is set, or `deadline`; an `Err` if it was disconnected.
+async fn read_like_a_tab(
+    mut client: Client,
+    per_sec: f64,
+    honest: PeerId,
+    stop: Arc<AtomicBool>,
+    deadline: Instant,
+) -> Result<Read, String> {
+    let (mut messages, mut honest_post) = (0, false);
+    let (mut allowance, mut last) = (0.0_f64, Instant::now());
+    while Instant::now() < deadline && !(honest_post && stop.load(Ordering::Acquire)) {
+        let now = Instant::now();
+        allowance = (allowance + (now - last).as_secs_f64() * per_sec).min(50.0);
+        last = now;
+        if allowance < 1.0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        }
+        match client.next_within(Duration::from_millis(20)).await {
+            Ok(Some(envelope)) => {
+                allowance -= 1.0;
+                messages += 1;
+                honest_post |= envelope.from == Some(honest) && matches!(envelope.message, Message::Tx { .. });
+            }
+            Ok(None) => {}
+            Err(ended) => return Err(format!("the reader was disconnected after {messages} messages: {ended}")),
+        }
+    }
+    Ok(Read { client, messages, honest_post })
+}
+
+/// Ten connections at the post rate limit (200 a second each) make 2,000
+/// broadcasts a second, each delivered to every tab: a tab that handles
+/// 800 messages a second fell behind, its queue filled, and the relay
+/// dropped it as slow. With the relay's broadcast budget (default 500 a
+/// second, shared among the senders) it keeps up, and an honest post sent
+/// during the flood reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_flooders_cannot_get_an_honest_tab_dropped() {
+    const FLOODERS: usize = 10;
+    const POSTS_PER_SEC: f64 = 200.0;
+    const SECONDS: f64 = 6.0;
+    const READ_PER_SEC: f64 = 800.0;
+    let t = TestRelay::default().await;
+    let per_flooder = (POSTS_PER_SEC * SECONDS) as u64;
+    let floods: Vec<_> = (0..FLOODERS)
+        .map(|f| {
+            tokio::task::spawn_blocking(move || {
+                (0..per_flooder)
+                    .map(|n| wire::encode(&Envelope::broadcast(tx(flood_post(f, n)))).unwrap())
+                    .collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let mut frames = Vec::new();
+    for flood in floods {
+        frames.push(flood.await.expect("stamping the flood"));
+    }
+
+    let mut honest = join(t.addr, "honest", work(1)).await;
+    let reader = Client::connect_with_receive_buffer(t.addr, "reader", 32 * 1024).await;
+    let reader = joined(reader, work(1), fake_hash("reader")).await;
+    let reader_id = reader.id;
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs_f64(SECONDS + 10.0);
+    let reading = tokio::spawn(read_like_a_tab(reader, READ_PER_SEC, honest.id, stop.clone(), deadline));
+
+    let mut flooders = Vec::new();
+    for f in 0..FLOODERS {
+        flooders.push(join(t.addr, &format!("flooder-{f}"), work(1)).await);
+    }
+    let flooding: Vec<_> = flooders
+        .into_iter()
+        .zip(frames)
+        .map(|(mut flooder, frames)| {
+            tokio::spawn(async move {
+                send_paced(&mut flooder, &frames, POSTS_PER_SEC).await;
+                flooder
+            })
+        })
+        .collect();
+    // The honest sender posts halfway through, reading like the others.
+    let started = Instant::now();
+    let mut posted = false;
+    while !flooding.iter().all(|flood| flood.is_finished()) {
+        if !posted && started.elapsed().as_secs_f64() >= SECONDS / 2.0 {
+            honest.broadcast(tx(post("honest", 1))).await;
+            posted = true;
+        }
+        honest.drain().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(posted, "the flood lasted long enough for the honest post");
+    for flood in flooding {
+        let mut flooder = flood.await.expect("a flooder task");
+        flooder.drain().await;
+    }
+    stop.store(true, Ordering::Release);
+    let read = reading.await.expect("the reader task").unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(t.peer_ids().contains(&reader_id), "the reader is still connected");
+    assert!(read.honest_post, "the honest post reached the reader ({} messages read)", read.messages);
+    assert_eq!(t.relay.disconnects(DisconnectReason::Slow), 0, "nobody was dropped as slow");
+    let (_, metrics) = http_get(t.addr, "/metrics").await;
+    let dropped = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tabchain_relay_dropped_total{reason=\"broadcast_budget\"} "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(dropped > 0, "the flooders' excess is counted as dropped:\n{metrics}");
+    eprintln!("the reader read {} messages; {dropped} broadcasts over the budget were dropped", read.messages);
+    let mut reader = read.client;
+    reader.sync().await;
 }

@@ -36,7 +36,7 @@ use tabchain_core::post::Post;
 use tabchain_core::target::Work;
 use tabchain_core::validate::counts;
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, PeerInfo};
-use tabchain_relay::{DisconnectReason, Network, RateLimits};
+use tabchain_relay::{BroadcastLimits, DisconnectReason, Network, RateLimits};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -669,6 +669,8 @@ async fn slow_consumer_is_dropped_while_readers_get_every_block() {
         c.queue_bytes = 256 * 1024;
         c.max_frame_bytes = 64 * 1024;
         c.rate = RateLimits { messages_per_sec: 1e6, burst_messages: 1e6, bytes_per_sec: 1e9, burst_bytes: 1e9 };
+        c.broadcast =
+            BroadcastLimits { messages_per_sec: 1e6, burst_messages: 1e6, bytes_per_sec: 1e9, burst_bytes: 1e9 };
     })
     .await;
     let mut readers = Vec::new();
