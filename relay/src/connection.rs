@@ -398,9 +398,8 @@ impl Connection {
 
     /// Counts a decoded message whose frame was charged only its bytes
     /// ([`Connection::charge_frame`]): an answer the peer owes (addressed
-    /// to a peer) is free,
-    /// anything else takes one message of its rate. `Err` as for
-    /// [`Connection::charge_frame`].
+    /// to a peer) is free, anything else takes one message of its rate.
+    /// `Err` as for [`Connection::charge_frame`].
     fn charge_message(&mut self, envelope: &Envelope) -> Result<(), Option<Ending>> {
         let answer = is_answer(&envelope.message) && envelope.to.is_some();
         if (answer && self.peer.take_owed_answer()) || self.limiter.allow_message(Instant::now()) {
