@@ -198,7 +198,8 @@ pub struct Config {
     /// the connection).
     #[arg(long, default_value_t = 1.0, help = "Misbehaviour points forgiven per second (0: never)")]
     pub ban_decay: f64,
-    /// Block and post ids remembered to drop duplicates (each kind).
+    /// Block and post ids broadcast remembered to drop duplicates (each
+    /// kind), and blocks whose chain work the relay remembers.
     #[arg(skip = 16_384_usize)]
     pub seen_ids: usize,
 }

@@ -149,22 +149,21 @@ impl Drop for Slot {
     }
 }
 
-/// What the relay remembers about a block it has seen.
-#[derive(Clone, Copy, Debug)]
-struct SeenBlock {
-    /// Cumulative work of the chain it ends, when its ancestry was seen.
-    work: Option<Work>,
-    /// Whether it was already broadcast.
-    announced: bool,
-}
-
 /// Recently seen ids: to drop duplicates and to work out chain work, and
-/// the blocks that failed the relay's checks for good. Only blocks the relay
-/// was sent go in `blocks` (never the hashes peers merely claim in `Hello`,
-/// which would push real blocks out), and a block's work is only ever worked
-/// out from genesis's through blocks that passed the checks.
+/// the blocks that failed the relay's checks for good.
+///
+/// The duplicate filter holds only blocks broadcast (each paid for with
+/// proof of work, the sender's rate limit and its share of the broadcast
+/// budget): never the hashes peers merely claim in `Hello`, nor blocks
+/// passing through in sync answers, either of which could push every
+/// announced block out. Chain work is kept apart, and only ever worked out
+/// from genesis's through blocks that passed the checks.
 struct Seen {
-    blocks: LruCache<BlockHash, SeenBlock>,
+    /// Blocks already broadcast.
+    announced: LruCache<BlockHash, ()>,
+    /// Cumulative work of the chain each block ends, where the relay
+    /// worked it out.
+    work: LruCache<BlockHash, Work>,
     txs: LruCache<TxId, ()>,
     invalid: InvalidBlocks,
 }
@@ -248,7 +247,8 @@ impl Hub {
             metrics: Metrics::default(),
             peers: RwLock::new(HashMap::new()),
             seen: Mutex::new(Seen {
-                blocks: LruCache::new(seen_ids),
+                announced: LruCache::new(seen_ids),
+                work: LruCache::new(seen_ids),
                 txs: LruCache::new(seen_ids),
                 invalid: InvalidBlocks::new(MAX_INVALID_BLOCKS),
             }),
@@ -341,7 +341,18 @@ impl Hub {
     /// The chain work up to `hash` if the relay worked it out (from genesis
     /// through blocks it checked).
     fn known_work(&self, seen: &Seen, hash: &BlockHash) -> Option<Work> {
-        if *hash == self.chain_id { Some(self.genesis_work) } else { seen.blocks.peek(hash).and_then(|s| s.work) }
+        if *hash == self.chain_id { Some(self.genesis_work) } else { seen.work.peek(hash).copied() }
+    }
+
+    /// The chain work up to a block on `prev` proving `block_work`, worked
+    /// out and remembered if the relay knows `prev`'s.
+    fn learn_work(&self, seen: &mut Seen, hash: BlockHash, prev: &BlockHash, block_work: Work) -> Option<Work> {
+        if let Some(work) = seen.work.get(&hash) {
+            return Some(*work);
+        }
+        let work = self.known_work(seen, prev)?.saturating_add(block_work);
+        seen.work.put(hash, work);
+        Some(work)
     }
 
     /// Notes a block announced by `from`: returns `false` if it was already
@@ -353,14 +364,10 @@ impl Hub {
         let hash = block.hash();
         let known = {
             let mut seen = self.seen();
-            let parent_work = self.known_work(&seen, &block.header.prev_hash);
-            let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
-            if entry.announced {
+            if seen.announced.put(hash, ()).is_some() {
                 return false;
             }
-            entry.announced = true;
-            entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
-            entry.work
+            self.learn_work(&mut seen, hash, &block.header.prev_hash, block_work)
         };
         let mut status = from.status.lock();
         if let Some(status) = status.as_mut() {
@@ -382,9 +389,7 @@ impl Hub {
     pub fn note_synced_blocks(&self, blocks: &[(BlockHash, BlockHash, Work)]) {
         let mut seen = self.seen();
         for &(hash, prev, block_work) in blocks {
-            let parent_work = self.known_work(&seen, &prev);
-            let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
-            entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
+            self.learn_work(&mut seen, hash, &prev, block_work);
         }
     }
 
@@ -396,7 +401,7 @@ impl Hub {
             KnownBlock::Invalid(BlockError::KnownInvalid(*hash))
         } else if seen.invalid.contains(parent) {
             KnownBlock::Invalid(BlockError::InvalidParent(*parent))
-        } else if seen.blocks.peek(hash).is_some_and(|s| s.announced) {
+        } else if seen.announced.contains(hash) {
             KnownBlock::Announced
         } else {
             KnownBlock::New

@@ -190,6 +190,36 @@ async fn hellos_cannot_flush_the_duplicate_filter() {
     assert_eq!(receiver.recv_kind("Block").await.message, marker, "the old block was not forwarded again");
 }
 
+/// Blocks passing through in sync answers teach the relay their work, but
+/// they were not announced: 16,384 of them (dev blocks cost nothing to
+/// mine) pushed every announced block out of the duplicate filter too.
+#[tokio::test]
+async fn sync_answers_cannot_flush_the_duplicate_filter() {
+    let t = TestRelay::default().await;
+    let mut announcer = join(t.addr, "announcer", work(1)).await;
+    let mut receiver = join(t.addr, "receiver", work(1)).await;
+    let old = block_msg(dev_block(1));
+    announcer.broadcast(old.clone()).await;
+    assert_eq!(receiver.recv_kind("Block").await.message, old);
+
+    let mut syncer = join(t.addr, "syncer", work(1)).await;
+    let mut asker = join(t.addr, "asker", work(1)).await;
+    let blocks: Vec<_> = (0..16_384).map(|i| block_on(fake_hash(&format!("parent {i}")), 1, vec![])).collect();
+    for page in blocks.chunks(500) {
+        syncer.send_to(asker.id, Message::Blocks { blocks: page.to_vec() }).await;
+    }
+    syncer.sync_quiet().await;
+    for _ in blocks.chunks(500) {
+        asker.recv_kind("Blocks").await;
+    }
+
+    announcer.broadcast(old).await;
+    announcer.sync_quiet().await;
+    let marker = block_msg(dev_block(2));
+    announcer.broadcast(marker.clone()).await;
+    assert_eq!(receiver.recv_kind("Block").await.message, marker, "the old block was not forwarded again");
+}
+
 /// The work of one dev block on genesis, and of genesis itself.
 fn genesis_work() -> Work {
     dev().genesis_bits.to_target().unwrap().work()
