@@ -3,9 +3,11 @@
 //! and checks that honest peers are not hurt.
 //!
 //! Covered: addressed requests making a victim answer until its own rate
-//! limit got it banned; `Hello` claims flushing the duplicate filter and
-//! setting the work of blocks the relay did not know; ten flooders at the
-//! post rate limit filling an honest tab's queue until it was dropped as slow.
+//! limit got it banned (and answers nobody asked for still being charged);
+//! `Hello` claims, and blocks passing through in sync answers, flushing the
+//! duplicate filter; a `Hello` claim setting the work of a block the relay
+//! did not know; ten flooders at the post rate limit filling an honest tab's
+//! queue until it was dropped as slow. Each test failed before its fix.
 
 mod common;
 

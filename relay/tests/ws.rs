@@ -10,7 +10,7 @@
 //! fields — but not signatures inside blocks); a block sent again checked
 //! once (duplicates and remembered invalid blocks, the latter still charged
 //! for); duplicate dropping; garbage, binary frames and the misbehaviour ban
-//! (1008); oversize frames (1009); rate limits; a slow consumer dropped while 50 readers get every block; 200
+//! (1008), its points forgiven over time; oversize frames (1009); rate limits; a slow consumer dropped while 50 readers get every block; 200
 //! clients at once; `max_peers` (503); hello and idle timeouts; shutdown
 //! (1001) and refusal of new connections meanwhile; `/metrics`; peer news
 //! reaching a peer between its `Welcome` and its `Hello`; the close handshake
