@@ -336,7 +336,7 @@ impl Connection {
     }
 
     /// Refuses a message over the rate limit; `penalised` says whether it
-    /// costs points.
+    /// costs points (not when excused: see [`PeerLimiter`]).
     fn rate_limited(&mut self, penalised: bool) -> Option<Ending> {
         let rate = self.hub.config.rate;
         let detail = format!(
@@ -386,13 +386,14 @@ impl Connection {
                 return Ok(false);
             }
             self.hub.metrics.received(None, len);
-            return Err(self.rate_limited(true));
+            let penalised = !self.limiter.excuse(now);
+            return Err(self.rate_limited(penalised));
         }
         if self.limiter.allow_bytes(len, now) {
             return Ok(true);
         }
         self.hub.metrics.received(None, len);
-        let penalised = !self.peer.take_owed_answer();
+        let penalised = !self.peer.take_owed_answer() && !self.limiter.excuse(now);
         Err(self.rate_limited(penalised))
     }
 
@@ -401,11 +402,13 @@ impl Connection {
     /// to a peer) is free, anything else takes one message of its rate.
     /// `Err` as for [`Connection::charge_frame`].
     fn charge_message(&mut self, envelope: &Envelope) -> Result<(), Option<Ending>> {
+        let now = Instant::now();
         let answer = is_answer(&envelope.message) && envelope.to.is_some();
-        if (answer && self.peer.take_owed_answer()) || self.limiter.allow_message(Instant::now()) {
+        if (answer && self.peer.take_owed_answer()) || self.limiter.allow_message(now) {
             return Ok(());
         }
-        Err(self.rate_limited(true))
+        let penalised = !self.limiter.excuse(now);
+        Err(self.rate_limited(penalised))
     }
 
     async fn on_text(&mut self, text: Utf8Bytes) -> Option<Ending> {

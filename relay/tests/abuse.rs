@@ -38,6 +38,23 @@ async fn send_paced(client: &mut Client, frames: &[String], per_sec: f64) {
     }
 }
 
+/// Sends `frames` in batches of `per_sec` at the start of each second (the
+/// unevenly paced way an attack script may keep to a rate), reading
+/// whatever arrives in between.
+async fn send_in_batches(client: &mut Client, frames: &[String], per_sec: usize) {
+    let start = Instant::now();
+    for (second, batch) in frames.chunks(per_sec).enumerate() {
+        tokio::time::sleep_until(start + Duration::from_secs(second as u64)).await;
+        for frame in batch {
+            client.send_text(frame).await;
+        }
+        while Instant::now() < start + Duration::from_secs(second as u64 + 1) {
+            client.drain().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 /// What the victim of the ping attack saw: pings answered, and errors the
 /// relay sent it.
 struct Answered {
@@ -73,7 +90,10 @@ async fn answer_pings(mut client: Client, stop: Arc<AtomicBool>) -> Result<Answe
 /// addressed pings to a victim at 300 a second each for 10 s. The victim
 /// answers each, and its answers used to count against its own rate limit
 /// (2 misbehaviour points per answer over it, points never forgotten): it
-/// was banned within 3 s, and again after every reconnect.
+/// was banned within 3 s, and again after every reconnect. The attackers
+/// send in a batch each second, so from the eighth second on they are over
+/// their own limit of 200 a second (bursts of 1,000): their excess is
+/// dropped, but nobody is banned either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_attackers_pinging_a_peer_cannot_get_it_banned() {
     const ATTACKERS: usize = 2;
@@ -93,7 +113,7 @@ async fn two_attackers_pinging_a_peer_cannot_get_it_banned() {
             let frames: Vec<String> = (0..pings)
                 .map(|nonce| wire::encode(&Envelope::to(victim_id, Message::Ping { nonce })).unwrap())
                 .collect();
-            send_paced(&mut attacker, &frames, PINGS_PER_SEC).await;
+            send_in_batches(&mut attacker, &frames, PINGS_PER_SEC as usize).await;
             attacker
         }));
     }
@@ -110,7 +130,7 @@ async fn two_attackers_pinging_a_peer_cannot_get_it_banned() {
     assert!(t.peer_ids().contains(&victim_id), "the victim is still connected");
     assert!(answered.errors.is_empty(), "the victim was never refused: {:?}", answered.errors);
     let sent = pings * ATTACKERS as u64;
-    assert!(answered.pongs * 10 >= sent * 9, "the victim answered {} of {sent} pings", answered.pongs);
+    assert!(answered.pongs * 10 >= sent * 8, "the victim answered {} of {sent} pings", answered.pongs);
     let mut victim = answered.client;
     victim.sync().await;
     for attacker in &mut attackers {

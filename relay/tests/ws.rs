@@ -594,7 +594,9 @@ async fn rate_limit_drops_the_excess() {
     assert_eq!(limited, 17);
     b.expect_silence(200).await;
 
-    // 17 × 2 points is under the ban score: a is still connected and receives.
+    // 5 of the 17 are excused (up to twice the rate the excess is only
+    // dropped), 12 × 2 points is under the ban score: a is still connected
+    // and receives.
     assert!(t.peer_ids().contains(&a.id));
     let message = tx(post("alice", 1));
     b.broadcast(message.clone()).await;
