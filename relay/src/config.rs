@@ -61,6 +61,68 @@ impl Default for RateLimits {
     }
 }
 
+/// The relay's broadcast budget: posts and blocks broadcast per second in
+/// all (each goes to every joined peer), shared fairly among the peers
+/// broadcasting (see `budget.rs`).
+///
+/// Also the budget flags of the relay's command line (`--broadcast-msgs`, …).
+#[derive(Clone, Copy, Debug, PartialEq, clap::Args)]
+pub struct BroadcastLimits {
+    /// Broadcasts per second, all senders together, sustained.
+    #[arg(
+        id = "broadcast_msgs",
+        long = "broadcast-msgs",
+        value_name = "BROADCAST_MSGS",
+        default_value_t = BroadcastLimits::default().messages_per_sec,
+        help = "Posts and blocks the relay broadcasts per second, all senders together (shared fairly among them)"
+    )]
+    pub messages_per_sec: f64,
+    /// Broadcasts at once after a quiet time.
+    #[arg(
+        id = "broadcast_burst_msgs",
+        long = "broadcast-burst-msgs",
+        value_name = "BROADCAST_BURST_MSGS",
+        default_value_t = BroadcastLimits::default().burst_messages,
+        help = "Posts and blocks the relay broadcasts in a burst"
+    )]
+    pub burst_messages: f64,
+    /// Bytes of broadcasts per second, sustained.
+    #[arg(
+        id = "broadcast_bytes",
+        long = "broadcast-bytes",
+        value_name = "BROADCAST_BYTES",
+        default_value_t = BroadcastLimits::default().bytes_per_sec,
+        help = "Bytes of posts and blocks the relay broadcasts per second, all senders together"
+    )]
+    pub bytes_per_sec: f64,
+    /// Bytes of broadcasts at once.
+    #[arg(
+        id = "broadcast_burst_bytes",
+        long = "broadcast-burst-bytes",
+        value_name = "BROADCAST_BURST_BYTES",
+        default_value_t = BroadcastLimits::default().burst_bytes,
+        help = "Bytes of posts and blocks the relay broadcasts in a burst"
+    )]
+    pub burst_bytes: f64,
+}
+
+impl Default for BroadcastLimits {
+    /// What a tab keeps up with while the relay broadcasts all it may: 500
+    /// posts a second is a tenth of a second of signature checks in wasm;
+    /// bursts fit in a peer's queue (1,024 messages, 16 MiB). Honest traffic
+    /// (a block every 10 s, posts that cost seconds of work each) is far
+    /// below; a dev-network miner at its own rate limit (200 a second) is
+    /// under it.
+    fn default() -> Self {
+        Self {
+            messages_per_sec: 500.0,
+            burst_messages: 1_000.0,
+            bytes_per_sec: 4.0 * 1024.0 * 1024.0,
+            burst_bytes: 8.0 * 1024.0 * 1024.0,
+        }
+    }
+}
+
 /// Everything the relay needs to run.
 ///
 /// Also the settings part of the relay's command line (flattened into the
@@ -143,6 +205,9 @@ pub struct Config {
     /// Per-peer rate limits.
     #[command(flatten)]
     pub rate: RateLimits,
+    /// The relay's broadcast budget, shared among senders.
+    #[command(flatten)]
+    pub broadcast: BroadcastLimits,
     /// Most messages waiting to be written to one peer; a peer whose queue is
     /// full is too slow and is disconnected.
     #[arg(
@@ -184,7 +249,13 @@ pub struct Config {
     /// Misbehaviour points at which a peer is disconnected.
     #[arg(long, default_value_t = 100, help = "Misbehaviour points at which a peer is disconnected")]
     pub ban_score: u32,
-    /// Block and post ids remembered to drop duplicates (each kind).
+    /// Misbehaviour points forgiven per second, so that only a peer that
+    /// keeps misbehaving reaches the ban score (0: points last as long as
+    /// the connection).
+    #[arg(long, default_value_t = 1.0, help = "Misbehaviour points forgiven per second (0: never)")]
+    pub ban_decay: f64,
+    /// Block and post ids broadcast remembered to drop duplicates (each
+    /// kind), and blocks whose chain work the relay remembers.
     #[arg(skip = 16_384_usize)]
     pub seen_ids: usize,
 }
@@ -243,11 +314,18 @@ impl Config {
             ("message rate", self.rate.messages_per_sec),
             ("message burst", self.rate.burst_messages),
             ("byte rate", self.rate.bytes_per_sec),
+            ("broadcast rate", self.broadcast.messages_per_sec),
+            ("broadcast burst", self.broadcast.burst_messages),
+            ("broadcast byte rate", self.broadcast.bytes_per_sec),
+            ("broadcast byte burst", self.broadcast.burst_bytes),
         ];
         for (what, value) in positive {
             if !(value.is_finite() && value > 0.0) {
                 return Err(ConfigError::NotPositive { what });
             }
+        }
+        if !(self.ban_decay.is_finite() && self.ban_decay >= 0.0) {
+            return Err(ConfigError::Negative { what: "ban decay" });
         }
         if self.max_frame_bytes < MIN_FRAME_BYTES || self.max_frame_bytes > MAX_MESSAGE_BYTES {
             return Err(ConfigError::FrameLimit { bytes: self.max_frame_bytes });
@@ -313,6 +391,12 @@ pub enum ConfigError {
     /// A count, rate or duration is zero or negative.
     #[error("{what} must be greater than zero")]
     NotPositive {
+        /// Which setting.
+        what: &'static str,
+    },
+    /// A rate that may be zero is negative (or not a number).
+    #[error("{what} must not be negative")]
+    Negative {
         /// Which setting.
         what: &'static str,
     },
@@ -384,10 +468,20 @@ mod tests {
         assert_eq!((c.network, &c.www), (Network::Dev, &PathBuf::from("site")));
         assert_eq!((c.max_peers, c.max_frame_bytes), (1_024, MAX_MESSAGE_BYTES));
         assert_eq!(c.rate, RateLimits::default());
+        assert_eq!(c.broadcast, BroadcastLimits::default());
+        assert_eq!(
+            (c.broadcast.messages_per_sec, c.broadcast.burst_messages),
+            (500.0, 1_000.0),
+            "the documented broadcast budget"
+        );
+        assert_eq!(
+            (c.broadcast.bytes_per_sec, c.broadcast.burst_bytes),
+            (4.0 * 1024.0 * 1024.0, 8.0 * 1024.0 * 1024.0)
+        );
         assert_eq!((c.queue_messages, c.queue_bytes), (1_024, 16 * 1024 * 1024));
         let secs = Duration::from_secs;
         assert_eq!((c.ping_interval, c.idle_timeout, c.hello_timeout), (secs(20), secs(60), secs(10)));
-        assert_eq!((c.ban_score, c.seen_ids), (100, 16_384));
+        assert_eq!((c.ban_score, c.ban_decay, c.seen_ids), (100, 1.0, 16_384));
         assert_eq!((c.max_peers_per_address, c.peers_per_address()), (None, 256));
         assert_eq!((c.connect_rate, c.connect_burst), (2.0, 32.0));
         assert!(c.allowed_origins.is_empty());
@@ -438,6 +532,12 @@ mod tests {
         let mut c = base.clone();
         c.idle_timeout = c.ping_interval;
         assert_eq!(c.validate(), Err(ConfigError::IdleBelowPing));
+        let mut c = base.clone();
+        c.broadcast.burst_bytes = 0.0;
+        assert_eq!(c.validate(), Err(ConfigError::NotPositive { what: "broadcast byte burst" }));
+        let mut c = base.clone();
+        c.ban_decay = -1.0;
+        assert_eq!(c.validate(), Err(ConfigError::Negative { what: "ban decay" }));
         let mut c = base.clone();
         c.hello_timeout = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::NotPositive { what: "hello timeout" }));

@@ -28,9 +28,10 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite;
 
 use crate::Relay;
-use crate::hub::{Hub, KnownBlock, Peer, Slot, Status};
+use crate::hub::{Hub, KnownBlock, Peer, Slot, Status, is_answer};
 use crate::metrics::{DisconnectReason, DropReason, RefusedReason};
 use crate::ratelimit::PeerLimiter;
+use crate::score::Score;
 
 /// Bytes tungstenite gathers before writing to the socket: large enough that
 /// a batch of announcements goes out in a few syscalls, small enough that a
@@ -128,8 +129,10 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, _held: (Slot, AddressGuard)) {
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let mut writer = tokio::spawn(write_loop(sink, queue, peer.clone(), close_rx, hub.config.ping_interval));
-    let limiter = PeerLimiter::new(&hub.config.rate, Instant::now());
-    let mut connection = Connection { hub: hub.clone(), peer: peer.clone(), limiter, score: 0 };
+    let now = Instant::now();
+    let limiter = PeerLimiter::new(&hub.config.rate, now);
+    let score = Score::new(hub.config.ban_decay, now);
+    let mut connection = Connection { hub: hub.clone(), peer: peer.clone(), limiter, score };
     let ending = connection.read_loop(&mut stream, &mut writer).await;
     hub.unregister(&peer, ending.reason);
     tracing::debug!(peer = %peer.id, reason = ending.reason.as_str(), "disconnected");
@@ -245,7 +248,7 @@ struct Connection {
     hub: Arc<Hub>,
     peer: Arc<Peer>,
     limiter: PeerLimiter,
-    score: u32,
+    score: Score,
 }
 
 impl Connection {
@@ -325,9 +328,9 @@ impl Connection {
 
     /// Adds misbehaviour points; at the limit the connection is closed.
     fn penalise(&mut self, points: u32) -> Option<Ending> {
-        self.score = self.score.saturating_add(points);
-        (self.score >= self.hub.config.ban_score).then(|| {
-            tracing::info!(peer = %self.peer.id, score = self.score, "disconnecting a misbehaving peer");
+        let score = self.score.add(points, Instant::now());
+        (score >= self.hub.config.ban_score).then(|| {
+            tracing::info!(peer = %self.peer.id, score, "disconnecting a misbehaving peer");
             Ending::close(DisconnectReason::Misbehaving, close_code::POLICY, "too many invalid messages")
         })
     }
@@ -336,28 +339,103 @@ impl Connection {
     fn refuse(&mut self, drop: DropReason, code: ErrorCode, detail: &str) -> Option<Ending> {
         self.hub.metrics.dropped(drop, 1);
         self.hub.send_error(&self.peer, code, detail.to_owned());
-        let points = match drop {
+        self.penalise(Self::penalty(drop))
+    }
+
+    /// Misbehaviour points for a message dropped for `drop`.
+    fn penalty(drop: DropReason) -> u32 {
+        match drop {
             DropReason::InvalidBlock => PENALTY_INVALID_BLOCK,
             DropReason::InvalidTx => PENALTY_INVALID_TX,
             DropReason::RateLimited => PENALTY_RATE_LIMITED,
             DropReason::BadMessage => PENALTY_BAD_MESSAGE,
-            DropReason::Duplicate | DropReason::UnknownPeer | DropReason::QueueFull => 0,
-        };
-        self.penalise(points)
+            DropReason::Duplicate | DropReason::UnknownPeer | DropReason::QueueFull | DropReason::BroadcastBudget => 0,
+        }
+    }
+
+    /// Refuses a message over the rate limit; `penalised` says whether it
+    /// costs points (not when excused: see [`PeerLimiter`]).
+    fn rate_limited(&mut self, penalised: bool) -> Option<Ending> {
+        let rate = self.hub.config.rate;
+        let detail = format!(
+            "over the rate limit of {} messages and {} bytes per second; message dropped",
+            rate.messages_per_sec, rate.bytes_per_sec
+        );
+        if penalised {
+            return self.refuse(DropReason::RateLimited, ErrorCode::RateLimited, &detail);
+        }
+        self.hub.metrics.dropped(DropReason::RateLimited, 1);
+        self.hub.send_error(&self.peer, ErrorCode::RateLimited, detail);
+        None
+    }
+
+    /// Drops a broadcast over the sender's share of the relay's broadcast
+    /// budget: counted, and the sender told, but no points (an honest peer
+    /// may meet a full budget).
+    fn over_budget(&mut self, kind: &str) -> Option<Ending> {
+        let hub = &self.hub;
+        hub.metrics.dropped(DropReason::BroadcastBudget, 1);
+        let budget = hub.config.broadcast;
+        let detail = format!(
+            "{kind} dropped: the relay's broadcast budget ({} messages and {} bytes per second) is taken; {} peers are broadcasting and you sent more than your share",
+            budget.messages_per_sec,
+            budget.bytes_per_sec,
+            hub.broadcasters()
+        );
+        hub.send_error(&self.peer, ErrorCode::RateLimited, detail);
+        None
+    }
+
+    /// Charges a frame of `len` bytes to the peer's rate limit, before it is
+    /// decoded: `Ok(true)` if its message still has to be counted once
+    /// decoded ([`Connection::charge_message`]), `Err` with the connection's
+    /// end if it is refused and that was one offence too many.
+    ///
+    /// A peer that owes answers (the relay routed it requests) is charged
+    /// only the frame's bytes here: its answers are the askers' doing, so
+    /// they do not count against its message rate (else two peers pinging a
+    /// third could get it banned), and a frame over its byte rate is dropped
+    /// without points, taking one owed answer (so only as many frames go
+    /// unpunished as were asked for).
+    fn charge_frame(&mut self, len: usize) -> Result<bool, Option<Ending>> {
+        let now = Instant::now();
+        if !self.peer.owes_answers() {
+            if self.limiter.allow(len, now) {
+                return Ok(false);
+            }
+            self.hub.metrics.received(None, len);
+            let penalised = !self.limiter.excuse(now);
+            return Err(self.rate_limited(penalised));
+        }
+        if self.limiter.allow_bytes(len, now) {
+            return Ok(true);
+        }
+        self.hub.metrics.received(None, len);
+        let penalised = !self.peer.take_owed_answer() && !self.limiter.excuse(now);
+        Err(self.rate_limited(penalised))
+    }
+
+    /// Counts a decoded message whose frame was charged only its bytes
+    /// ([`Connection::charge_frame`]): an answer the peer owes (addressed
+    /// to a peer) is free, anything else takes one message of its rate.
+    /// `Err` as for [`Connection::charge_frame`].
+    fn charge_message(&mut self, envelope: &Envelope) -> Result<(), Option<Ending>> {
+        let now = Instant::now();
+        let answer = is_answer(&envelope.message) && envelope.to.is_some();
+        if (answer && self.peer.take_owed_answer()) || self.limiter.allow_message(now) {
+            return Ok(());
+        }
+        let penalised = !self.limiter.excuse(now);
+        Err(self.rate_limited(penalised))
     }
 
     async fn on_text(&mut self, text: Utf8Bytes) -> Option<Ending> {
         let hub = self.hub.clone();
         let len = text.len();
-        if !self.limiter.allow(len, Instant::now()) {
-            hub.metrics.received(None, len);
-            let rate = hub.config.rate;
-            let detail = format!(
-                "over the rate limit of {} messages and {} bytes per second; message dropped",
-                rate.messages_per_sec, rate.bytes_per_sec
-            );
-            return self.refuse(DropReason::RateLimited, ErrorCode::RateLimited, &detail);
-        }
+        let count_after_decoding = match self.charge_frame(len) {
+            Ok(later) => later,
+            Err(ending) => return ending,
+        };
         let envelope = match wire::decode(text.as_str()) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -371,6 +449,9 @@ impl Connection {
             }
         };
         hub.metrics.received(Some(envelope.message.kind_index()), len);
+        if count_after_decoding && let Err(ending) = self.charge_message(&envelope) {
+            return ending;
+        }
         let Envelope { to, message, .. } = envelope;
         if !self.peer.is_joined() && !matches!(message, Message::Hello { .. }) {
             let detail = format!("send Hello first (got {})", message.kind());
@@ -406,6 +487,9 @@ impl Connection {
                     hub.metrics.dropped(DropReason::Duplicate, 1);
                     return None;
                 }
+                if to.is_none() && !hub.allow_broadcast(self.peer.id, len) {
+                    return self.over_budget("post");
+                }
                 if let Err(error) = tx.verify_signature(&hub.chain_id) {
                     return self.refuse(DropReason::InvalidTx, ErrorCode::InvalidTx, &format!("post {txid}: {error}"));
                 }
@@ -424,7 +508,12 @@ impl Connection {
                         hub.metrics.dropped(DropReason::Duplicate, 1);
                         return None;
                     }
-                    KnownBlock::Announced | KnownBlock::New => block_work(&hub.params, &hub.chain_id, block),
+                    KnownBlock::Announced | KnownBlock::New => {
+                        if to.is_none() && !hub.allow_broadcast(self.peer.id, len) {
+                            return self.over_budget("block");
+                        }
+                        block_work(&hub.params, &hub.chain_id, block)
+                    }
                 };
                 let work = match checked {
                     Ok(work) => work,

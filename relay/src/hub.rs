@@ -25,6 +25,7 @@ use tabchain_core::validate::BlockError;
 use tabchain_core::wire::{self, Envelope, ErrorCode, MAX_PEERS_PER_MESSAGE, Message, PeerId, PeerInfo};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::budget::BroadcastBudget;
 use crate::config::Config;
 use crate::metrics::{DisconnectReason, DropReason, Metrics};
 
@@ -53,6 +54,8 @@ pub(crate) struct Peer {
     joined: AtomicBool,
     status: Mutex<Option<Status>>,
     connected_at: Instant,
+    owed_answers: AtomicUsize,
+    max_owed_answers: usize,
 }
 
 impl Peer {
@@ -99,6 +102,25 @@ impl Peer {
         self.kick.notified().await;
     }
 
+    /// The relay routed it a request (`Ping`, `GetBlocks`, `GetHeaders`,
+    /// `GetMempool`): it owes one answer more, up to as many as its queue
+    /// holds messages.
+    fn owe_answer(&self) {
+        let max = self.max_owed_answers;
+        let _ = self.owed_answers.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+    }
+
+    /// Whether it owes answers to requests the relay routed to it.
+    pub fn owes_answers(&self) -> bool {
+        self.owed_answers.load(Ordering::Acquire) > 0
+    }
+
+    /// Takes one owed answer: `true` if there was one. Answers it owes are
+    /// charged to whoever asked, not to its own message rate limit.
+    pub fn take_owed_answer(&self) -> bool {
+        self.owed_answers.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
+    }
+
     /// Whether it has said `Hello` (only then does it receive broadcasts).
     pub fn is_joined(&self) -> bool {
         self.joined.load(Ordering::Acquire)
@@ -127,19 +149,21 @@ impl Drop for Slot {
     }
 }
 
-/// What the relay remembers about a block it has seen.
-#[derive(Clone, Copy, Debug)]
-struct SeenBlock {
-    /// Cumulative work of the chain it ends, when its ancestry was seen.
-    work: Option<Work>,
-    /// Whether it was already broadcast.
-    announced: bool,
-}
-
 /// Recently seen ids: to drop duplicates and to work out chain work, and
 /// the blocks that failed the relay's checks for good.
+///
+/// The duplicate filter holds only blocks broadcast (each paid for with
+/// proof of work, the sender's rate limit and its share of the broadcast
+/// budget): never the hashes peers merely claim in `Hello`, nor blocks
+/// passing through in sync answers, either of which could push every
+/// announced block out. Chain work is kept apart, and only ever worked out
+/// from genesis's through blocks that passed the checks.
 struct Seen {
-    blocks: LruCache<BlockHash, SeenBlock>,
+    /// Blocks already broadcast.
+    announced: LruCache<BlockHash, ()>,
+    /// Cumulative work of the chain each block ends, where the relay
+    /// worked it out.
+    work: LruCache<BlockHash, Work>,
     txs: LruCache<TxId, ()>,
     invalid: InvalidBlocks,
 }
@@ -154,6 +178,19 @@ pub(crate) enum KnownBlock {
     Announced,
     /// It or its parent failed the checks for good.
     Invalid(BlockError),
+}
+
+/// Whether `message` asks its receiver for an answer.
+fn is_request(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Ping { .. } | Message::GetBlocks { .. } | Message::GetHeaders { .. } | Message::GetMempool {}
+    )
+}
+
+/// Whether `message` answers a request ([`is_request`]).
+pub(crate) fn is_answer(message: &Message) -> bool {
+    matches!(message, Message::Pong { .. } | Message::Blocks { .. } | Message::Headers { .. } | Message::Mempool { .. })
 }
 
 /// One row of `GET /api/peers`.
@@ -186,8 +223,12 @@ pub(crate) struct Hub {
     pub chain_id: BlockHash,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Work of the genesis block: where every chain work the relay works
+    /// out starts.
+    genesis_work: Work,
     peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
     seen: Mutex<Seen>,
+    broadcasts: BroadcastBudget,
     next_id: AtomicU64,
     slots: AtomicUsize,
     shutdown: watch::Sender<bool>,
@@ -198,16 +239,20 @@ impl Hub {
     pub fn new(config: Config) -> Self {
         let params = Params::for_network(config.network);
         let seen_ids = NonZeroUsize::new(config.seen_ids).unwrap_or(NonZeroUsize::MIN);
+        let genesis_work = params.genesis().header.bits.to_target().map_or(Work::ZERO, |target| target.work());
         Self {
             chain_id: params.chain_id(),
+            genesis_work,
             params,
             metrics: Metrics::default(),
             peers: RwLock::new(HashMap::new()),
             seen: Mutex::new(Seen {
-                blocks: LruCache::new(seen_ids),
+                announced: LruCache::new(seen_ids),
+                work: LruCache::new(seen_ids),
                 txs: LruCache::new(seen_ids),
                 invalid: InvalidBlocks::new(MAX_INVALID_BLOCKS),
             }),
+            broadcasts: BroadcastBudget::new(&config.broadcast, Instant::now()),
             next_id: AtomicU64::new(1),
             slots: AtomicUsize::new(0),
             shutdown: watch::Sender::new(false),
@@ -246,6 +291,8 @@ impl Hub {
             joined: AtomicBool::new(false),
             status: Mutex::new(None),
             connected_at: Instant::now(),
+            owed_answers: AtomicUsize::new(0),
+            max_owed_answers: self.config.queue_messages,
         });
         let mut peers = self.peers.write();
         self.send_to_peer(&peer, &Self::welcome(&peers, id, self.config.network, self.chain_id));
@@ -258,6 +305,7 @@ impl Hub {
     /// Removes a connection and tells the others if it had joined.
     pub fn unregister(&self, peer: &Peer, reason: DisconnectReason) {
         self.peers.write().remove(&peer.id);
+        self.broadcasts.forget(peer.id);
         self.metrics.disconnected(reason);
         if peer.is_joined() {
             self.announce(&Envelope::broadcast(Message::PeerLeft { peer_id: peer.id }));
@@ -278,13 +326,10 @@ impl Hub {
     }
 
     /// Records a peer's `Hello`: the first one joins it (everyone, itself
-    /// included, gets `PeerJoined`); later ones update what it claims.
+    /// included, gets `PeerJoined`); later ones update what it claims. A
+    /// claim is the peer's own: it touches neither the duplicate filter nor
+    /// the work the relay knows of any block.
     pub fn hello(&self, peer: &Peer, status: Status) {
-        // A claim, not a proof: it never overrides work the relay worked out itself.
-        let mut seen = self.seen();
-        let entry = seen.blocks.get_or_insert_mut(status.best_hash, || SeenBlock { work: None, announced: false });
-        entry.work = entry.work.or(Some(status.total_work));
-        drop(seen);
         *peer.status.lock() = Some(status);
         if !peer.joined.swap(true, Ordering::AcqRel)
             && let Some(info) = peer.info()
@@ -293,25 +338,42 @@ impl Hub {
         }
     }
 
+    /// The chain work up to `hash` if the relay worked it out (from genesis
+    /// through blocks it checked).
+    fn known_work(&self, seen: &Seen, hash: &BlockHash) -> Option<Work> {
+        if *hash == self.chain_id { Some(self.genesis_work) } else { seen.work.peek(hash).copied() }
+    }
+
+    /// The chain work up to a block on `prev` proving `block_work`, worked
+    /// out and remembered if the relay knows `prev`'s.
+    fn learn_work(&self, seen: &mut Seen, hash: BlockHash, prev: &BlockHash, block_work: Work) -> Option<Work> {
+        if let Some(work) = seen.work.get(&hash) {
+            return Some(*work);
+        }
+        let work = self.known_work(seen, prev)?.saturating_add(block_work);
+        seen.work.put(hash, work);
+        Some(work)
+    }
+
     /// Notes a block announced by `from`: returns `false` if it was already
     /// announced (a duplicate, not to be forwarded again). Credits `from` with
-    /// the block's chain when the relay knows the block's ancestry.
+    /// the block's chain when the relay knows the block's ancestry, or when
+    /// the block extends the best block `from` itself claims (then from its
+    /// own claim, which stays its own: nothing is learnt about the block).
     pub fn note_announced_block(&self, from: &Peer, block: &Block, block_work: Work) -> bool {
         let hash = block.hash();
-        let work = {
+        let known = {
             let mut seen = self.seen();
-            let parent_work = seen.blocks.peek(&block.header.prev_hash).and_then(|s| s.work);
-            let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
-            if entry.announced {
+            if seen.announced.put(hash, ()).is_some() {
                 return false;
             }
-            entry.announced = true;
-            entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
-            entry.work
+            self.learn_work(&mut seen, hash, &block.header.prev_hash, block_work)
         };
-        if let Some(work) = work {
-            let mut status = from.status.lock();
-            if let Some(status) = status.as_mut()
+        let mut status = from.status.lock();
+        if let Some(status) = status.as_mut() {
+            let claimed =
+                (status.best_hash == block.header.prev_hash).then(|| status.total_work.saturating_add(block_work));
+            if let Some(work) = known.or(claimed)
                 && work > status.total_work
             {
                 status.total_work = work;
@@ -327,9 +389,7 @@ impl Hub {
     pub fn note_synced_blocks(&self, blocks: &[(BlockHash, BlockHash, Work)]) {
         let mut seen = self.seen();
         for &(hash, prev, block_work) in blocks {
-            let parent_work = seen.blocks.peek(&prev).and_then(|s| s.work);
-            let entry = seen.blocks.get_or_insert_mut(hash, || SeenBlock { work: None, announced: false });
-            entry.work = entry.work.or(parent_work.map(|w| w.saturating_add(block_work)));
+            self.learn_work(&mut seen, hash, &prev, block_work);
         }
     }
 
@@ -341,7 +401,7 @@ impl Hub {
             KnownBlock::Invalid(BlockError::KnownInvalid(*hash))
         } else if seen.invalid.contains(parent) {
             KnownBlock::Invalid(BlockError::InvalidParent(*parent))
-        } else if seen.blocks.peek(hash).is_some_and(|s| s.announced) {
+        } else if seen.announced.contains(hash) {
             KnownBlock::Announced
         } else {
             KnownBlock::New
@@ -389,6 +449,19 @@ impl Hub {
         }
     }
 
+    /// Whether `sender` may broadcast a message of `len` bytes now, within
+    /// its share of the relay's broadcast budget (taken if so). Asked before
+    /// the costly checks, so a flooder's excess costs little.
+    pub fn allow_broadcast(&self, sender: PeerId, len: usize) -> bool {
+        let peers = self.peers().len();
+        self.broadcasts.allow(sender, len, peers, Instant::now())
+    }
+
+    /// How many peers broadcast in the last few seconds.
+    pub fn broadcasters(&self) -> usize {
+        self.broadcasts.senders()
+    }
+
     /// Queues `envelope` to every joined peer except `except`.
     pub fn broadcast(&self, except: PeerId, envelope: &Envelope) {
         self.fan_out(envelope, |peer| peer.id != except && peer.is_joined());
@@ -420,23 +493,28 @@ impl Hub {
     }
 
     /// Queues `envelope` to one joined peer; `false` if it is not connected
-    /// (or has not said `Hello`).
+    /// (or has not said `Hello`). A request queued makes the peer owe an
+    /// answer ([`Peer::take_owed_answer`]).
     pub fn send_to(&self, to: PeerId, envelope: &Envelope) -> bool {
         let Some(peer) = self.peers().get(&to).filter(|p| p.is_joined()).cloned() else { return false };
-        self.send_to_peer(&peer, envelope);
+        if self.send_to_peer(&peer, envelope) && is_request(&envelope.message) {
+            peer.owe_answer();
+        }
         true
     }
 
     /// Queues `envelope` to `peer`, whether or not it has joined (for the
-    /// relay's own replies).
-    pub fn send_to_peer(&self, peer: &Peer, envelope: &Envelope) {
-        let Some(text) = Self::encode(envelope) else { return };
+    /// relay's own replies); `false` if it could not be queued.
+    pub fn send_to_peer(&self, peer: &Peer, envelope: &Envelope) -> bool {
+        let Some(text) = Self::encode(envelope) else { return false };
         let len = text.len();
-        if peer.enqueue(text) {
+        let queued = peer.enqueue(text);
+        if queued {
             self.metrics.sent(envelope.message.kind_index(), 1, len);
         } else {
             self.metrics.dropped(DropReason::QueueFull, 1);
         }
+        queued
     }
 
     /// Replies with an `Error` message to `peer`.

@@ -17,11 +17,13 @@
 //! [`RunningRelay`]; `main` adds the command line, logging and signals.
 
 mod admission;
+mod budget;
 mod config;
 mod connection;
 mod hub;
 mod metrics;
 mod ratelimit;
+mod score;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,7 +41,9 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-pub use config::{Config, ConfigError, MAX_HTTP_CONNECTIONS, MIN_CONNECT_RATE, MIN_FRAME_BYTES, RateLimits};
+pub use config::{
+    BroadcastLimits, Config, ConfigError, MAX_HTTP_CONNECTIONS, MIN_CONNECT_RATE, MIN_FRAME_BYTES, RateLimits,
+};
 pub use hub::PeerView;
 pub use metrics::{DisconnectReason, DropReason, RefusedReason};
 pub use tabchain_core::params::Network;

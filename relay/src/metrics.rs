@@ -28,10 +28,12 @@ pub enum DropReason {
     UnknownPeer,
     /// A delivery dropped because the receiver's queue was full.
     QueueFull,
+    /// A broadcast over its sender's share of the relay's broadcast budget.
+    BroadcastBudget,
 }
 
 impl DropReason {
-    const ALL: [DropReason; 7] = [
+    const ALL: [DropReason; 8] = [
         DropReason::BadMessage,
         DropReason::InvalidBlock,
         DropReason::InvalidTx,
@@ -39,6 +41,7 @@ impl DropReason {
         DropReason::RateLimited,
         DropReason::UnknownPeer,
         DropReason::QueueFull,
+        DropReason::BroadcastBudget,
     ];
 
     /// The label value.
@@ -51,6 +54,7 @@ impl DropReason {
             DropReason::RateLimited => "rate_limited",
             DropReason::UnknownPeer => "unknown_peer",
             DropReason::QueueFull => "queue_full",
+            DropReason::BroadcastBudget => "broadcast_budget",
         }
     }
 }

@@ -25,11 +25,17 @@ impl TokenBucket {
     }
 }
 
-/// A peer's message and byte buckets: a message passes only if both have room.
+/// A peer's message and byte buckets: a message passes only if both have
+/// room. A third bucket, of the same size as the message bucket, excuses
+/// messages over the limit: up to twice its rate (and burst) the excess is
+/// only dropped, beyond that it costs misbehaviour points. A peer sending a
+/// little too fast, or unevenly (300 a second in one batch each second
+/// against a limit of 200), is not banned for it; a flood is.
 #[derive(Clone, Debug)]
 pub struct PeerLimiter {
     messages: TokenBucket,
     bytes: TokenBucket,
+    excused: TokenBucket,
 }
 
 impl PeerLimiter {
@@ -38,6 +44,7 @@ impl PeerLimiter {
         Self {
             messages: TokenBucket::new(limits.messages_per_sec, limits.burst_messages, now),
             bytes: TokenBucket::new(limits.bytes_per_sec, limits.burst_bytes, now),
+            excused: TokenBucket::new(limits.messages_per_sec, limits.burst_messages, now),
         }
     }
 
@@ -53,6 +60,40 @@ impl PeerLimiter {
         self.messages.tokens -= 1.0;
         self.bytes.tokens -= len;
         true
+    }
+
+    /// Takes `len` bytes only, if the byte bucket allows it: for a frame
+    /// whose message is counted once it is decoded ([`PeerLimiter::allow_message`]),
+    /// or not at all (an answer the relay asked for).
+    pub fn allow_bytes(&mut self, len: usize, now: Instant) -> bool {
+        self.bytes.refill(now);
+        let len = len as f64;
+        let allowed = self.bytes.tokens >= len;
+        if allowed {
+            self.bytes.tokens -= len;
+        }
+        allowed
+    }
+
+    /// Whether a message refused by the limit is excused (dropped without
+    /// points): one more taken from the excused bucket, if it has room.
+    pub fn excuse(&mut self, now: Instant) -> bool {
+        self.excused.refill(now);
+        let excused = self.excused.tokens >= 1.0;
+        if excused {
+            self.excused.tokens -= 1.0;
+        }
+        excused
+    }
+
+    /// Takes one message only, if the message bucket allows it.
+    pub fn allow_message(&mut self, now: Instant) -> bool {
+        self.messages.refill(now);
+        let allowed = self.messages.tokens >= 1.0;
+        if allowed {
+            self.messages.tokens -= 1.0;
+        }
+        allowed
     }
 }
 
@@ -90,5 +131,30 @@ mod tests {
         assert!(l.allow(1000, t0 + Duration::from_secs(1)));
         // Time going backwards (clock oddities) never adds tokens.
         assert!(!l.allow(1, t0));
+    }
+
+    #[test]
+    fn up_to_twice_the_rate_the_excess_is_excused() {
+        let t0 = Instant::now();
+        let mut l = PeerLimiter::new(&limits(), t0);
+        assert_eq!((0..20).filter(|_| !l.allow(1, t0)).count(), 15);
+        assert_eq!((0..20).filter(|_| l.excuse(t0)).count(), 5, "a burst's worth is excused");
+        // A second later both buckets are full again (bursts of 5).
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!((0..20).filter(|_| l.allow(1, later)).count(), 5, "the burst is the cap");
+        assert_eq!((0..20).filter(|_| l.excuse(later)).count(), 5);
+    }
+
+    #[test]
+    fn bytes_and_messages_can_be_taken_apart() {
+        let t0 = Instant::now();
+        let mut l = PeerLimiter::new(&limits(), t0);
+        // Bytes alone leave the message bucket full.
+        assert!(l.allow_bytes(1000, t0));
+        assert!(!l.allow_bytes(1001, t0));
+        assert_eq!((0..8).filter(|_| l.allow_message(t0)).count(), 5);
+        assert!(!l.allow(1, t0), "no message left");
+        assert!(l.allow_bytes(1000, t0), "messages taken alone left the bytes");
+        assert!(!l.allow_bytes(1, t0));
     }
 }

@@ -10,7 +10,7 @@
 //! fields — but not signatures inside blocks); a block sent again checked
 //! once (duplicates and remembered invalid blocks, the latter still charged
 //! for); duplicate dropping; garbage, binary frames and the misbehaviour ban
-//! (1008); oversize frames (1009); rate limits; a slow consumer dropped while 50 readers get every block; 200
+//! (1008), its points forgiven over time; oversize frames (1009); rate limits; a slow consumer dropped while 50 readers get every block; 200
 //! clients at once; `max_peers` (503); hello and idle timeouts; shutdown
 //! (1001) and refusal of new connections meanwhile; `/metrics`; peer news
 //! reaching a peer between its `Welcome` and its `Hello`; the close handshake
@@ -39,7 +39,7 @@ use tabchain_core::post::Post;
 use tabchain_core::target::Work;
 use tabchain_core::validate::counts;
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PROTOCOL_VERSION, PeerId, PeerInfo};
-use tabchain_relay::{DisconnectReason, Network, RateLimits};
+use tabchain_relay::{BroadcastLimits, DisconnectReason, Network, RateLimits};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -235,6 +235,11 @@ fn known_chain(t: &TestRelay, client: &Client) -> (Work, u64, Option<BlockHash>)
     (view.total_work, view.best_height, view.best_hash)
 }
 
+/// The work of the dev genesis block (where the relay's known chain work starts).
+fn genesis_work() -> Work {
+    dev().genesis_bits.to_target().unwrap().work()
+}
+
 /// `parent_work` plus one dev block's work.
 fn plus_block(parent_work: Work) -> Work {
     parent_work.saturating_add(dev_block_work())
@@ -246,14 +251,14 @@ async fn requests_without_to_go_to_the_peer_with_most_work() {
     let get_blocks = Message::GetBlocks { locator: vec![dev_chain_id()], limit: 100 };
 
     // Alone: there is nobody to ask.
-    let mut poor = join(t.addr, "poor", work(10)).await;
+    let mut poor = join(t.addr, "poor", work(3)).await;
     for request in [get_blocks.clone(), Message::GetMempool {}] {
         poor.broadcast(request).await;
         poor.expect_error(ErrorCode::UnknownPeer).await;
     }
 
-    let mut rich = join(t.addr, "rich", work(100)).await;
-    let mut asker = join(t.addr, "asker", work(5)).await;
+    let mut rich = join(t.addr, "rich", work(5)).await;
+    let mut asker = join(t.addr, "asker", work(2)).await;
     for request in [get_blocks.clone(), Message::GetMempool {}] {
         asker.broadcast(request.clone()).await;
         assert_relayed(&rich.recv_kind(request.kind()).await, &asker, &request);
@@ -265,54 +270,68 @@ async fn requests_without_to_go_to_the_peer_with_most_work() {
     asker.sync_quiet().await;
     poor.expect_silence(100).await;
 
-    // poor announces a block on rich's best block, whose work (100) the relay
-    // knows from rich's Hello: poor's chain now has 100 + the block's work.
-    let first = block_on(fake_hash("rich"), 8, vec![post("alice", 1)]);
+    // poor announces a block on genesis, whose work the relay knows: poor's
+    // chain has genesis's work and the block's (4, under rich's claim of 5);
+    // then one on top of it: poor has the most work (6).
+    let first = block_on(dev_chain_id(), 1, vec![post("alice", 1)]);
     let announced = block_msg(first.clone());
     poor.broadcast(announced.clone()).await;
     for receiver in [&mut rich, &mut asker] {
         assert_relayed(&receiver.recv_kind("Block").await, &poor, &announced);
     }
     poor.sync_quiet().await;
-    assert_eq!(known_chain(&t, &poor), (plus_block(work(100)), 8, Some(first.hash())));
-    asker.broadcast(get_blocks.clone()).await;
-    assert_relayed(&poor.recv_kind("GetBlocks").await, &asker, &get_blocks);
-    asker.sync_quiet().await;
-    rich.expect_silence(100).await;
-
-    // On top of its own announcement: the work adds up.
-    let second = block_on(first.hash(), 9, vec![post("alice", 2)]);
+    assert_eq!(known_chain(&t, &poor), (plus_block(genesis_work()), 1, Some(first.hash())));
+    let second = block_on(first.hash(), 2, vec![post("alice", 2)]);
     poor.broadcast(block_msg(second.clone())).await;
     poor.sync_quiet().await;
     for receiver in [&mut rich, &mut asker] {
         receiver.recv_kind("Block").await;
     }
-    assert_eq!(known_chain(&t, &poor), (plus_block(plus_block(work(100))), 9, Some(second.hash())));
+    assert_eq!(known_chain(&t, &poor), (plus_block(plus_block(genesis_work())), 2, Some(second.hash())));
+    asker.broadcast(get_blocks.clone()).await;
+    assert_relayed(&poor.recv_kind("GetBlocks").await, &asker, &get_blocks);
+    asker.sync_quiet().await;
+    rich.expect_silence(100).await;
 
     // Blocks passing through in a sync answer teach the relay their work too:
     // asker announces on a block it was sent by rich.
-    let synced = block_on(second.hash(), 10, vec![post("alice", 3)]);
+    let synced = block_on(second.hash(), 3, vec![post("alice", 3)]);
     rich.send_to(asker.id, Message::Blocks { blocks: vec![synced.clone()] }).await;
     asker.recv_kind("Blocks").await;
-    let third = block_on(synced.hash(), 11, vec![post("alice", 4)]);
+    let third = block_on(synced.hash(), 4, vec![post("alice", 4)]);
     asker.broadcast(block_msg(third.clone())).await;
     asker.sync_quiet().await;
     for receiver in [&mut rich, &mut poor] {
         receiver.recv_kind("Block").await;
     }
-    let expected = plus_block(plus_block(plus_block(plus_block(work(100)))));
-    assert_eq!(known_chain(&t, &asker), (expected, 11, Some(third.hash())));
+    let expected = plus_block(plus_block(plus_block(plus_block(genesis_work()))));
+    assert_eq!(known_chain(&t, &asker), (expected, 4, Some(third.hash())));
     poor.broadcast(get_blocks.clone()).await;
     assert_relayed(&asker.recv_kind("GetBlocks").await, &poor, &get_blocks);
     poor.sync_quiet().await;
 
-    // A block on an unknown parent credits nothing.
+    // A block on an unknown parent credits nothing, nor does one on the best
+    // block another peer claims (a claim is not known work)...
     rich.broadcast(block_msg(block_on(fake_hash("nowhere"), 500, vec![post("alice", 5)]))).await;
     rich.sync_quiet().await;
     for receiver in [&mut poor, &mut asker] {
         receiver.recv_kind("Block").await;
     }
-    assert_eq!(known_chain(&t, &rich).0, work(100));
+    assert_eq!(known_chain(&t, &rich).0, work(5));
+    poor.broadcast(block_msg(block_on(fake_hash("rich"), 8, vec![post("alice", 6)]))).await;
+    poor.sync_quiet().await;
+    for receiver in [&mut rich, &mut asker] {
+        receiver.recv_kind("Block").await;
+    }
+    assert_eq!(known_chain(&t, &poor).1, 2, "poor's chain is unchanged");
+    // ... but a block on the peer's own claimed best block adds to its own claim.
+    let on_own = block_on(fake_hash("rich"), 8, vec![post("alice", 7)]);
+    rich.broadcast(block_msg(on_own.clone())).await;
+    rich.sync_quiet().await;
+    for receiver in [&mut poor, &mut asker] {
+        receiver.recv_kind("Block").await;
+    }
+    assert_eq!(known_chain(&t, &rich), (plus_block(work(5)), 8, Some(on_own.hash())));
 
     // A later Hello updates the claim, without a new PeerJoined.
     rich.hello(work(1_000), fake_hash("rich 2")).await;
@@ -512,6 +531,27 @@ async fn garbage_is_refused_and_repeat_offenders_are_banned() {
 }
 
 #[tokio::test]
+async fn misbehaviour_points_are_forgiven_over_time() {
+    // 50 points forgiven a second: four bad messages (80 points), a pause of
+    // 1.5 s (75 forgiven),
+    // and four more (85) stay under the ban score of 100; eight at once would not.
+    let t = start(|c| c.ban_decay = 50.0).await;
+    let mut x = join(t.addr, "sometimes wrong", work(1)).await;
+    for round in 0..2 {
+        for _ in 0..4 {
+            x.send_text("{").await;
+            x.expect_error(ErrorCode::BadMessage).await;
+        }
+        x.sync_quiet().await;
+        if round == 0 {
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+        }
+    }
+    assert!(t.peer_ids().contains(&x.id), "still connected");
+    assert_eq!(t.relay.disconnects(DisconnectReason::Misbehaving), 0);
+}
+
+#[tokio::test]
 async fn oversize_frame_closes_with_1009() {
     let t = start(|c| c.max_frame_bytes = 64 * 1024).await;
     let mut x = join(t.addr, "big", work(1)).await;
@@ -557,7 +597,9 @@ async fn rate_limit_drops_the_excess() {
     assert_eq!(limited, 17);
     b.expect_silence(200).await;
 
-    // 17 × 2 points is under the ban score: a is still connected and receives.
+    // 5 of the 17 are excused (up to twice the rate the excess is only
+    // dropped), 12 × 2 points is under the ban score: a is still connected
+    // and receives.
     assert!(t.peer_ids().contains(&a.id));
     let message = tx(post("alice", 1));
     b.broadcast(message.clone()).await;
@@ -634,6 +676,8 @@ async fn slow_consumer_is_dropped_while_readers_get_every_block() {
         c.rate = RateLimits { messages_per_sec: 1e6, burst_messages: 1e6, bytes_per_sec: 1e9, burst_bytes: 1e9 };
         // Every client from 127.0.0.1, at once.
         c.connect_burst = READERS as f64 + 2.0;
+        c.broadcast =
+            BroadcastLimits { messages_per_sec: 1e6, burst_messages: 1e6, bytes_per_sec: 1e9, burst_bytes: 1e9 };
     })
     .await;
     let mut readers = Vec::new();

@@ -130,6 +130,25 @@ impl Client {
         Client::welcomed(ws, name).await
     }
 
+    /// [`Client::connect`] with the socket's receive buffer set to `bytes`
+    /// (which turns off the kernel's growing of it): a client that reads
+    /// slowly then fills its queue at the relay after little more than
+    /// `bytes`, not after the megabytes Linux would buffer for it.
+    pub async fn connect_with_receive_buffer(addr: SocketAddr, name: &str, bytes: u32) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket.set_recv_buffer_size(bytes).expect("setting SO_RCVBUF");
+        let stream = tokio::time::timeout(TIMEOUT, socket.connect(addr))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: TCP connect timed out"))
+            .unwrap_or_else(|e| panic!("{name}: TCP connect failed: {e}"));
+        let handshake = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), MaybeTlsStream::Plain(stream));
+        let (ws, _) = tokio::time::timeout(TIMEOUT, handshake)
+            .await
+            .unwrap_or_else(|_| panic!("{name}: websocket handshake timed out"))
+            .unwrap_or_else(|e| panic!("{name}: websocket handshake failed: {e}"));
+        Self::welcomed(ws, name).await
+    }
+
     /// Reads the `Welcome` on a fresh websocket, checking its network and chain id.
     async fn welcomed(ws: Ws, name: &str) -> Client {
         let mut client = Client { ws, name: name.to_owned(), id: PeerId(0), welcome_peers: Vec::new() };
@@ -257,6 +276,44 @@ impl Client {
         message
     }
 
+    /// The next text message within `within`, without panicking: `Ok(None)`
+    /// if none came in time, `Err` with what the client saw if the
+    /// connection ended (for tests where a disconnection is the failure
+    /// being looked for).
+    pub async fn next_within(&mut self, within: Duration) -> Result<Option<Envelope>, String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Ok(frame) = tokio::time::timeout_at(deadline, self.ws.next()).await else { return Ok(None) };
+            match frame {
+                Some(Ok(WsMessage::Text(text))) => {
+                    return wire::decode(text.as_str()).map(Some).map_err(|e| format!("undecodable message ({e})"));
+                }
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+                Some(Ok(WsMessage::Binary(b))) => return Err(format!("a binary frame of {} bytes", b.len())),
+                Some(Ok(WsMessage::Close(frame))) => return Err(format!("closed: {frame:?}")),
+                Some(Err(e)) => return Err(format!("error: {e}")),
+                None => return Err("the connection ended".to_owned()),
+            }
+        }
+    }
+
+    /// Reads, without decoding, every frame already waiting; returns how
+    /// many text frames there were (for clients that only need to keep
+    /// their queue at the relay from filling). Panics if the connection ended.
+    pub async fn drain(&mut self) -> usize {
+        let mut count = 0;
+        loop {
+            match tokio::time::timeout(Duration::ZERO, self.ws.next()).await {
+                Err(_) => return count,
+                Ok(Some(Ok(WsMessage::Text(_)))) => count += 1,
+                Ok(Some(Ok(WsMessage::Close(frame)))) => panic!("{}: closed while draining: {frame:?}", self.name),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => panic!("{}: error while draining: {e}", self.name),
+                Ok(None) => panic!("{}: the connection ended while draining", self.name),
+            }
+        }
+    }
+
     /// Reads until the connection ends, skipping peer news; panics on other messages.
     pub async fn ended(&mut self) -> Ended {
         let name = self.name.clone();
@@ -343,13 +400,13 @@ pub async fn join(addr: SocketAddr, agent: &str, total_work: Work) -> Client {
 
 /// [`join`] with a chosen best hash.
 pub async fn join_at(addr: SocketAddr, agent: &str, total_work: Work, best_hash: BlockHash) -> Client {
-    let client = Client::connect(addr, agent).await;
-    joined(client, total_work, best_hash).await
+    joined(Client::connect(addr, agent).await, total_work, best_hash).await
 }
 
-/// Says `Hello` and waits for the client's own `PeerJoined`.
-async fn joined(mut client: Client, total_work: Work, best_hash: BlockHash) -> Client {
+/// Says `Hello` on a connected `client` and waits for its own `PeerJoined`.
+pub async fn joined(mut client: Client, total_work: Work, best_hash: BlockHash) -> Client {
     let agent = client.name.clone();
+    let agent = agent.as_str();
     client.hello(total_work, best_hash).await;
     loop {
         let envelope = client.recv().await;
