@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Serialize;
 use tabchain_core::block::Block;
 
-use super::{Api, bad_request, internal, json_response, text};
+use super::{Api, bad_request, body, internal, json_response, text};
 use crate::service::now_ms;
 
 #[derive(Serialize)]
@@ -43,7 +43,7 @@ pub(super) async fn chain(State(api): State<Api>) -> Response {
 /// and nothing kept (not even a block whose parent is unknown).
 pub(super) async fn add_block(State(api): State<Api>, body: Bytes) -> Response {
     const WHAT: &str = "The block was discarded by the node";
-    let block: Block = match serde_json::from_slice(&body) {
+    let block = match body::block(&body) {
         Ok(block) => block,
         Err(e) => return bad_request(WHAT, e),
     };

@@ -5,26 +5,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use tabchain_core::block::Block;
 
-use super::body::{self, NodeAddress};
+use super::body::{peer_address, peer_chain};
 use super::chain::chain;
 use super::{Api, MAX_HTTP_PEERS, MAX_PEER_CHAIN_BYTES, bad_request, internal, text};
 use crate::service::now_ms;
-
-/// Checks a peer address: `http://host[:port]` (the API is plain HTTP).
-fn peer_address(body: &[u8]) -> Result<String, String> {
-    let NodeAddress { node_address } = body::parse(body)?;
-    let address = node_address.trim();
-    if address.is_empty() {
-        return Err("`node_address` is empty".into());
-    }
-    let url = reqwest::Url::parse(address).map_err(|e| format!("`node_address` is not a URL: {e}"))?;
-    if url.scheme() != "http" || url.host_str().is_none() {
-        return Err(format!("`node_address` must be an http:// address of a node, got {address:?}"));
-    }
-    Ok(address.trim_end_matches('/').to_owned())
-}
 
 /// Adds a peer, up to [`MAX_HTTP_PEERS`].
 fn remember_peer(api: &Api, address: String) -> Result<(), String> {
@@ -60,16 +45,6 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
     Ok(body)
 }
 
-/// The blocks of a `/chain` answer, genesis first.
-fn parse_chain(body: &[u8]) -> Result<Vec<Block>, String> {
-    #[derive(serde::Deserialize)]
-    struct ChainAnswer {
-        chain: Vec<Block>,
-    }
-    let answer: ChainAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    Ok(answer.chain)
-}
-
 /// `POST /register_with {"node_address": url}` → registers here at the
 /// remote, then takes its chain: every block is validated, and its branch
 /// becomes best only with more work.
@@ -101,7 +76,7 @@ pub(super) async fn register_with(State(api): State<Api>, headers: HeaderMap, bo
         Ok(body) => body,
         Err(reason) => return text(StatusCode::BAD_GATEWAY, format!("{remote}: {reason}")),
     };
-    let blocks = match parse_chain(&body) {
+    let blocks = match peer_chain(&body) {
         Ok(blocks) => blocks,
         Err(reason) => return text(StatusCode::BAD_GATEWAY, format!("{remote} sent an unusable chain: {reason}")),
     };
