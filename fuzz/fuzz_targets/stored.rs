@@ -10,21 +10,34 @@
 
 #![no_main]
 
+use std::collections::BTreeMap;
+
 use libfuzzer_sys::fuzz_target;
 use tabchain_core::chain::BodyLimit;
 use tabchain_core::driver::{Driver, RestoreReport, Saved, SavedPost};
+use tabchain_core::hash::BlockHash;
 use tabchain_core::header::{BlockHeader, HEADER_BYTES};
 use tabchain_core::testkit::{NOW, dev};
 use tabchain_fuzz::records;
 
 fuzz_target!(|data: &[u8]| {
-    let mut saved = Saved::default();
+    // Both stores key blocks by hash: a later record of the same header
+    // replaces an earlier one, as a put does. Records too short for a header
+    // have no key; only the one-call restore sees them (and refuses them).
+    let mut blocks: BTreeMap<BlockHash, Vec<u8>> = BTreeMap::new();
+    let mut keyless = Vec::new();
+    let mut pending = Vec::new();
     let mut body_limit = None;
     for (kind, bytes) in records::split(data) {
         match kind {
-            records::BLOCK => saved.blocks.push(bytes.to_vec()),
+            records::BLOCK => match bytes.get(..HEADER_BYTES).map(BlockHeader::from_bytes) {
+                Some(Ok(header)) => {
+                    blocks.insert(header.hash(), bytes.to_vec());
+                }
+                _ => keyless.push(bytes.to_vec()),
+            },
             records::POST | records::OWN_POST => {
-                saved.pending.push(SavedPost { bytes: bytes.to_vec(), own: kind == records::OWN_POST })
+                pending.push(SavedPost { bytes: bytes.to_vec(), own: kind == records::OWN_POST })
             }
             _ => body_limit = Some(BodyLimit::blocks(u64::from(bytes.first().copied().unwrap_or(0)))),
         }
@@ -32,7 +45,8 @@ fuzz_target!(|data: &[u8]| {
 
     let mut whole = Driver::new(dev(), "fuzz");
     whole.set_body_limit(body_limit);
-    let (report, _) = whole.restore(saved.clone(), NOW);
+    let saved = Saved { blocks: blocks.values().cloned().chain(keyless).collect(), pending: pending.clone() };
+    let (report, _) = whole.restore(saved, NOW);
     assert_eq!((report.height, report.tip), (whole.height(), whole.tip()));
     assert_within_bounds(&whole);
 
@@ -40,20 +54,14 @@ fuzz_target!(|data: &[u8]| {
     // two, then the posts.
     let mut batched = Driver::new(dev(), "fuzz");
     batched.set_body_limit(body_limit);
-    let headers = saved.blocks.iter().filter_map(|bytes| BlockHeader::from_bytes(bytes.get(..HEADER_BYTES)?).ok());
-    let order = batched.restore_order(headers);
-    let by_hash: std::collections::HashMap<_, _> = saved
-        .blocks
-        .iter()
-        .filter_map(|bytes| Some((BlockHeader::from_bytes(bytes.get(..HEADER_BYTES)?).ok()?.hash(), bytes.clone())))
-        .collect();
-    let ordered: Vec<Vec<u8>> = order.iter().filter_map(|hash| by_hash.get(hash).cloned()).collect();
+    let headers = blocks.values().filter_map(|bytes| BlockHeader::from_bytes(&bytes[..HEADER_BYTES]).ok());
+    let ordered: Vec<Vec<u8>> = batched.restore_order(headers).iter().map(|hash| blocks[hash].clone()).collect();
     let mut batch_report = RestoreReport::default();
     for batch in ordered.chunks(2) {
         batched.restore_blocks(batch.to_vec(), NOW, &mut batch_report);
         assert_within_bounds(&batched);
     }
-    batched.finish_restore(saved.pending, NOW, &mut batch_report);
+    batched.finish_restore(pending, NOW, &mut batch_report);
     assert_within_bounds(&batched);
     assert_eq!(batched.tip(), whole.tip(), "restoring in batches ends on the same tip");
 });
