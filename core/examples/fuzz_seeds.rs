@@ -2,7 +2,8 @@
 //! kit blocks and posts and every wire message kind (run from the workspace
 //! root: `cargo run -p tabchain-core --example fuzz_seeds`). Deterministic:
 //! running it again rewrites the same files. The `driver` target's seeds
-//! are a minimized corpus of its own (`cargo xtask fuzz` keeps them).
+//! (its structured input, not bytes a program writes) are 40 inputs of
+//! different sizes from the corpus of one long run.
 
 use std::fs;
 use std::path::Path;
