@@ -8,6 +8,7 @@
 pub mod api;
 pub mod http_peers;
 pub mod miner;
+pub mod peer_origin;
 pub mod relay_client;
 pub mod service;
 pub mod store;

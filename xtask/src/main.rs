@@ -4,6 +4,8 @@
 //! is spawned with [`std::process::Command`] from the workspace root and its
 //! exit status is checked; failures carry context about which step failed.
 
+mod fuzz;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,6 +20,8 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const WASM_CRATE: &str = "tabchain-wasm";
 /// File stem of the artifact cargo produces for [`WASM_CRATE`].
 const WASM_ARTIFACT: &str = "tabchain_wasm";
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const FUZZ_TEST_SECS: u64 = 10;
 /// RUSTFLAGS for every wasm build (and the wasm clippy run).
 const WASM_RUSTFLAGS: &str = "-C target-feature=+simd128";
 
@@ -48,8 +52,16 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:8001")]
         http: String,
     },
-    /// Run every check CI runs: fmt, clippy (native + wasm), tests, wasm build, wasm smoke test.
+    /// Run every check CI runs: fmt, clippy (native + wasm), tests, wasm build, wasm smoke test, browser tests, a short run of every fuzz target.
     Test,
+    /// Run the fuzz targets of `fuzz/` (nightly and cargo-fuzz are installed when missing).
+    Fuzz {
+        /// One target (`fuzz/fuzz_targets/<target>.rs`); every target when absent.
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+    },
     /// Run benchmarks.
     Bench {
         /// Which benchmark suite to run.
@@ -109,6 +121,7 @@ fn run_cmd(cmd: Cmd) -> Result<()> {
         Cmd::BuildWasm { release } => build_wasm(&root, release).map(|_| ()),
         Cmd::Serve { network, listen, http } => serve(&root, network, &listen, &http),
         Cmd::Test => test(&root),
+        Cmd::Fuzz { target, secs } => fuzz::fuzz(&root, target.as_deref(), secs),
         Cmd::Bench { suite, args } => bench(&root, suite, &args),
     }
 }
@@ -321,6 +334,7 @@ fn test(root: &Path) -> Result<()> {
     step("build-wasm --release", &mut || build_wasm(root, true).map(|_| ()))?;
     step("wasm smoke test (node --test)", &mut || wasm_smoke_test(root))?;
     step("browser end-to-end tests (Chromium)", &mut || browser_e2e(root))?;
+    step("fuzz targets (a short run of each)", &mut || fuzz::fuzz(root, None, FUZZ_TEST_SECS))?;
 
     println!("xtask test: all steps passed in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())

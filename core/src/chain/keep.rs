@@ -18,6 +18,11 @@ impl Chain {
         self.wanted.len() - before
     }
 
+    /// Hashes a sync marked wanted (at most [`MAX_WANTED`]).
+    pub fn wanted_count(&self) -> usize {
+        self.wanted.len()
+    }
+
     /// Prunes side branches that fell behind or are over the side budget
     /// (after a batch of [`Chain::submit_kept`]); returns the hashes removed.
     pub fn prune(&mut self) -> Vec<BlockHash> {

@@ -26,6 +26,11 @@ impl Chain {
         self.invalid.contains(hash)
     }
 
+    /// Blocks remembered as invalid (at most [`crate::invalid::MAX_INVALID_BLOCKS`]).
+    pub fn known_invalid_count(&self) -> usize {
+        self.invalid.len()
+    }
+
     /// Refuses a block remembered as invalid, or one whose parent is.
     pub(super) fn refuse_known_invalid(&self, hash: BlockHash, parent: &BlockHash) -> Result<(), BlockError> {
         if self.invalid.contains(&hash) {

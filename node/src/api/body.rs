@@ -1,7 +1,17 @@
-//! Request bodies: typed with serde, read with reasons a person can act on
-//! (`` `author` is missing``, `` `author` must be a string``), never a 500.
+//! Request bodies, and a peer's `/chain` answer: typed with serde, read
+//! with reasons a person can act on (`` `author` is missing``, `` `author`
+//! must be a string``), never a 500.
+//!
+//! Every reader of outside bytes of the API is here, and the fuzz target
+//! `fuzz/fuzz_targets/rest_bodies.rs` compiles this file as it is (without
+//! building the node), with `peer_origin.rs` as `super::peer_origin`: keep
+//! its dependencies to serde, serde_json, serde_path_to_error, url,
+//! thiserror and tabchain-core.
 
 use serde::de::DeserializeOwned;
+use tabchain_core::block::Block;
+
+use super::peer_origin::PeerOrigin;
 
 /// `POST /new_transaction`: the tutorial's body (the node adds the time).
 #[derive(Debug, serde::Deserialize)]
@@ -14,6 +24,28 @@ pub(super) struct NewTransaction {
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct NodeAddress {
     pub node_address: String,
+}
+
+/// `POST /add_block`: one block in the JSON view.
+pub(super) fn block(body: &[u8]) -> Result<Block, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// The peer named by a `{"node_address": url}` body (see
+/// [`PeerOrigin::parse`] for what is accepted).
+pub(super) fn peer_address(body: &[u8]) -> Result<PeerOrigin, String> {
+    let NodeAddress { node_address } = parse(body)?;
+    PeerOrigin::parse(&node_address).map_err(|e| format!("`node_address`: {e}"))
+}
+
+/// The blocks of a peer's `/chain` answer, genesis first.
+pub(super) fn peer_chain(body: &[u8]) -> Result<Vec<Block>, String> {
+    #[derive(serde::Deserialize)]
+    struct ChainAnswer {
+        chain: Vec<Block>,
+    }
+    let answer: ChainAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok(answer.chain)
 }
 
 /// Reads a JSON object body into `T`, or says what is wrong with it.

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use tabchain_core::block::Block;
 use tabchain_core::hash::BlockHash;
 
-use super::{Api, bad_request, busy, internal, text};
+use super::{Api, bad_request, body, busy, internal, text};
 use crate::service::{Service, now_ms};
 
 /// The `chain` array of the `/chain` answer for the latest tip asked for:
@@ -89,7 +89,7 @@ pub(super) async fn chain(State(api): State<Api>) -> Response {
 /// and nothing kept (not even a block whose parent is unknown).
 pub(super) async fn add_block(State(api): State<Api>, body: Bytes) -> Response {
     const WHAT: &str = "The block was discarded by the node";
-    let block: Block = match serde_json::from_slice(&body) {
+    let block = match body::block(&body) {
         Ok(block) => block,
         Err(e) => return bad_request(WHAT, e),
     };

@@ -30,6 +30,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::peer_origin;
 use crate::service::Service;
 
 pub use peers::announce_to_peers;

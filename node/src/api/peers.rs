@@ -9,20 +9,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use parking_lot::Mutex;
-use tabchain_core::block::Block;
 
-use super::body::{self, NodeAddress};
+use super::body::{peer_address, peer_chain};
 use super::chain::chain;
 use super::{Api, MAX_PEER_CHAIN_BYTES, bad_request, busy, internal, text};
 use crate::http_peers::PeerOrigin;
 use crate::service::now_ms;
-
-/// The peer named by a `{"node_address": url}` body (see
-/// [`crate::http_peers`] for what is accepted).
-fn peer_address(body: &[u8]) -> Result<PeerOrigin, String> {
-    let NodeAddress { node_address } = body::parse(body)?;
-    PeerOrigin::parse(&node_address).map_err(|e| format!("`node_address`: {e}"))
-}
 
 /// `POST /register_node {"node_address": url}` → adds the peer, answers the chain.
 pub(super) async fn register_node(State(api): State<Api>, body: Bytes) -> Response {
@@ -46,16 +38,6 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// The blocks of a `/chain` answer, genesis first.
-fn parse_chain(body: &[u8]) -> Result<Vec<Block>, String> {
-    #[derive(serde::Deserialize)]
-    struct ChainAnswer {
-        chain: Vec<Block>,
-    }
-    let answer: ChainAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    Ok(answer.chain)
 }
 
 /// `POST /register_with {"node_address": url}` → registers here at the
@@ -96,7 +78,7 @@ pub(super) async fn register_with(State(api): State<Api>, headers: HeaderMap, bo
         Ok(body) => body,
         Err(reason) => return text(StatusCode::BAD_GATEWAY, format!("{remote}: {reason}")),
     };
-    let blocks = match parse_chain(&body) {
+    let blocks = match peer_chain(&body) {
         Ok(blocks) => blocks,
         Err(reason) => return text(StatusCode::BAD_GATEWAY, format!("{remote} sent an unusable chain: {reason}")),
     };
