@@ -5,26 +5,16 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tabchain_core::params::Network;
+mod common;
+
+use common::dev_config;
 use tabchain_node::{Config, RunningNode, start};
 use tabchain_process::http::HttpLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 async fn node(dir: &tempfile::TempDir, http_limits: HttpLimits) -> RunningNode {
-    start(Config {
-        network: Network::Dev,
-        relays: vec![],
-        http: "127.0.0.1:0".parse().unwrap(),
-        data: dir.path().to_path_buf(),
-        mine: false,
-        threads: 1,
-        peers: vec![],
-        allowed_hosts: vec![],
-        http_limits,
-    })
-    .await
-    .unwrap()
+    start(Config { http_limits, ..dev_config(&[], dir.path()) }).await.unwrap()
 }
 
 /// Whether the node closed `stream` (EOF or reset) within `within`; a
