@@ -70,11 +70,10 @@ impl RunningNode {
     /// Stops serving, the miners and the relay connection, and waits for all
     /// of them, so the database is closed when this returns.
     pub async fn shut_down(self) -> Result<()> {
-        // A `GET /mine` in progress would hold the server's graceful shutdown.
-        self.service.cancel_mining_now();
+        // First: a `GET /mine` in progress would hold the server's graceful shutdown.
+        self.service.stop_mining();
         self.stop.send_replace(true);
         let served = self.server.await.context("the HTTP server task failed");
-        self.service.stop_mining();
         for task in self.tasks {
             let abort = task.abort_handle();
             if tokio::time::timeout(std::time::Duration::from_secs(5), task).await.is_err() {

@@ -233,23 +233,20 @@ impl Service {
         miner.as_ref().map(|m| (m.kernel().name().to_owned(), m.hashes_per_thread()))
     }
 
-    /// Stops the background miner for good (its threads end).
+    /// Stops all mining for good: the background miner's threads end, and
+    /// every [`Service::mine_block_now`], running or to come, gives up (the
+    /// node is shutting down and must not wait for a block).
     pub fn stop_mining(&self) {
+        self.mining_cancelled.store(true, Ordering::Release);
         let pool = self.miner.lock().take();
         drop(pool);
     }
 
     /// Mines `block` now on all threads (for `GET /mine`); `None` once
-    /// [`Service::cancel_mining_now`] was called.
+    /// [`Service::stop_mining`] was called.
     pub fn mine_block_now(&self, block: Block) -> anyhow::Result<Option<Block>> {
         let kernel = tabchain_core::mining::Kernel::detect();
         Ok(crate::miner::mine_now(block, self.threads, kernel, &self.mining_cancelled)?)
-    }
-
-    /// Stops every [`Service::mine_block_now`], now and later: the node is
-    /// shutting down and must not wait for a block.
-    pub fn cancel_mining_now(&self) {
-        self.mining_cancelled.store(true, Ordering::Release);
     }
 }
 
