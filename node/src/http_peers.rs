@@ -65,11 +65,20 @@ pub fn peer_client() -> reqwest::Result<reqwest::Client> {
 #[error("already {MAX_HTTP_PEERS} peers")]
 pub struct TooManyPeers;
 
-/// The peers blocks are announced to, each with its failures in a row;
-/// at most [`MAX_HTTP_PEERS`].
+/// The peers blocks are announced to, each with its failures in a row and
+/// whether an announcement to it is in flight; at most [`MAX_HTTP_PEERS`].
 #[derive(Debug, Default)]
 pub struct HttpPeers {
-    peers: Mutex<BTreeMap<PeerOrigin, u32>>,
+    peers: Mutex<BTreeMap<PeerOrigin, PeerState>>,
+}
+
+/// What [`HttpPeers`] knows of one peer.
+#[derive(Debug, Default)]
+struct PeerState {
+    /// Announcements failed in a row.
+    failures: u32,
+    /// An announcement to it has not ended yet.
+    announcing: bool,
 }
 
 impl HttpPeers {
@@ -79,7 +88,7 @@ impl HttpPeers {
         if !peers.contains_key(&peer) && peers.len() >= MAX_HTTP_PEERS {
             return Err(TooManyPeers);
         }
-        peers.insert(peer, 0);
+        peers.entry(peer).or_default().failures = 0;
         Ok(())
     }
 
@@ -93,19 +102,33 @@ impl HttpPeers {
         self.peers.lock().contains_key(peer)
     }
 
+    /// The peers with no announcement in flight, each now marked as having
+    /// one until [`HttpPeers::succeeded`] or [`HttpPeers::failed`]: a peer
+    /// gets one announcement at a time.
+    pub fn start_announcements(&self) -> Vec<PeerOrigin> {
+        let mut peers = self.peers.lock();
+        let idle = peers.iter_mut().filter(|(_, state)| !state.announcing);
+        idle.map(|(peer, state)| {
+            state.announcing = true;
+            peer.clone()
+        })
+        .collect()
+    }
+
     /// `peer` answered: its failures start again from zero.
     pub fn succeeded(&self, peer: &PeerOrigin) {
-        if let Some(failures) = self.peers.lock().get_mut(peer) {
-            *failures = 0;
+        if let Some(state) = self.peers.lock().get_mut(peer) {
+            *state = PeerState::default();
         }
     }
 
     /// `peer` failed once more; true when that dropped it.
     pub fn failed(&self, peer: &PeerOrigin) -> bool {
         let mut peers = self.peers.lock();
-        let Some(failures) = peers.get_mut(peer) else { return false };
-        *failures += 1;
-        if *failures >= MAX_PEER_FAILURES {
+        let Some(state) = peers.get_mut(peer) else { return false };
+        state.announcing = false;
+        state.failures += 1;
+        if state.failures >= MAX_PEER_FAILURES {
             peers.remove(peer);
             return true;
         }
@@ -146,5 +169,19 @@ mod tests {
         assert!(peers.failed(&peer(0)));
         assert!(!peers.contains(&peer(0)));
         peers.add(peer(MAX_HTTP_PEERS)).unwrap();
+    }
+
+    #[test]
+    fn a_peer_gets_one_announcement_at_a_time() {
+        let peers = HttpPeers::default();
+        let (a, b) =
+            (PeerOrigin::parse("http://127.0.0.1:1").unwrap(), PeerOrigin::parse("http://127.0.0.1:2").unwrap());
+        peers.add(a.clone()).unwrap();
+        peers.add(b.clone()).unwrap();
+        assert_eq!(peers.start_announcements(), [a.clone(), b.clone()]);
+        assert_eq!(peers.start_announcements(), [], "both still in flight");
+        peers.succeeded(&a);
+        assert!(!peers.failed(&b));
+        assert_eq!(peers.start_announcements(), [a, b]);
     }
 }

@@ -1,14 +1,10 @@
 //! HTTP peers: `POST /register_node`, `POST /register_with`, and announcing
 //! new best blocks to every peer in the background.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use parking_lot::Mutex;
 
 use super::body::{peer_address, peer_chain};
 use super::chain::chain;
@@ -114,7 +110,6 @@ fn not_a_node(remote: &PeerOrigin) -> Response {
 /// row is dropped. A 4xx answer (it has the block, or lacks its parent) is
 /// not a failure: the peer is there.
 pub async fn announce_to_peers(api: Api, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let busy: Arc<Mutex<HashSet<PeerOrigin>>> = Arc::default();
     let mut tip = api.service.watch_tip();
     loop {
         tokio::select! {
@@ -125,16 +120,13 @@ pub async fn announce_to_peers(api: Api, mut shutdown: tokio::sync::watch::Recei
         let block = api.service.read(|driver| driver.state().chain().get(&hash).and_then(|e| e.block().cloned()));
         let Some(block) = block else { continue };
         let Ok(body) = serde_json::to_string(block.as_ref()) else { continue };
-        for peer in api.service.http_peers.list() {
-            if !busy.lock().insert(peer.clone()) {
-                continue;
-            }
+        for peer in api.service.http_peers.start_announcements() {
             let request = api
                 .client
                 .post(peer.url("/add_block"))
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
-            let (service, busy) = (api.service.clone(), busy.clone());
+            let service = api.service.clone();
             tokio::spawn(async move {
                 let reached = match request.send().await {
                     Ok(response) if response.status().is_client_error() || response.status().is_success() => true,
@@ -152,7 +144,6 @@ pub async fn announce_to_peers(api: Api, mut shutdown: tokio::sync::watch::Recei
                 } else if service.http_peers.failed(&peer) {
                     tracing::info!(%peer, "dropped an HTTP peer that keeps failing");
                 }
-                busy.lock().remove(&peer);
             });
         }
     }
