@@ -373,17 +373,15 @@ impl Connection {
     /// budget: counted, and the sender told, but no points (an honest peer
     /// may meet a full budget).
     fn over_budget(&mut self, kind: &str) -> Option<Ending> {
-        let hub = &self.hub;
-        hub.metrics.dropped(DropReason::BroadcastBudget, 1);
-        let budget = hub.config.broadcast;
+        let budget = self.hub.config.broadcast;
         let detail = format!(
             "{kind} dropped: the relay's broadcast budget ({} messages and {} bytes per second) is taken; {} peers are broadcasting and you sent more than your share",
             budget.messages_per_sec,
             budget.bytes_per_sec,
-            hub.broadcasters()
+            self.hub.broadcasters()
         );
-        hub.send_error(&self.peer, ErrorCode::RateLimited, detail);
-        None
+        // No points: the penalty of `BroadcastBudget` is 0.
+        self.refuse(DropReason::BroadcastBudget, ErrorCode::RateLimited, &detail)
     }
 
     /// Charges a frame of `len` bytes to the peer's rate limit, before it is

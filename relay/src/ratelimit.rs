@@ -23,6 +23,16 @@ impl TokenBucket {
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.last = now;
     }
+
+    /// Takes `amount` tokens if there are that many now; else takes nothing.
+    fn take(&mut self, amount: f64, now: Instant) -> bool {
+        self.refill(now);
+        let allowed = self.tokens >= amount;
+        if allowed {
+            self.tokens -= amount;
+        }
+        allowed
+    }
 }
 
 /// A peer's message and byte buckets: a message passes only if both have
@@ -66,34 +76,18 @@ impl PeerLimiter {
     /// whose message is counted once it is decoded ([`PeerLimiter::allow_message`]),
     /// or not at all (an answer the relay asked for).
     pub fn allow_bytes(&mut self, len: usize, now: Instant) -> bool {
-        self.bytes.refill(now);
-        let len = len as f64;
-        let allowed = self.bytes.tokens >= len;
-        if allowed {
-            self.bytes.tokens -= len;
-        }
-        allowed
+        self.bytes.take(len as f64, now)
     }
 
     /// Whether a message refused by the limit is excused (dropped without
     /// points): one more taken from the excused bucket, if it has room.
     pub fn excuse(&mut self, now: Instant) -> bool {
-        self.excused.refill(now);
-        let excused = self.excused.tokens >= 1.0;
-        if excused {
-            self.excused.tokens -= 1.0;
-        }
-        excused
+        self.excused.take(1.0, now)
     }
 
     /// Takes one message only, if the message bucket allows it.
     pub fn allow_message(&mut self, now: Instant) -> bool {
-        self.messages.refill(now);
-        let allowed = self.messages.tokens >= 1.0;
-        if allowed {
-            self.messages.tokens -= 1.0;
-        }
-        allowed
+        self.messages.take(1.0, now)
     }
 }
 
