@@ -17,6 +17,8 @@
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "test-util")]
+pub mod nats;
+#[cfg(feature = "test-util")]
 pub mod spawn;
 
 use std::io::Write as _;

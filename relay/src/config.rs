@@ -258,6 +258,36 @@ pub struct Config {
     /// kind), and blocks whose chain work the relay remembers.
     #[arg(skip = 16_384_usize)]
     pub seen_ids: usize,
+    /// NATS broker of the relay cluster to join; `None`: the relay runs alone.
+    #[arg(
+        long,
+        value_name = "NATS_URL",
+        help = "Join the relay cluster on this NATS broker, e.g. nats://127.0.0.1:4222 (relays of one network on one broker act as one; see deploy/nats-server.conf)"
+    )]
+    pub cluster: Option<String>,
+    /// This relay's name in the cluster (`/api/peers`, logs); a random one
+    /// when absent.
+    #[arg(
+        long,
+        value_name = "NAME",
+        help = "This relay's name in the cluster: letters, digits, '.', '_' or '-', at most 64 [default: relay-<random>]"
+    )]
+    pub relay_name: Option<String>,
+    /// The websocket address pages reach this relay at, told to pages of
+    /// the other relays for failover; from `--listen` when absent (unless
+    /// that is a wildcard address).
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Websocket address pages reach this relay at, e.g. wss://relay1.example.org/ws, for failover from other relays' pages [default: ws://<listen>/ws]"
+    )]
+    pub public_url: Option<String>,
+    /// How often a cluster member says it is alive.
+    #[arg(skip = Duration::from_secs(1))]
+    pub heartbeat_interval: Duration,
+    /// How long a silent relay stays listed, its peers with it.
+    #[arg(skip = Duration::from_secs(5))]
+    pub relay_timeout: Duration,
 }
 
 /// A whole number of seconds from the command line.
@@ -361,6 +391,29 @@ impl Config {
         if let Some(origin) = self.allowed_origins.iter().find(|origin| !is_origin(origin)) {
             return Err(ConfigError::Origin { origin: origin.clone() });
         }
+        self.validate_cluster()
+    }
+
+    /// Checks the cluster flags.
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        if let Some(url) = self.cluster.as_deref()
+            && !is_url_with(url, &["nats", "tls"])
+        {
+            return Err(ConfigError::ClusterUrl { url: url.to_owned() });
+        }
+        if let Some(name) = self.relay_name.as_deref()
+            && !is_relay_name(name)
+        {
+            return Err(ConfigError::RelayName { name: name.to_owned() });
+        }
+        if let Some(url) = self.public_url.as_deref()
+            && !is_url_with(url, &["ws", "wss"])
+        {
+            return Err(ConfigError::PublicUrl { url: url.to_owned() });
+        }
+        if self.heartbeat_interval.is_zero() || self.relay_timeout <= self.heartbeat_interval {
+            return Err(ConfigError::Heartbeat);
+        }
         Ok(())
     }
 }
@@ -375,6 +428,18 @@ pub const MIN_CONNECT_RATE: f64 = 0.001;
 /// Most HTTP connections open at once in all, websockets not counted
 /// (`max_peers` bounds those): with them, file descriptors stay bounded.
 pub const MAX_HTTP_CONNECTIONS: usize = 1_024;
+
+/// Whether `text` is a URL with one of `schemes`, a host and no user part.
+pub(crate) fn is_url_with(text: &str, schemes: &[&str]) -> bool {
+    let Ok(uri) = text.parse::<axum::http::Uri>() else { return false };
+    let scheme_ok = uri.scheme_str().is_some_and(|scheme| schemes.contains(&scheme));
+    scheme_ok && uri.authority().is_some_and(|a| !a.as_str().contains('@') && !a.host().is_empty())
+}
+
+/// Whether `name` can name a relay: 1 to 64 letters, digits, `.`, `_` or `-`.
+fn is_relay_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
 
 /// Whether `text` is an origin as browsers send it: `http` or `https`, a
 /// host, maybe a port, nothing else (no path, query, user or trailing slash).
@@ -451,6 +516,27 @@ pub enum ConfigError {
         /// The setting.
         origin: String,
     },
+    /// `--cluster` is not a broker URL.
+    #[error("cluster broker {url:?} is not nats://host[:port] (or tls://)")]
+    ClusterUrl {
+        /// What was given.
+        url: String,
+    },
+    /// `--relay-name` has characters or a length that cannot name a relay.
+    #[error("relay name {name:?} must be 1 to 64 letters, digits, '.', '_' or '-'")]
+    RelayName {
+        /// What was given.
+        name: String,
+    },
+    /// `--public-url` is not a websocket URL.
+    #[error("public URL {url:?} is not ws://host[:port]/path (or wss://)")]
+    PublicUrl {
+        /// What was given.
+        url: String,
+    },
+    /// The heartbeat settings cannot work.
+    #[error("the heartbeat interval must be positive and shorter than the relay timeout")]
+    Heartbeat,
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use tabchain_core::wire::{self, Envelope, ErrorCode, MAX_PEERS_PER_MESSAGE, Mess
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::budget::BroadcastBudget;
+use crate::cluster::{BroadcastId, Cluster, PeerStatus};
 use crate::config::Config;
 use crate::metrics::{DisconnectReason, DropReason, Metrics};
 
@@ -130,6 +131,18 @@ impl Peer {
         self.status.lock().clone()
     }
 
+    /// What the other relays of a cluster are told about it.
+    fn cluster_status(&self) -> Option<PeerStatus> {
+        self.status().map(|s| PeerStatus {
+            id: self.id,
+            agent: s.agent,
+            best_height: s.best_height,
+            best_hash: s.best_hash,
+            total_work: s.total_work,
+            connected_secs: self.connected_at.elapsed().as_secs(),
+        })
+    }
+
     fn info(&self) -> Option<PeerInfo> {
         self.status().map(|s| PeerInfo {
             id: self.id,
@@ -180,12 +193,10 @@ pub(crate) enum KnownBlock {
     Invalid(BlockError),
 }
 
-/// Whether `message` asks its receiver for an answer.
-fn is_request(message: &Message) -> bool {
-    matches!(
-        message,
-        Message::Ping { .. } | Message::GetBlocks { .. } | Message::GetHeaders { .. } | Message::GetMempool {}
-    )
+/// Whether a message of type `kind` ([`Message::kind`]) asks its receiver
+/// for an answer.
+fn is_request(kind: &str) -> bool {
+    matches!(kind, "Ping" | "GetBlocks" | "GetHeaders" | "GetMempool")
 }
 
 /// Whether `message` answers a request ([`is_request`]).
@@ -210,6 +221,9 @@ pub struct PeerView {
     pub total_work: Work,
     /// Seconds since it connected.
     pub connected_secs: u64,
+    /// Name of the relay it is connected to (`--relay-name`; absent when
+    /// the relay is not in a cluster).
+    pub relay: Option<String>,
 }
 
 /// Shared state of the relay: config, peers, duplicate filter, invalid
@@ -232,11 +246,13 @@ pub(crate) struct Hub {
     next_id: AtomicU64,
     slots: AtomicUsize,
     shutdown: watch::Sender<bool>,
+    /// The other relays, when this one is in a cluster (`--cluster`).
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Hub {
-    /// A hub for a validated `config`.
-    pub fn new(config: Config) -> Self {
+    /// A hub for a validated `config`, alone or in `cluster`.
+    pub fn new(config: Config, cluster: Option<Arc<Cluster>>) -> Self {
         let params = Params::for_network(config.network);
         let seen_ids = NonZeroUsize::new(config.seen_ids).unwrap_or(NonZeroUsize::MIN);
         let genesis_work = params.genesis().header.bits.to_target().map_or(Work::ZERO, |target| target.work());
@@ -257,6 +273,7 @@ impl Hub {
             slots: AtomicUsize::new(0),
             shutdown: watch::Sender::new(false),
             config,
+            cluster,
         }
     }
 
@@ -279,7 +296,8 @@ impl Hub {
     /// receiving end of its queue. The welcome is built and the peer added
     /// under one lock, so every later peer event reaches it after the welcome.
     pub fn register(&self) -> (Arc<Peer>, mpsc::Receiver<Utf8Bytes>) {
-        let id = PeerId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let counter = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.cluster.as_ref().map_or(PeerId(counter), |cluster| cluster.peer_id(counter));
         let (queue, rx) = mpsc::channel(self.config.queue_messages);
         let peer = Arc::new(Peer {
             id,
@@ -295,7 +313,8 @@ impl Hub {
             max_owed_answers: self.config.queue_messages,
         });
         let mut peers = self.peers.write();
-        self.send_to_peer(&peer, &Self::welcome(&peers, id, self.config.network, self.chain_id));
+        let remote = self.cluster.as_ref().map(|cluster| cluster.remote_infos()).unwrap_or_default();
+        self.send_to_peer(&peer, &Self::welcome(&peers, remote, id, self.config.network, self.chain_id));
         peers.insert(id, peer.clone());
         drop(peers);
         self.metrics.connected();
@@ -309,17 +328,23 @@ impl Hub {
         self.metrics.disconnected(reason);
         if peer.is_joined() {
             self.announce(&Envelope::broadcast(Message::PeerLeft { peer_id: peer.id }));
+            if let Some(cluster) = &self.cluster {
+                cluster.peer_left(peer.id);
+            }
         }
     }
 
-    /// The `Welcome` for a new connection: the peers that have joined, most work first.
+    /// The `Welcome` for a new connection: the peers that have joined (here
+    /// and, in a cluster, at the other relays), most work first.
     fn welcome(
         peers: &HashMap<PeerId, Arc<Peer>>,
+        remote: Vec<PeerInfo>,
         peer: PeerId,
         network: tabchain_core::params::Network,
         chain_id: BlockHash,
     ) -> Envelope {
         let mut listed: Vec<PeerInfo> = peers.values().filter(|p| p.is_joined()).filter_map(|p| p.info()).collect();
+        listed.extend(remote);
         listed.sort_by(|a, b| b.total_work.cmp(&a.total_work).then(a.id.cmp(&b.id)));
         listed.truncate(MAX_PEERS_PER_MESSAGE);
         Envelope::broadcast(Message::Welcome { peer_id: peer, network, chain_id, peers: listed })
@@ -331,10 +356,12 @@ impl Hub {
     /// the work the relay knows of any block.
     pub fn hello(&self, peer: &Peer, status: Status) {
         *peer.status.lock() = Some(status);
-        if !peer.joined.swap(true, Ordering::AcqRel)
-            && let Some(info) = peer.info()
-        {
+        let first = !peer.joined.swap(true, Ordering::AcqRel);
+        if first && let Some(info) = peer.info() {
             self.announce(&Envelope::broadcast(Message::PeerJoined { peer: info }));
+        }
+        if let (Some(cluster), Some(status)) = (&self.cluster, peer.cluster_status()) {
+            if first { cluster.peer_joined(status) } else { cluster.peer_status(status) }
         }
     }
 
@@ -370,6 +397,7 @@ impl Hub {
             self.learn_work(&mut seen, hash, &block.header.prev_hash, block_work)
         };
         let mut status = from.status.lock();
+        let mut changed = false;
         if let Some(status) = status.as_mut() {
             let claimed =
                 (status.best_hash == block.header.prev_hash).then(|| status.total_work.saturating_add(block_work));
@@ -379,7 +407,12 @@ impl Hub {
                 status.total_work = work;
                 status.best_hash = hash;
                 status.best_height = block.header.height;
+                changed = true;
             }
+        }
+        drop(status);
+        if changed && let (Some(cluster), Some(status)) = (&self.cluster, from.cluster_status()) {
+            cluster.peer_status(status);
         }
         true
     }
@@ -425,17 +458,20 @@ impl Hub {
         self.seen().txs.contains(txid)
     }
 
-    /// The joined peer with the most work, other than `asker` (lowest id on ties).
+    /// The joined peer with the most work, other than `asker` (lowest id
+    /// on ties); in a cluster, of every relay.
     pub fn best_peer(&self, asker: PeerId) -> Option<PeerId> {
-        self.peers()
+        let local = self
+            .peers()
             .values()
             .filter(|p| p.id != asker && p.is_joined())
             .filter_map(|p| {
                 let work = p.status.lock().as_ref()?.total_work;
                 Some((work, std::cmp::Reverse(p.id)))
             })
-            .max()
-            .map(|(_, std::cmp::Reverse(id))| id)
+            .max();
+        let remote = self.cluster.as_ref().and_then(|c| c.best()).map(|(work, id)| (work, std::cmp::Reverse(id)));
+        local.max(remote).map(|(_, std::cmp::Reverse(id))| id)
     }
 
     /// Writes a message once for any number of receivers.
@@ -462,19 +498,95 @@ impl Hub {
         self.broadcasts.senders()
     }
 
-    /// Queues `envelope` to every joined peer except `except`.
+    /// Queues `envelope` (a post or a block, checked and new) to every
+    /// joined peer except `except`, and to the other relays of a cluster.
     pub fn broadcast(&self, except: PeerId, envelope: &Envelope) {
-        self.fan_out(envelope, |peer| peer.id != except && peer.is_joined());
+        let Some(text) = Self::encode(envelope) else { return };
+        self.fan_out_text(&text, envelope.message.kind_index(), |peer| peer.id != except && peer.is_joined());
+        let id = match &envelope.message {
+            Message::Tx { tx } => BroadcastId::Tx(tx.txid()),
+            Message::Block { block } => BroadcastId::Block {
+                hash: block.hash(),
+                prev: block.header.prev_hash,
+                work: block.header.bits.to_target().map_or(Work::ZERO, |target| target.work()),
+            },
+            _ => return,
+        };
+        if let Some(cluster) = &self.cluster {
+            cluster.broadcast(&text, id);
+        }
+    }
+
+    /// A post or block another relay of the cluster broadcast: queued to
+    /// every joined peer here, unless it was seen already (a block
+    /// announced on two relays reaches each peer once) or the broadcast
+    /// budget is spent.
+    pub fn deliver_relayed_broadcast(&self, text: Utf8Bytes, id: BroadcastId) {
+        let (kind, new) = match id {
+            BroadcastId::Tx(txid) => (Message::KINDS.iter().position(|k| *k == "Tx"), self.note_tx(txid)),
+            BroadcastId::Block { hash, prev, work } => {
+                let mut seen = self.seen();
+                let new = seen.announced.put(hash, ()).is_none();
+                if new {
+                    self.learn_work(&mut seen, hash, &prev, work);
+                }
+                (Message::KINDS.iter().position(|k| *k == "Block"), new)
+            }
+        };
+        if !new {
+            self.metrics.dropped(DropReason::Duplicate, 1);
+            return;
+        }
+        let Some(kind) = kind else { return };
+        self.fan_out_text(&text, kind, |peer| peer.is_joined());
+    }
+
+    /// A frame of message type `kind` another relay routed to `to`: queued
+    /// if `to` is joined here (a request makes it owe an answer), else
+    /// dropped and counted (it left meanwhile).
+    pub fn deliver_relayed(&self, to: PeerId, text: Utf8Bytes, kind: usize) {
+        let Some(peer) = self.peers().get(&to).filter(|p| p.is_joined()).cloned() else {
+            self.metrics.dropped(DropReason::UnknownPeer, 1);
+            return;
+        };
+        let len = text.len();
+        if peer.enqueue(text) {
+            self.metrics.sent(kind, 1, len);
+            if is_request(Message::KINDS[kind]) {
+                peer.owe_answer();
+            }
+        } else {
+            self.metrics.dropped(DropReason::QueueFull, 1);
+        }
+    }
+
+    /// The joined peers here with ids above `after`, by id, at most `limit`:
+    /// a page of the snapshot other relays of a cluster ask for.
+    pub fn joined_statuses(&self, after: PeerId, limit: usize) -> Vec<PeerStatus> {
+        let mut statuses: Vec<PeerStatus> = self
+            .peers()
+            .values()
+            .filter(|p| p.id > after && p.is_joined())
+            .filter_map(|p| p.cluster_status())
+            .collect();
+        statuses.sort_by_key(|s| s.id);
+        statuses.truncate(limit);
+        statuses
     }
 
     /// Queues peer news to every connection, joined or not, so that the list
     /// in a `Welcome` stays current until its peer says `Hello`.
-    fn announce(&self, envelope: &Envelope) {
+    pub fn announce(&self, envelope: &Envelope) {
         self.fan_out(envelope, |_| true);
     }
 
     fn fan_out(&self, envelope: &Envelope, wanted: impl Fn(&Peer) -> bool) {
         let Some(text) = Self::encode(envelope) else { return };
+        self.fan_out_text(&text, envelope.message.kind_index(), wanted);
+    }
+
+    /// Queues `text` (a message of type `kind`) to every peer `wanted`.
+    fn fan_out_text(&self, text: &Utf8Bytes, kind: usize, wanted: impl Fn(&Peer) -> bool) {
         let (mut sent, mut full) = (0, 0);
         for peer in self.peers().values() {
             if !wanted(peer) {
@@ -486,7 +598,7 @@ impl Hub {
                 full += 1;
             }
         }
-        self.metrics.sent(envelope.message.kind_index(), sent, text.len());
+        self.metrics.sent(kind, sent, text.len());
         if full > 0 {
             self.metrics.dropped(DropReason::QueueFull, full);
         }
@@ -495,9 +607,14 @@ impl Hub {
     /// Queues `envelope` to one joined peer; `false` if it is not connected
     /// (or has not said `Hello`). A request queued makes the peer owe an
     /// answer ([`Peer::take_owed_answer`]).
+    /// In a cluster, a peer of another relay is sent the frame there.
     pub fn send_to(&self, to: PeerId, envelope: &Envelope) -> bool {
-        let Some(peer) = self.peers().get(&to).filter(|p| p.is_joined()).cloned() else { return false };
-        if self.send_to_peer(&peer, envelope) && is_request(&envelope.message) {
+        let Some(peer) = self.peers().get(&to).filter(|p| p.is_joined()).cloned() else {
+            let Some(cluster) = &self.cluster else { return false };
+            let Some(text) = Self::encode(envelope) else { return false };
+            return cluster.send_to(to, text, envelope.message.kind());
+        };
+        if self.send_to_peer(&peer, envelope) && is_request(envelope.message.kind()) {
             peer.owe_answer();
         }
         true
@@ -533,8 +650,10 @@ impl Hub {
         (joined, peers.len() - joined)
     }
 
-    /// Every connection, for `GET /api/peers`, by id.
+    /// Every connection, for `GET /api/peers`, by id; in a cluster, with
+    /// the other relays' joined peers.
     pub fn peer_views(&self) -> Vec<PeerView> {
+        let relay = self.cluster.as_ref().map(|cluster| cluster.name().to_owned());
         let mut views: Vec<PeerView> = self
             .peers()
             .values()
@@ -548,9 +667,21 @@ impl Hub {
                     best_hash: status.as_ref().map(|s| s.best_hash),
                     total_work: status.as_ref().map_or(Work::ZERO, |s| s.total_work),
                     connected_secs: p.connected_at.elapsed().as_secs(),
+                    relay: relay.clone(),
                 }
             })
             .collect();
+        let remote = self.cluster.as_ref().map(|cluster| cluster.remote_peers()).unwrap_or_default();
+        views.extend(remote.into_iter().map(|p| PeerView {
+            id: p.status.id,
+            joined: true,
+            agent: p.status.agent,
+            best_height: p.status.best_height,
+            best_hash: Some(p.status.best_hash),
+            total_work: p.status.total_work,
+            connected_secs: p.status.connected_secs + p.heard.elapsed().as_secs(),
+            relay: Some(p.relay),
+        }));
         views.sort_by_key(|v| v.id);
         views
     }

@@ -18,6 +18,7 @@
 
 mod admission;
 mod budget;
+mod cluster;
 mod config;
 mod connection;
 mod hub;
@@ -33,7 +34,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::{IntoResponse, Json};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -49,7 +50,10 @@ pub use metrics::{DisconnectReason, DropReason, RefusedReason};
 pub use tabchain_core::params::Network;
 
 use admission::Admission;
+use cluster::{Cluster, ClusterTasks};
 use hub::Hub;
+use metrics::{BrokerDrop, ClusterGauges};
+use tabchain_core::params::Params;
 use tabchain_process::http::ServeStats;
 use tower_layer::Layer as _;
 
@@ -69,11 +73,22 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay with `config`, if the settings can work.
-    pub fn new(config: Config) -> Result<Self, ConfigError> {
-        config.validate()?;
+    /// A relay with `config`, if the settings can work; in a cluster
+    /// (`config.cluster`) once connected to its broker, whose tasks run
+    /// until the returned [`ClusterTasks`] is dropped.
+    async fn connect(config: Config) -> anyhow::Result<(Self, Option<ClusterTasks>)> {
+        config.validate().context("invalid settings")?;
         let admission = Arc::new(Admission::new(&config));
-        Ok(Self { hub: Arc::new(Hub::new(config)), admission, http: Arc::default() })
+        let cluster = match config.cluster {
+            Some(_) => Some(Cluster::connect(&config, &Params::for_network(config.network).chain_id()).await?),
+            None => None,
+        };
+        let hub = Arc::new(Hub::new(config, cluster));
+        let tasks = match hub.cluster {
+            Some(_) => Some(cluster::spawn(hub.clone()).await.context("subscribing on the broker")?),
+            None => None,
+        };
+        Ok((Self { hub, admission, http: Arc::default() }, tasks))
     }
 
     /// Its settings.
@@ -101,9 +116,27 @@ impl Relay {
         &self.http
     }
 
+    /// In a cluster: whether the broker connection is up, and how many
+    /// other relays and peers of theirs this relay knows (`None` alone).
+    pub fn cluster_state(&self) -> Option<(bool, usize, usize)> {
+        let cluster = self.hub.cluster.as_ref()?;
+        let (relays, peers) = cluster.remote_counts();
+        Some((cluster.is_connected(), relays, peers))
+    }
+
+    /// In a cluster: messages published to the broker, messages not
+    /// published because it was away, and reconnections so far.
+    pub fn broker_counts(&self) -> Option<(u64, u64, u64)> {
+        let stats = &self.hub.cluster.as_ref()?.stats;
+        Some((stats.published_count(), stats.drops(BrokerDrop::Disconnected), stats.reconnects()))
+    }
+
     /// Sends every peer a close frame (1001) and waits, at most `grace`,
     /// for the connections to end. New connections are refused meanwhile.
     pub async fn shut_down(&self, grace: Duration) {
+        if let Some(cluster) = &self.hub.cluster {
+            cluster.leave().await;
+        }
         self.hub.shut_down();
         let deadline = tokio::time::Instant::now() + grace;
         while self.hub.has_connections() && tokio::time::Instant::now() < deadline {
@@ -126,6 +159,7 @@ pub struct RunningRelay {
     pub relay: Relay,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
+    cluster: Option<ClusterTasks>,
 }
 
 impl RunningRelay {
@@ -135,6 +169,7 @@ impl RunningRelay {
     pub async fn shut_down(self) -> anyhow::Result<()> {
         self.relay.shut_down(SHUTDOWN_GRACE).await;
         self.stop.send_replace(true);
+        drop(self.cluster);
         self.server.await.context("the HTTP server task failed")
     }
 }
@@ -145,9 +180,13 @@ impl RunningRelay {
 /// header timeout and the per-address HTTP connection limit of
 /// [`Config::http_limits`], and each request's `ConnectInfo<SocketAddr>`.
 pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<RunningRelay> {
-    let relay = Relay::new(config).context("invalid settings")?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let mut config = config;
+    if config.public_url.is_none() && config.cluster.is_some() && !addr.ip().is_unspecified() {
+        config.public_url = Some(format!("ws://{addr}/ws"));
+    }
+    let (relay, cluster) = Relay::connect(config).await?;
     let (stop, mut stopped) = watch::channel(false);
     let shutdown = async move {
         // A dropped handle never asks for the stop: the relay serves on.
@@ -159,7 +198,7 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
     let router = app(relay.clone());
     let make_service = move |remote: SocketAddr| axum::Extension(ConnectInfo(remote)).layer(router.clone());
     let server = tokio::spawn(tabchain_process::http::serve(listener, limits, stats, make_service, shutdown));
-    Ok(RunningRelay { addr, relay, stop, server })
+    Ok(RunningRelay { addr, relay, stop, server, cluster })
 }
 
 /// The relay's routes: `/ws`, `/healthz`, `/metrics`, `/api/peers`, and the
@@ -168,16 +207,17 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
 /// `ConnectInfo<SocketAddr>` (as [`start`] serves it).
 pub fn app(relay: Relay) -> Router {
     let static_files = ServeDir::new(&relay.hub.config.www).append_index_html_on_directories(true);
+    let policy_of = relay.clone();
     Router::new()
         .route("/ws", get(connection::upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/peers", get(peers))
+        .route("/api/relays", get(relays))
         .fallback_service(static_files)
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, move |_: &Response| {
+            Some(content_security_policy(&policy_of))
+        }))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("referrer-policy"),
@@ -185,6 +225,33 @@ pub fn app(relay: Relay) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(relay)
+}
+
+/// [`CONTENT_SECURITY_POLICY`], and in a cluster the other relays'
+/// websocket origins added to `connect-src` (for a page's failover).
+fn content_security_policy(relay: &Relay) -> HeaderValue {
+    let static_policy = HeaderValue::from_static(CONTENT_SECURITY_POLICY);
+    let Some(cluster) = &relay.hub.cluster else { return static_policy };
+    let others: Vec<String> =
+        cluster.relays().into_iter().skip(1).filter_map(|(_, url)| websocket_origin(&url?)).collect();
+    if others.is_empty() {
+        return static_policy;
+    }
+    let policy =
+        CONTENT_SECURITY_POLICY.replace("connect-src 'self'", &format!("connect-src 'self' {}", others.join(" ")));
+    HeaderValue::from_str(&policy).unwrap_or(static_policy)
+}
+
+/// `ws[s]://host[:port]` of a websocket URL, rebuilt from its parsed parts
+/// (a URL heard from the broker never puts its own text in the header).
+fn websocket_origin(url: &str) -> Option<String> {
+    let uri = url.parse::<axum::http::Uri>().ok()?;
+    let scheme = uri.scheme_str().filter(|s| matches!(*s, "ws" | "wss"))?;
+    let authority = uri.authority()?;
+    let host = authority.host();
+    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-[]:".contains(&b));
+    let port = authority.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    host_ok.then(|| format!("{scheme}://{host}{port}"))
 }
 
 /// Liveness probe: always `200 ok`.
@@ -195,10 +262,40 @@ async fn healthz() -> &'static str {
 /// Prometheus text exposition of the relay's counters.
 async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
     let (joined, pending) = relay.hub.peer_counts();
+    let cluster_gauges = relay.hub.cluster.as_ref().map(|cluster| {
+        let (relays, remote_peers) = cluster.remote_counts();
+        ClusterGauges { stats: &cluster.stats, connected: cluster.is_connected(), relays, remote_peers }
+    });
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        relay.hub.metrics.render(joined, pending, relay.http.as_ref().into()),
+        relay.hub.metrics.render(joined, pending, relay.http.as_ref().into(), cluster_gauges),
     )
+}
+
+/// One row of `GET /api/relays`.
+#[derive(serde::Serialize)]
+struct RelayView {
+    /// Its `--relay-name` (absent for a relay alone).
+    name: Option<String>,
+    /// Its websocket address for pages (`--public-url`), if known.
+    url: Option<String>,
+    /// Whether it is the relay answering.
+    this: bool,
+}
+
+/// The relays a page may connect to, this one first: in a cluster every
+/// relay heard from, so a page can fail over when its relay goes away.
+async fn relays(State(relay): State<Relay>) -> Json<Vec<RelayView>> {
+    let Some(cluster) = &relay.hub.cluster else {
+        return Json(vec![RelayView { name: None, url: None, this: true }]);
+    };
+    let views = cluster
+        .relays()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, url))| RelayView { name: Some(name), url, this: i == 0 })
+        .collect();
+    Json(views)
 }
 
 /// The connected peers as JSON.

@@ -161,6 +161,136 @@ impl From<&ServeStats> for HttpCounts {
 
 /// One counter per message kind, plus one (`unparsed`) for frames that did not
 /// decode or were refused by the rate limit before decoding.
+/// Counters of a cluster member's broker traffic (`--cluster`).
+#[derive(Default)]
+pub struct BrokerStats {
+    published: AtomicU64,
+    received: AtomicU64,
+    dropped: [AtomicU64; BrokerDrop::ALL.len()],
+    reconnects: AtomicU64,
+}
+
+/// Why a message for or from the broker was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerDrop {
+    /// Not published: the broker was away.
+    Disconnected,
+    /// Not published: the queue toward the broker was full.
+    QueueFull,
+    /// The client refused it, or a request failed.
+    Error,
+    /// Received, but not what relays send.
+    Malformed,
+}
+
+impl BrokerDrop {
+    const ALL: [BrokerDrop; 4] =
+        [BrokerDrop::Disconnected, BrokerDrop::QueueFull, BrokerDrop::Error, BrokerDrop::Malformed];
+
+    /// Its label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerDrop::Disconnected => "disconnected",
+            BrokerDrop::QueueFull => "queue_full",
+            BrokerDrop::Error => "error",
+            BrokerDrop::Malformed => "malformed",
+        }
+    }
+}
+
+/// The cluster's state for `/metrics`, read when it is rendered.
+pub struct ClusterGauges<'a> {
+    /// Counters.
+    pub stats: &'a BrokerStats,
+    /// Whether the broker connection is up.
+    pub connected: bool,
+    /// Other relays heard from.
+    pub relays: usize,
+    /// Their peers.
+    pub remote_peers: usize,
+}
+
+impl BrokerStats {
+    /// A message went to the broker.
+    pub fn published(&self) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message came from the broker.
+    pub fn received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages published so far.
+    pub fn published_count(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Messages dropped for `reason` so far.
+    pub fn drops(&self, reason: BrokerDrop) -> u64 {
+        self.dropped[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Reconnections to the broker so far.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    fn drop_one(&self, reason: BrokerDrop) {
+        self.dropped[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Not published: the broker is away.
+    pub fn dropped_disconnected(&self) {
+        self.drop_one(BrokerDrop::Disconnected);
+    }
+
+    /// Not published: the outbound queue is full.
+    pub fn dropped_queue_full(&self) {
+        self.drop_one(BrokerDrop::QueueFull);
+    }
+
+    /// The client refused a message, or a request failed.
+    pub fn dropped_error(&self) {
+        self.drop_one(BrokerDrop::Error);
+    }
+
+    /// A message from the broker was not what relays send.
+    pub fn dropped_malformed(&self) {
+        self.drop_one(BrokerDrop::Malformed);
+    }
+
+    /// The client reconnected after losing the broker.
+    pub fn reconnected(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, gauges: &ClusterGauges<'_>) {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        header(out, "broker_connected", "gauge", "1 while the connection to the cluster's broker is up.");
+        let _ = writeln!(out, "tabchain_relay_broker_connected {}", u8::from(gauges.connected));
+        header(out, "cluster_relays", "gauge", "Other relays of the cluster heard from.");
+        let _ = writeln!(out, "tabchain_relay_cluster_relays {}", gauges.relays);
+        header(out, "cluster_remote_peers", "gauge", "Joined peers of the other relays.");
+        let _ = writeln!(out, "tabchain_relay_cluster_remote_peers {}", gauges.remote_peers);
+        header(out, "broker_published_total", "counter", "Messages published to the broker.");
+        let _ = writeln!(out, "tabchain_relay_broker_published_total {}", load(&self.published));
+        header(out, "broker_received_total", "counter", "Messages received from the broker.");
+        let _ = writeln!(out, "tabchain_relay_broker_received_total {}", load(&self.received));
+        header(out, "broker_dropped_total", "counter", "Messages for or from the broker dropped, by reason.");
+        for (reason, counter) in BrokerDrop::ALL.iter().zip(&self.dropped) {
+            let _ = writeln!(
+                out,
+                "tabchain_relay_broker_dropped_total{{reason=\"{}\"}} {}",
+                reason.as_str(),
+                load(counter)
+            );
+        }
+        header(out, "broker_reconnects_total", "counter", "Reconnections to the broker after losing it.");
+        let _ = writeln!(out, "tabchain_relay_broker_reconnects_total {}", load(&self.reconnects));
+    }
+}
+
 #[derive(Default)]
 struct PerKind([AtomicU64; KINDS + 1]);
 
@@ -230,7 +360,13 @@ impl Metrics {
 
     /// The Prometheus text exposition, with the live peer counts and the
     /// HTTP server's counts.
-    pub fn render(&self, joined: usize, pending: usize, http: HttpCounts) -> String {
+    pub fn render(
+        &self,
+        joined: usize,
+        pending: usize,
+        http: HttpCounts,
+        cluster: Option<ClusterGauges<'_>>,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         header(&mut out, "peers", "gauge", "Connected peers, by whether they have said Hello.");
@@ -274,6 +410,9 @@ impl Metrics {
             let _ =
                 writeln!(out, "tabchain_relay_disconnects_total{{reason=\"{}\"}} {}", reason.as_str(), load(counter));
         }
+        if let Some(cluster) = cluster {
+            cluster.stats.render(&mut out, &cluster);
+        }
         out
     }
 }
@@ -295,6 +434,9 @@ mod tests {
         for (i, r) in DisconnectReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }
+        for (i, r) in BrokerDrop::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
         for (i, r) in RefusedReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }
@@ -311,7 +453,12 @@ mod tests {
         m.disconnected(DisconnectReason::Slow);
         m.refused(RefusedReason::Churn);
         let http = HttpCounts { refused_per_address: 4, refused_total: 5, header_timeouts: 6 };
-        let text = m.render(3, 1, http);
+        let broker = BrokerStats::default();
+        broker.published();
+        broker.dropped_disconnected();
+        broker.reconnected();
+        let gauges = ClusterGauges { stats: &broker, connected: true, relays: 2, remote_peers: 7 };
+        let text = m.render(3, 1, http, Some(gauges));
         for line in [
             "tabchain_relay_peers{state=\"joined\"} 3",
             "tabchain_relay_peers{state=\"pending\"} 1",
@@ -329,6 +476,13 @@ mod tests {
             "tabchain_relay_http_refused_total{reason=\"total\"} 5",
             "tabchain_relay_http_header_timeouts_total 6",
             "# TYPE tabchain_relay_dropped_total counter",
+            "tabchain_relay_broker_connected 1",
+            "tabchain_relay_cluster_relays 2",
+            "tabchain_relay_cluster_remote_peers 7",
+            "tabchain_relay_broker_published_total 1",
+            "tabchain_relay_broker_dropped_total{reason=\"disconnected\"} 1",
+            "tabchain_relay_broker_dropped_total{reason=\"queue_full\"} 0",
+            "tabchain_relay_broker_reconnects_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
