@@ -10,8 +10,9 @@
 //! whose owner is disconnected when it does not read. One host cannot fill
 //! it either: websockets and new connections are bounded per address, the
 //! page's origin can be required (`admission`), and HTTP requests have
-//! header and body timeouts ([`tabchain_process::http`]). The protocol is
-//! in `docs/PROTOCOL.md`.
+//! header and body timeouts ([`tabchain_process::http`]). With `--cluster`,
+//! several relays on one NATS broker act as one network (`cluster`). The
+//! protocol is in `docs/PROTOCOL.md`.
 //!
 //! [`start`] serves [`app`] on an address (tests use port 0) and returns a
 //! [`RunningRelay`]; `main` adds the command line, logging and signals.
