@@ -181,11 +181,18 @@ pub enum BrokerDrop {
     Error,
     /// Received, but not what relays send.
     Malformed,
+    /// Not received: this relay read too slowly and the client dropped it.
+    SlowConsumer,
 }
 
 impl BrokerDrop {
-    const ALL: [BrokerDrop; 4] =
-        [BrokerDrop::Disconnected, BrokerDrop::QueueFull, BrokerDrop::Error, BrokerDrop::Malformed];
+    const ALL: [BrokerDrop; 5] = [
+        BrokerDrop::Disconnected,
+        BrokerDrop::QueueFull,
+        BrokerDrop::Error,
+        BrokerDrop::Malformed,
+        BrokerDrop::SlowConsumer,
+    ];
 
     /// Its label value.
     pub fn as_str(self) -> &'static str {
@@ -194,6 +201,7 @@ impl BrokerDrop {
             BrokerDrop::QueueFull => "queue_full",
             BrokerDrop::Error => "error",
             BrokerDrop::Malformed => "malformed",
+            BrokerDrop::SlowConsumer => "slow_consumer",
         }
     }
 }
@@ -258,6 +266,11 @@ impl BrokerStats {
     /// A message from the broker was not what relays send.
     pub fn dropped_malformed(&self) {
         self.drop_one(BrokerDrop::Malformed);
+    }
+
+    /// Messages for this relay were dropped by the client: it read too slowly.
+    pub fn dropped_slow_consumer(&self) {
+        self.drop_one(BrokerDrop::SlowConsumer);
     }
 
     /// The client reconnected after losing the broker.

@@ -356,6 +356,10 @@ impl Receiver {
                 self.cluster.heartbeat_now.notify_one();
             }
             Event::Disconnected => tracing::warn!("lost the broker; serving this relay's peers alone meanwhile"),
+            Event::SlowConsumer(_) => {
+                tracing::warn!("reading from the broker too slowly: messages dropped");
+                self.cluster.stats.dropped_slow_consumer();
+            }
             other => tracing::debug!("broker: {other}"),
         }
     }

@@ -57,6 +57,9 @@ const OUTBOUND_QUEUE: usize = 4_096;
 /// Peer news waiting for the next batch; past it, the news is dropped and
 /// the other relays, seeing a gap, fetch a snapshot.
 const MAX_PENDING_NEWS: usize = 8_192;
+/// Messages from the broker waiting per subscription (the client drops
+/// more and says so): a few seconds of the busiest traffic.
+const SUBSCRIPTION_CAPACITY: usize = 2_048;
 /// How often peer news goes out.
 const NEWS_INTERVAL: Duration = Duration::from_millis(100);
 /// How long connecting to the broker may take at start.
@@ -121,7 +124,7 @@ impl Cluster {
             .reconnect_delay_callback(|attempts| {
                 Duration::from_millis(100 * 2_u64.pow(attempts.min(5) as u32)).min(Duration::from_secs(2))
             })
-            .subscription_capacity(8_192)
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .event_callback(move |event| {
                 let events = events_tx.clone();
                 async move {
