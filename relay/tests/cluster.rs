@@ -40,10 +40,12 @@ async fn member(broker: &NatsServer, name: &str) -> TestRelay {
 async fn formed(relays: &[&TestRelay], peers: usize) {
     for relay in relays {
         eventually("the cluster has formed", || {
-            relay.relay.cluster_state().is_some_and(|(connected, others, remote)| {
-                let own = relay.relay.peers().iter().filter(|p| p.joined && p.relay.is_some()).count();
-                connected && others == relays.len() - 1 && own + remote >= peers
-            })
+            // `peers()` lists this relay's connections and the others' joined peers.
+            let joined = relay.relay.peers().iter().filter(|p| p.joined).count();
+            relay
+                .relay
+                .cluster_state()
+                .is_some_and(|(connected, others, _)| connected && others == relays.len() - 1 && joined == peers)
         })
         .await;
     }
@@ -300,4 +302,18 @@ async fn a_broker_with_a_small_max_payload_is_refused_at_start() {
     config.cluster = Some("nats://127.0.0.1:1".into());
     let error = tabchain_relay::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await.err().expect("refused");
     assert!(format!("{error:#}").contains("cannot connect to the NATS broker"), "{error:#}");
+}
+
+#[tokio::test]
+async fn a_relay_shutting_down_takes_its_peers_off_every_list_at_once() {
+    let Three { broker: _broker, relays, mut a1, a2: _a2, b, c: _c } = three().await;
+    let started = Instant::now();
+    relays[1].relay.shut_down(Duration::from_secs(1)).await;
+    while news_of(&mut a1, b.id).await != (Message::PeerLeft { peer_id: b.id }) {}
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "a leaving relay is not waited for: {took:?}");
+    eventually("the others list one relay each", || {
+        [&relays[0], &relays[2]].iter().all(|r| r.relay.cluster_state().is_some_and(|(_, others, _)| others == 1))
+    })
+    .await;
 }
