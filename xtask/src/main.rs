@@ -24,6 +24,11 @@ const WASM_ARTIFACT: &str = "tabchain_wasm";
 const FUZZ_TEST_SECS: u64 = 10;
 /// RUSTFLAGS for every wasm build (and the wasm clippy run).
 const WASM_RUSTFLAGS: &str = "-C target-feature=+simd128";
+/// Where Debian's `nats-server` package puts the broker.
+const NATS_SERVER_SBIN: &str = "/usr/sbin/nats-server";
+/// The variable naming the `nats-server` binary for the tests that start a
+/// broker (they fall back to `nats-server` on PATH, then [`NATS_SERVER_SBIN`]).
+const NATS_SERVER_ENV: &str = "TABCHAIN_NATS_SERVER";
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Developer tasks for tabchain")]
@@ -330,7 +335,11 @@ fn test(root: &Path) -> Result<()> {
             "clippy on tabchain-wasm for wasm32",
         )
     })?;
-    step("cargo test", &mut || run(cargo_cmd(root).args(["test", "--workspace"]), "workspace tests"))?;
+    step("cargo test", &mut || {
+        // The relay's cluster tests start a real broker.
+        let nats = ensure_nats_server()?;
+        run(cargo_cmd(root).args(["test", "--workspace"]).env(NATS_SERVER_ENV, nats), "workspace tests")
+    })?;
     step("build-wasm --release", &mut || build_wasm(root, true).map(|_| ()))?;
     step("wasm smoke test (node --test)", &mut || wasm_smoke_test(root))?;
     step("browser end-to-end tests (Chromium)", &mut || browser_e2e(root))?;
@@ -407,11 +416,17 @@ fn test_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Where `program` is on PATH, as `command -v` finds it.
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let out = Command::new("sh").args(["-c", &format!("command -v {program}")]).output().ok()?;
+    let path = String::from_utf8(out.stdout).ok()?;
+    let path = path.trim();
+    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
 /// Installs a Debian package when `program` is not on PATH (CI machines start bare).
 fn ensure_debian_package(program: &str, package: &str) -> Result<()> {
-    let found =
-        Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
-    if found {
+    if find_on_path(program).is_some() {
         return Ok(());
     }
     eprintln!("xtask: `{program}` not found; installing Debian's {package} package");
@@ -425,6 +440,21 @@ fn ensure_debian_package(program: &str, package: &str) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive"),
         &format!("apt-get install {package}"),
     )
+}
+
+/// The `nats-server` binary, a relay cluster's broker: on PATH, else Debian's
+/// `/usr/sbin/nats-server` (not on every user's PATH); Debian's `nats-server`
+/// package is installed when it is in neither.
+fn ensure_nats_server() -> Result<PathBuf> {
+    let find = || {
+        find_on_path("nats-server")
+            .or_else(|| Path::new(NATS_SERVER_SBIN).is_file().then(|| PathBuf::from(NATS_SERVER_SBIN)))
+    };
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    ensure_debian_package("nats-server", "nats-server")?;
+    find().with_context(|| format!("`nats-server` is on neither PATH nor {NATS_SERVER_SBIN} after installing it"))
 }
 
 /// Installs Node.js from Debian's packages when `node` is not on PATH.
