@@ -239,21 +239,49 @@ fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
     Ok(wasm_out)
 }
 
-/// Builds the wasm and runs the relay serving `www/`.
-fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> {
+/// Builds what `serve` and `cluster` run: the release wasm the relay serves,
+/// and the relay and the node (release). Returns the binaries' directory.
+fn build_servers(root: &Path) -> Result<PathBuf> {
     build_wasm(root, true)?;
     run(
         cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay", "-p", "tabchain-node"]),
         "building the relay and the node",
     )?;
-    let bin = target_dir(root)?.join("release");
-    let exe = |name: &str| bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    Ok(target_dir(root)?.join("release"))
+}
 
-    let mut relay = Command::new(exe("tabchain-relay"))
-        .current_dir(root)
-        .arg("--www")
-        .arg(root.join("www"))
-        .args(["--listen", listen, "--network", network.as_str()])
+/// Binary `name` in `bin`, with the platform's executable suffix.
+fn exe(bin: &Path, name: &str) -> PathBuf {
+    bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The relay in `bin` serving `www/` for `network` on `listen`.
+fn relay_command(root: &Path, bin: &Path, network: Network, listen: &str) -> Command {
+    let mut cmd = Command::new(exe(bin, "tabchain-relay"));
+    cmd.current_dir(root).arg("--www").arg(root.join("www")).args(["--listen", listen, "--network", network.as_str()]);
+    cmd
+}
+
+/// Where the node that `serve` and `cluster` start keeps `network`'s chain.
+fn node_data_dir(root: &Path, network: Network) -> PathBuf {
+    root.join("data").join(network.as_str())
+}
+
+/// The node in `bin`, not mining, following the relay websocket `ws`, its
+/// REST API on `http`, its data in [`node_data_dir`]: it keeps the chain when
+/// every tab is closed.
+fn node_command(root: &Path, bin: &Path, network: Network, ws: &str, http: &str) -> Command {
+    let mut cmd = Command::new(exe(bin, "tabchain-node"));
+    cmd.current_dir(root)
+        .args(["--relay", ws, "--network", network.as_str(), "--http", http, "--data"])
+        .arg(node_data_dir(root, network));
+    cmd
+}
+
+/// Builds the wasm and runs the relay serving `www/`.
+fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> {
+    let bin = build_servers(root)?;
+    let mut relay = relay_command(root, &bin, network, listen)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("starting the relay")?;
@@ -268,13 +296,8 @@ fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> 
     };
     let (url, ws) = (format!("http://{relay_addr}/"), format!("ws://{relay_addr}/ws"));
     // One non-mining node keeps the chain when every tab is closed.
-    let data = root.join("data").join(network.as_str());
-    let node = Command::new(exe("tabchain-node"))
-        .current_dir(root)
-        .args(["--relay", &ws, "--network", network.as_str(), "--http", http, "--data"])
-        .arg(&data)
-        .stdout(std::process::Stdio::piped())
-        .spawn();
+    let data = node_data_dir(root, network);
+    let node = node_command(root, &bin, network, &ws, http).stdout(std::process::Stdio::piped()).spawn();
     let mut node = match node {
         Ok(node) => node,
         Err(e) => {
