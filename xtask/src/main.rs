@@ -4,6 +4,7 @@
 //! is spawned with [`std::process::Command`] from the workspace root and its
 //! exit status is checked; failures carry context about which step failed.
 
+mod cluster;
 mod fuzz;
 
 use std::ffi::OsString;
@@ -56,6 +57,28 @@ enum Cmd {
         /// Address of the node's REST API.
         #[arg(long, default_value = "127.0.0.1:8001")]
         http: String,
+    },
+    /// Build the wasm (release) and run a relay cluster: a NATS broker, relays joined to it and a native node.
+    ///
+    /// The broker is `nats-server -c deploy/nats-server.conf`; the relays (`relay-1`, …) listen on
+    /// consecutive ports from `--port`, each with `--cluster`, `--relay-name` and `--public-url`; the
+    /// node follows `relay-1` as with `serve`. Ctrl-C, or any of them exiting, stops them all.
+    Cluster {
+        /// Relays to start (0: the broker alone, nothing is built).
+        #[arg(long, default_value_t = 3)]
+        relays: u16,
+        /// Network to serve.
+        #[arg(long, value_enum, default_value_t = Network::Main)]
+        network: Network,
+        /// Port of the first relay on 127.0.0.1; the others take the next ports.
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Address of the node's REST API.
+        #[arg(long, default_value = "127.0.0.1:8100")]
+        http: String,
+        /// The broker's client port on 127.0.0.1; its monitoring port is this + 4000.
+        #[arg(long, default_value_t = 4222)]
+        nats_port: u16,
     },
     /// Run every check CI runs: fmt, clippy (native + wasm), tests, wasm build, wasm smoke test, browser tests, a short run of every fuzz target.
     Test,
@@ -125,6 +148,9 @@ fn run_cmd(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::BuildWasm { release } => build_wasm(&root, release).map(|_| ()),
         Cmd::Serve { network, listen, http } => serve(&root, network, &listen, &http),
+        Cmd::Cluster { relays, network, port, http, nats_port } => {
+            cluster::cluster(&root, relays, network, port, &http, nats_port)
+        }
         Cmd::Test => test(&root),
         Cmd::Fuzz { target, secs } => fuzz::fuzz(&root, target.as_deref(), secs),
         Cmd::Bench { suite, args } => bench(&root, suite, &args),
