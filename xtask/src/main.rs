@@ -4,6 +4,7 @@
 //! is spawned with [`std::process::Command`] from the workspace root and its
 //! exit status is checked; failures carry context about which step failed.
 
+mod cluster;
 mod fuzz;
 
 use std::ffi::OsString;
@@ -24,6 +25,11 @@ const WASM_ARTIFACT: &str = "tabchain_wasm";
 const FUZZ_TEST_SECS: u64 = 10;
 /// RUSTFLAGS for every wasm build (and the wasm clippy run).
 const WASM_RUSTFLAGS: &str = "-C target-feature=+simd128";
+/// Where Debian's `nats-server` package puts the broker.
+const NATS_SERVER_SBIN: &str = "/usr/sbin/nats-server";
+/// The variable naming the `nats-server` binary for the tests that start a
+/// broker (they fall back to `nats-server` on PATH, then [`NATS_SERVER_SBIN`]).
+const NATS_SERVER_ENV: &str = "TABCHAIN_NATS_SERVER";
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Developer tasks for tabchain")]
@@ -51,6 +57,28 @@ enum Cmd {
         /// Address of the node's REST API.
         #[arg(long, default_value = "127.0.0.1:8001")]
         http: String,
+    },
+    /// Build the wasm (release) and run a relay cluster: a NATS broker, relays joined to it and a native node.
+    ///
+    /// The broker is `nats-server -c deploy/nats-server.conf`; the relays (`relay-1`, …) listen on
+    /// consecutive ports from `--port`, each with `--cluster`, `--relay-name` and `--public-url`; the
+    /// node follows `relay-1` as with `serve`. Ctrl-C, or any of them exiting, stops them all.
+    Cluster {
+        /// Relays to start (0: the broker alone, nothing is built).
+        #[arg(long, default_value_t = 3)]
+        relays: u16,
+        /// Network to serve.
+        #[arg(long, value_enum, default_value_t = Network::Main)]
+        network: Network,
+        /// Port of the first relay on 127.0.0.1; the others take the next ports.
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Address of the node's REST API.
+        #[arg(long, default_value = "127.0.0.1:8100")]
+        http: String,
+        /// The broker's client port on 127.0.0.1; its monitoring port is this + 4000.
+        #[arg(long, default_value_t = 4222)]
+        nats_port: u16,
     },
     /// Run every check CI runs: fmt, clippy (native + wasm), tests, wasm build, wasm smoke test, browser tests, a short run of every fuzz target.
     Test,
@@ -120,6 +148,9 @@ fn run_cmd(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::BuildWasm { release } => build_wasm(&root, release).map(|_| ()),
         Cmd::Serve { network, listen, http } => serve(&root, network, &listen, &http),
+        Cmd::Cluster { relays, network, port, http, nats_port } => {
+            cluster::cluster(&root, relays, network, port, &http, nats_port)
+        }
         Cmd::Test => test(&root),
         Cmd::Fuzz { target, secs } => fuzz::fuzz(&root, target.as_deref(), secs),
         Cmd::Bench { suite, args } => bench(&root, suite, &args),
@@ -234,21 +265,49 @@ fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
     Ok(wasm_out)
 }
 
-/// Builds the wasm and runs the relay serving `www/`.
-fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> {
+/// Builds what `serve` and `cluster` run: the release wasm the relay serves,
+/// and the relay and the node (release). Returns the binaries' directory.
+fn build_servers(root: &Path) -> Result<PathBuf> {
     build_wasm(root, true)?;
     run(
         cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay", "-p", "tabchain-node"]),
         "building the relay and the node",
     )?;
-    let bin = target_dir(root)?.join("release");
-    let exe = |name: &str| bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    Ok(target_dir(root)?.join("release"))
+}
 
-    let mut relay = Command::new(exe("tabchain-relay"))
-        .current_dir(root)
-        .arg("--www")
-        .arg(root.join("www"))
-        .args(["--listen", listen, "--network", network.as_str()])
+/// Binary `name` in `bin`, with the platform's executable suffix.
+fn exe(bin: &Path, name: &str) -> PathBuf {
+    bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The relay in `bin` serving `www/` for `network` on `listen`.
+fn relay_command(root: &Path, bin: &Path, network: Network, listen: &str) -> Command {
+    let mut cmd = Command::new(exe(bin, "tabchain-relay"));
+    cmd.current_dir(root).arg("--www").arg(root.join("www")).args(["--listen", listen, "--network", network.as_str()]);
+    cmd
+}
+
+/// Where the node that `serve` and `cluster` start keeps `network`'s chain.
+fn node_data_dir(root: &Path, network: Network) -> PathBuf {
+    root.join("data").join(network.as_str())
+}
+
+/// The node in `bin`, not mining, following the relay websocket `ws`, its
+/// REST API on `http`, its data in [`node_data_dir`]: it keeps the chain when
+/// every tab is closed.
+fn node_command(root: &Path, bin: &Path, network: Network, ws: &str, http: &str) -> Command {
+    let mut cmd = Command::new(exe(bin, "tabchain-node"));
+    cmd.current_dir(root)
+        .args(["--relay", ws, "--network", network.as_str(), "--http", http, "--data"])
+        .arg(node_data_dir(root, network));
+    cmd
+}
+
+/// Builds the wasm and runs the relay serving `www/`.
+fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> {
+    let bin = build_servers(root)?;
+    let mut relay = relay_command(root, &bin, network, listen)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("starting the relay")?;
@@ -263,13 +322,8 @@ fn serve(root: &Path, network: Network, listen: &str, http: &str) -> Result<()> 
     };
     let (url, ws) = (format!("http://{relay_addr}/"), format!("ws://{relay_addr}/ws"));
     // One non-mining node keeps the chain when every tab is closed.
-    let data = root.join("data").join(network.as_str());
-    let node = Command::new(exe("tabchain-node"))
-        .current_dir(root)
-        .args(["--relay", &ws, "--network", network.as_str(), "--http", http, "--data"])
-        .arg(&data)
-        .stdout(std::process::Stdio::piped())
-        .spawn();
+    let data = node_data_dir(root, network);
+    let node = node_command(root, &bin, network, &ws, http).stdout(std::process::Stdio::piped()).spawn();
     let mut node = match node {
         Ok(node) => node,
         Err(e) => {
@@ -330,7 +384,11 @@ fn test(root: &Path) -> Result<()> {
             "clippy on tabchain-wasm for wasm32",
         )
     })?;
-    step("cargo test", &mut || run(cargo_cmd(root).args(["test", "--workspace"]), "workspace tests"))?;
+    step("cargo test", &mut || {
+        // The relay's cluster tests start a real broker.
+        let nats = ensure_nats_server()?;
+        run(cargo_cmd(root).args(["test", "--workspace"]).env(NATS_SERVER_ENV, nats), "workspace tests")
+    })?;
     step("build-wasm --release", &mut || build_wasm(root, true).map(|_| ()))?;
     step("wasm smoke test (node --test)", &mut || wasm_smoke_test(root))?;
     step("browser end-to-end tests (Chromium)", &mut || browser_e2e(root))?;
@@ -407,11 +465,17 @@ fn test_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Where `program` is on PATH, as `command -v` finds it.
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let out = Command::new("sh").args(["-c", &format!("command -v {program}")]).output().ok()?;
+    let path = String::from_utf8(out.stdout).ok()?;
+    let path = path.trim();
+    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
 /// Installs a Debian package when `program` is not on PATH (CI machines start bare).
 fn ensure_debian_package(program: &str, package: &str) -> Result<()> {
-    let found =
-        Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
-    if found {
+    if find_on_path(program).is_some() {
         return Ok(());
     }
     eprintln!("xtask: `{program}` not found; installing Debian's {package} package");
@@ -425,6 +489,21 @@ fn ensure_debian_package(program: &str, package: &str) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive"),
         &format!("apt-get install {package}"),
     )
+}
+
+/// The `nats-server` binary, a relay cluster's broker: on PATH, else Debian's
+/// `/usr/sbin/nats-server` (not on every user's PATH); Debian's `nats-server`
+/// package is installed when it is in neither.
+fn ensure_nats_server() -> Result<PathBuf> {
+    let find = || {
+        find_on_path("nats-server")
+            .or_else(|| Path::new(NATS_SERVER_SBIN).is_file().then(|| PathBuf::from(NATS_SERVER_SBIN)))
+    };
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    ensure_debian_package("nats-server", "nats-server")?;
+    find().with_context(|| format!("`nats-server` is on neither PATH nor {NATS_SERVER_SBIN} after installing it"))
 }
 
 /// Installs Node.js from Debian's packages when `node` is not on PATH.
