@@ -1,13 +1,15 @@
 // Shared pieces of the browser end-to-end tests: a relay process on a free
-// loopback port (restartable on the same port), Debian's Chromium driven by
-// playwright-core, and helpers that wait on the page's `window.tabchain` API.
+// loopback port (restartable on the same port), a NATS broker for a cluster
+// of relays, Debian's Chromium driven by playwright-core, and helpers that
+// wait on the page's `window.tabchain` API.
 //
 // Environment (set by `cargo xtask test`): TABCHAIN_RELAY_BIN (the relay
-// binary), TABCHAIN_WWW (the web app with the built wasm), CHROMIUM (browser).
+// binary), TABCHAIN_WWW (the web app with the built wasm), CHROMIUM (browser);
+// TABCHAIN_NATS_SERVER (the broker, default Debian's /usr/sbin/nats-server).
 
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +19,27 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RELAY_BIN = process.env.TABCHAIN_RELAY_BIN || join(ROOT, 'target/debug/tabchain-relay');
 const WWW = process.env.TABCHAIN_WWW || join(ROOT, 'www');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const NATS_SERVER = process.env.TABCHAIN_NATS_SERVER || '/usr/sbin/nats-server';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
-/** A relay child process on 127.0.0.1 (port 0 picks one; `restart` reuses it). */
+/** Resolves once `child` has exited (at once if it has). */
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', resolve));
+}
+
+/**
+ * A relay child process on 127.0.0.1 (port 0 picks one; `restart` reuses it).
+ * `args` go on its command line, e.g. `['--cluster', broker.url, '--relay-name', 'one']`.
+ */
 export class Relay {
   constructor(args = []) {
     this.args = args;
@@ -60,15 +81,36 @@ export class Relay {
     });
   }
 
+  /** Its websocket address, `ws://127.0.0.1:PORT/ws`. */
+  get wsUrl() {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
   /** Stops the relay (SIGTERM: close frames go out) and waits for it to exit. */
   async stop() {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const done = exited(child);
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
+    await done;
     clearTimeout(timer);
+  }
+
+  /** Kills the relay (SIGKILL: no close frames, no goodbye to its cluster) and waits for it to exit. */
+  async kill() {
+    const child = this.child;
+    if (!child) return;
+    const done = exited(child);
+    child.kill('SIGKILL');
+    await done;
+  }
+
+  /** `GET /api/relays`: the relays of its cluster, this one first. */
+  async relays() {
+    const response = await fetch(`${this.url}api/relays`);
+    if (!response.ok) throw new Error(`GET /api/relays: ${response.status}`);
+    return response.json();
   }
 
   /** Starts it again on the same port. */
@@ -80,6 +122,89 @@ export class Relay {
   }
 }
 
+/**
+ * A NATS broker (`nats-server`) on free loopback ports, with the
+ * `max_payload` a relay cluster needs (see deploy/nats-server.conf).
+ */
+export class Broker {
+  constructor() {
+    this.child = null;
+    this.dir = null;
+    this.port = 0;
+  }
+
+  static async start() {
+    const broker = new Broker();
+    broker.dir = mkdtempSync(join(tmpdir(), 'tabchain-nats-'));
+    const config = join(broker.dir, 'nats.conf');
+    writeFileSync(config, 'host: 127.0.0.1\nport: -1\nhttp_port: -1\nmax_payload: 4MB\n');
+    const child = spawn(NATS_SERVER, ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    broker.child = child;
+    await new Promise((resolve, reject) => {
+      let log = '';
+      const timer = setTimeout(() => reject(new Error(`nats-server did not start:\n${log}`)), 20_000);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`starting ${NATS_SERVER} (install Debian's nats-server package): ${err.message}`));
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server exited with ${code}:\n${log}`));
+      });
+      // It logs to stderr; keep reading so it never blocks on a full pipe.
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        log = (log + line + '\n').slice(-4000);
+        if (process.env.E2E_VERBOSE) process.stderr.write(`[nats] ${line}\n`);
+        const match = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(line);
+        if (match) {
+          broker.port = Number(match[1]);
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    return broker;
+  }
+
+  /** `nats://127.0.0.1:PORT`, for the relays' `--cluster`. */
+  get url() {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Stops it and removes its config. */
+  async stop() {
+    if (this.child) {
+      const done = exited(this.child);
+      this.child.kill('SIGTERM');
+      await done;
+    }
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Starts a relay named `name` in the cluster on `broker`. */
+export function clusterRelay(broker, name) {
+  return Relay.start(['--cluster', broker.url, '--relay-name', name]);
+}
+
+/**
+ * Waits until every relay of `relays` lists all of them (with their
+ * websocket addresses) in `GET /api/relays`: a page loaded then may connect
+ * to any of them (its CSP names the others).
+ */
+export async function clusterFormed(relays, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  const want = relays.map((relay) => relay.wsUrl).sort();
+  for (const relay of relays) {
+    for (;;) {
+      const listed = (await relay.relays()).map((row) => row.url).sort();
+      if (JSON.stringify(listed) === JSON.stringify(want)) break;
+      if (Date.now() > deadline) throw new Error(`the cluster did not form: ${relay.url} lists ${listed}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** Launches headless Chromium with a fresh profile (`options` go to playwright). */
 export async function launchBrowser(options = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'tabchain-e2e-'));
@@ -87,15 +212,7 @@ export async function launchBrowser(options = {}) {
     ...options,
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   });
   context.on('weberror', (error) => console.error('page error:', error.error()));
   return {
@@ -104,6 +221,23 @@ export async function launchBrowser(options = {}) {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * Launches one headless Chromium whose `newContext()` gives contexts as
+ * separate as two browsers (own storage, own service workers), cheaper than
+ * a browser each.
+ */
+export async function launchContexts() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  return {
+    async newContext() {
+      const context = await browser.newContext();
+      context.on('weberror', (error) => console.error('page error:', error.error()));
+      return context;
+    },
+    close: () => browser.close(),
   };
 }
 

@@ -75,6 +75,10 @@ window.tabchain = {
   hashrate: () => host.hashrate(),
   peers: () => (host.node ? host.node.peers() : []),
   status: () => host.status(),
+  /** The websocket address of the relay the tab is connected to (null when not connected). */
+  relayUrl: () => host.relayInUse()?.url ?? null,
+  /** The relays the tab may fail over to, its page's first: `[{name, url}]` (`name` null for a relay alone). */
+  relays: () => host.relays.map(({ name, url }) => ({ name, url })),
   /** Resolves once every block accepted so far (and the best tip) is in storage. */
   saved: () => host.saved(),
   /** What the chain takes in memory: `{wasmBytes, blocks, bodies, bodyBytes, bodyLimit, bodyBytesLimit}`. */

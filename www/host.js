@@ -25,7 +25,7 @@
 
 import init, { TabNode, blockView, publicKeyId, welcomeNetwork, legacyOutboxPost } from './pkg/tabchain_wasm.js';
 import { openStore, keeps } from './store.js';
-import { RelayConnection } from './relay.js';
+import { RelayConnection, relayList } from './relay.js';
 import { MiningManager } from './miners.js';
 import { Stamper } from './stamper.js';
 import { short } from './ui/dom.js';
@@ -59,6 +59,10 @@ export class Host extends EventTarget {
     this.node = null;
     this.store = null;
     this.relay = null;
+    /** The relays this tab may use, `[{name, url}]`: its page's first, then the cluster's others (see `relayList`). */
+    this.relays = [];
+    /** Picks the order this tab tries the other relays in. */
+    this.relaySeed = crypto.getRandomValues(new Uint32Array(1))[0];
     this.connected = false;
     this.secret = null;
     this.keyId = null;
@@ -110,8 +114,10 @@ export class Host extends EventTarget {
     const remembered = localStorage.getItem(NETWORK_KEY);
     if (remembered) await this.load(remembered);
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    this.relay = new RelayConnection(`${scheme}://${location.host}/ws`, {
-      onOpen: () => this.enqueue(() => this.onOpen()),
+    this.relays = relayList(`${scheme}://${location.host}/ws`, null);
+    this.refreshRelays();
+    this.relay = new RelayConnection(() => this.relays.map((relay) => relay.url), {
+      onOpen: (url) => this.enqueue(() => this.onOpen(url)),
       onText: (text) => this.enqueue(() => this.onText(text)),
       onClose: (info) => this.enqueue(() => this.onClose(info)),
     });
@@ -196,9 +202,37 @@ export class Host extends EventTarget {
 
   // ---- relay ----
 
-  onOpen() {
+  /**
+   * Asks this page's relay (its origin: the only one the page may fetch from)
+   * for the relays of its cluster; the list stays as it was when that fails.
+   */
+  async refreshRelays() {
+    try {
+      const response = await fetch('/api/relays', { cache: 'no-store' });
+      if (!response.ok) return;
+      this.relays = relayList(this.relays[0].url, await response.json(), this.relaySeed);
+      this.changed();
+    } catch {
+      // This page's relay is away (the tab may be on another one): keep the list.
+    }
+  }
+
+  /** The relay this tab is connected to, `{name, url}` (`name` null for a relay alone), or null. */
+  relayInUse() {
+    return this.relay && this.relay.connected ? this.relayNamed(this.relay.url) : null;
+  }
+
+  /** `{name, url}` of the relay at `url` (`name` null when not known). */
+  relayNamed(url) {
+    const known = this.relays.find((relay) => relay.url === url);
+    return { name: known ? known.name : null, url };
+  }
+
+  onOpen(url) {
     this.connected = true;
-    this.log('connected to the relay');
+    const { name } = this.relayNamed(url);
+    this.log(name === null ? 'connected to the relay' : `connected to relay ${name} (${url})`);
+    this.refreshRelays();
     this.changed();
   }
 
@@ -226,7 +260,10 @@ export class Host extends EventTarget {
     this.connected = false;
     if (this.node) this.node.onDisconnected();
     const why = info.reason ? ` (${info.code} ${info.reason})` : '';
-    if (was || info.wasConnected) this.log(`disconnected${why}; retrying in ${(info.retryInMs / 1000).toFixed(1)} s`);
+    const { name, url } = this.relayNamed(info.next);
+    const where = this.relays.length > 1 ? ` ${name ?? url}` : '';
+    const wait = `${(info.retryInMs / 1000).toFixed(1)} s`;
+    if (was || info.wasConnected) this.log(`disconnected${why}; retrying${where} in ${wait}`);
     this.changed();
   }
 
@@ -545,11 +582,12 @@ export class Host extends EventTarget {
     this.changed();
   }
 
-  /** `window.tabchain.status()`: {connected, syncing, height, tip, workers, hashrate}. */
+  /** `window.tabchain.status()`: {connected, peer, syncing, height, tip, workers, hashrate}. */
   status() {
     const s = this.node ? this.node.status() : null;
     return {
       connected: this.joined,
+      peer: s && s.joined ? s.me : null,
       syncing: Boolean(s && s.syncing),
       height: s ? s.height : 0,
       tip: s ? s.tip : '',

@@ -1,7 +1,7 @@
 // Small helpers every panel uses: `$` (element by id), `el` (a text-only
-// element builder) and the formatters for hashes, hash rates, durations and
-// times. Nothing here ever parses HTML: posts are hostile input, so every
-// user-visible string goes in as text.
+// element builder) and the formatters for hashes, hash rates, durations,
+// times and relays. Nothing here ever parses HTML: posts are hostile input,
+// so every user-visible string goes in as text.
 
 /** The element with id `id`. */
 export const $ = (id) => document.getElementById(id);
@@ -24,6 +24,11 @@ export function el(tag, attrs = {}, ...children) {
 /** A hash shortened to its first 10 and last 6 hex digits ('–' when empty). */
 export function short(hash) {
   return hash ? `${hash.slice(0, 10)}…${hash.slice(-6)}` : '–';
+}
+
+/** A relay `{name, url}` as `name (url)`, or its url when it has no name. */
+export function relayText({ name, url }) {
+  return name === null ? url : `${name} (${url})`;
 }
 
 /** Hashes per second as `H/s`, `kH/s` or `MH/s`. */

@@ -1,7 +1,7 @@
 // The header: relay badge, network, height, tip, peer count, storage, and the
 // sync bar while the tab catches up with a peer (kept a moment after it ends).
 
-import { $, short } from './dom.js';
+import { $, short, relayText } from './dom.js';
 
 /** The header has no controls. */
 export function mount(_host) {}
@@ -12,6 +12,8 @@ export function render({ host, node, status, peers }) {
   const joined = Boolean(status && status.joined);
   badge.textContent = joined ? `online (peer ${status.me})` : host.connected ? 'connecting…' : 'offline';
   badge.className = `badge ${joined ? 'online' : 'offline'}`;
+  const relay = host.relayInUse();
+  badge.title = relay ? `relay: ${relayText(relay)}` : '';
   $('st-network').textContent = host.network || '–';
   $('st-storage').textContent = host.store ? (host.store.persistent ? 'IndexedDB' : 'memory only') : '–';
   if (!node) return;
