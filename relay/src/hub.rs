@@ -143,13 +143,9 @@ impl Peer {
         })
     }
 
+    /// What tabs are told about it.
     fn info(&self) -> Option<PeerInfo> {
-        self.status().map(|s| PeerInfo {
-            id: self.id,
-            agent: s.agent,
-            best_height: s.best_height,
-            total_work: s.total_work,
-        })
+        self.cluster_status().map(|s| s.info())
     }
 }
 
