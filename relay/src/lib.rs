@@ -126,10 +126,16 @@ impl Relay {
     }
 
     /// In a cluster: messages published to the broker, messages not
-    /// published because it was away, and reconnections so far.
-    pub fn broker_counts(&self) -> Option<(u64, u64, u64)> {
+    /// published because it was away, reconnections and peer lists of
+    /// other relays fetched so far.
+    pub fn broker_counts(&self) -> Option<BrokerCounts> {
         let stats = &self.hub.cluster.as_ref()?.stats;
-        Some((stats.published_count(), stats.drops(BrokerDrop::Disconnected), stats.reconnects()))
+        Some(BrokerCounts {
+            published: stats.published_count(),
+            dropped_disconnected: stats.drops(BrokerDrop::Disconnected),
+            reconnects: stats.reconnects(),
+            snapshots: stats.snapshots(),
+        })
     }
 
     /// Sends every peer a close frame (1001) and waits, at most `grace`,
@@ -144,6 +150,19 @@ impl Relay {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// A cluster member's broker counters ([`Relay::broker_counts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrokerCounts {
+    /// Messages published to the broker.
+    pub published: u64,
+    /// Messages not published because the broker was away.
+    pub dropped_disconnected: u64,
+    /// Reconnections after losing the broker.
+    pub reconnects: u64,
+    /// Peer lists of other relays fetched (a new relay, or news gone missing).
+    pub snapshots: u64,
 }
 
 /// How long [`RunningRelay::shut_down`] gives connections to close.

@@ -168,6 +168,7 @@ pub struct BrokerStats {
     received: AtomicU64,
     dropped: [AtomicU64; BrokerDrop::ALL.len()],
     reconnects: AtomicU64,
+    snapshots: AtomicU64,
 }
 
 /// Why a message for or from the broker was dropped.
@@ -273,6 +274,16 @@ impl BrokerStats {
         self.drop_one(BrokerDrop::SlowConsumer);
     }
 
+    /// Another relay's peer list was fetched.
+    pub fn snapshot_fetched(&self) {
+        self.snapshots.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Peer lists fetched so far.
+    pub fn snapshots(&self) -> u64 {
+        self.snapshots.load(Ordering::Relaxed)
+    }
+
     /// The client reconnected after losing the broker.
     pub fn reconnected(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -299,6 +310,8 @@ impl BrokerStats {
                 load(counter)
             );
         }
+        header(out, "cluster_snapshots_total", "counter", "Other relays' peer lists fetched (new relays, lost news).");
+        let _ = writeln!(out, "tabchain_relay_cluster_snapshots_total {}", load(&self.snapshots));
         header(out, "broker_reconnects_total", "counter", "Reconnections to the broker after losing it.");
         let _ = writeln!(out, "tabchain_relay_broker_reconnects_total {}", load(&self.reconnects));
     }

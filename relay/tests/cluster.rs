@@ -275,13 +275,13 @@ async fn without_the_broker_relays_serve_their_own_peers_and_rejoin_when_it_retu
     a1.broadcast(local.clone()).await;
     assert_eq!(recv_skipping_news(&mut a2).await.message, local, "local delivery goes on");
     eventually("what could not be published is counted", || {
-        relays[0].relay.broker_counts().is_some_and(|(_, dropped, _)| dropped > 0)
+        relays[0].relay.broker_counts().is_some_and(|c| c.dropped_disconnected > 0)
     })
     .await;
 
     broker.restart().expect("nats-server restarts");
     formed(&relays.iter().collect::<Vec<_>>(), 4).await;
-    assert!(relays[0].relay.broker_counts().is_some_and(|(_, _, reconnects)| reconnects >= 1));
+    assert!(relays[0].relay.broker_counts().is_some_and(|c| c.reconnects >= 1));
     let after = block_msg(dev_block(2));
     a1.broadcast(after.clone()).await;
     for client in [&mut a2, &mut b, &mut c] {
@@ -316,4 +316,25 @@ async fn a_relay_shutting_down_takes_its_peers_off_every_list_at_once() {
         [&relays[0], &relays[2]].iter().all(|r| r.relay.cluster_state().is_some_and(|(_, others, _)| others == 1))
     })
     .await;
+}
+
+#[tokio::test]
+async fn peers_coming_and_going_travel_as_news_without_refetching_peer_lists() {
+    let Three { broker: _broker, relays, a1: _a1, a2: _a2, b: _b, mut c } = three().await;
+    // Let the cluster settle: every relay has fetched the others' lists.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let before: Vec<u64> = relays.iter().map(|r| r.relay.broker_counts().unwrap().snapshots).collect();
+    for round in 0..10 {
+        let name = format!("churn{round}");
+        let peer = join(relays[round % 2].addr, &name, work(1)).await;
+        let id = peer.id;
+        assert!(matches!(news_of(&mut c, id).await, Message::PeerJoined { .. }));
+        drop(peer);
+        assert_eq!(news_of(&mut c, id).await, Message::PeerLeft { peer_id: id });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // Two more heartbeats: each names the last batch of news, already applied.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let after: Vec<u64> = relays.iter().map(|r| r.relay.broker_counts().unwrap().snapshots).collect();
+    assert_eq!(after, before, "news arrived in order: no peer list was fetched again");
 }

@@ -191,21 +191,15 @@ async fn receive_loop(
     let mut expire_tick = tokio::time::interval(EXPIRE_INTERVAL);
     let mut receiver = Receiver { hub, cluster, fetched_tx, connects: 0 };
     loop {
+        // Biased, in this order: a batch of news before the heartbeat
+        // published right after it (else the heartbeat's number looks like
+        // missing news and fetches a needless snapshot); the rare messages
+        // before relayed frames, so a flood of those starves nothing.
         let changes = tokio::select! {
-            Some(message) = subs.broadcasts.next() => {
-                receiver.on_broadcast(message);
-                continue;
-            }
-            Some(message) = subs.direct.next() => {
-                receiver.on_direct(message);
-                continue;
-            }
+            biased;
             Some(message) = subs.news.next() => receiver.on_news(&message),
             Some(message) = subs.heartbeats.next() => receiver.on_heartbeat(&message),
-            Some(message) = subs.snapshots.next() => {
-                receiver.on_snapshot_request(message);
-                continue;
-            }
+            _ = expire_tick.tick() => receiver.cluster.directory.lock().expire(Instant::now()),
             Some((instance, snapshot)) = fetched.recv() => {
                 receiver.cluster.directory.lock().snapshot(instance, snapshot, Instant::now())
             }
@@ -213,7 +207,18 @@ async fn receive_loop(
                 receiver.on_event(event);
                 continue;
             }
-            _ = expire_tick.tick() => receiver.cluster.directory.lock().expire(Instant::now()),
+            Some(message) = subs.snapshots.next() => {
+                receiver.on_snapshot_request(message);
+                continue;
+            }
+            Some(message) = subs.direct.next() => {
+                receiver.on_direct(message);
+                continue;
+            }
+            Some(message) = subs.broadcasts.next() => {
+                receiver.on_broadcast(message);
+                continue;
+            }
             else => return,
         };
         receiver.apply(changes);
@@ -246,6 +251,7 @@ impl Receiver {
         if let Some(instance) = changes.fetch {
             let (cluster, done) = (self.cluster.clone(), self.fetched_tx.clone());
             tokio::spawn(async move {
+                cluster.stats.snapshot_fetched();
                 let snapshot = fetch_snapshot(&cluster, instance).await;
                 if snapshot.is_none() {
                     cluster.stats.dropped_error();
