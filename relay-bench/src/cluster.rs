@@ -77,6 +77,9 @@ pub struct ClusterArgs {
     /// Seconds into the relay-kill run at which relay 2 is killed.
     #[arg(long, default_value_t = 2.0)]
     kill_after: f64,
+    /// Tokio worker threads of each cluster relay (`TOKIO_WORKER_THREADS`) [default: one per core, as a relay alone].
+    #[arg(long)]
+    relay_threads: Option<usize>,
     #[command(flatten)]
     settings: Settings,
 }
@@ -192,13 +195,14 @@ pub fn bench(args: &ClusterArgs) -> Result<()> {
     print_settings(&args.settings);
     println!(
         "cluster: {} relays on one nats-server ({}), {n} clients round-robin ({} per relay), every announcer on relay 1; \
-         relay-kill run: {} announcements/s for {} s, relay 2 killed after {} s",
+         relay-kill run: {} announcements/s for {} s, relay 2 killed after {} s{}",
         args.relays,
         nats.display(),
         per_relay.iter().map(usize::to_string).collect::<Vec<_>>().join("/"),
         args.settings.rate,
         args.kill_seconds,
-        args.kill_after
+        args.kill_after,
+        args.relay_threads.map_or(String::new(), |t| format!("; {t} tokio worker thread(s) per cluster relay"))
     );
     let blocks = mine(&args.settings)?;
     let scratch = Scratch::new()?;
@@ -260,6 +264,9 @@ async fn measure_cluster(
     for r in 0..per_relay.len() {
         let mut command = relay_command(relay, &scratch.www());
         command.arg("--cluster").arg(broker.url()).arg("--relay-name").arg(format!("bench-{}", r + 1));
+        if let Some(threads) = args.relay_threads {
+            command.env("TOKIO_WORKER_THREADS", threads.to_string());
+        }
         relays.push(ServerProcess::spawn(command, &scratch.dir.join(format!("cluster-relay-{}.log", r + 1)))?);
     }
     let result = cluster_phases(args, &broker, &mut relays, blocks, per_relay).await;
@@ -687,10 +694,16 @@ fn print_markdown(one: &Measurement, cluster: &ClusterMeasurement, n: usize, rel
         mb(cluster.broker_rss)
     );
     println!(
-        "| relay CPU per delivery | {:.2} µs | {:.2} µs | {:.2}× |",
+        "| relay CPU per delivery (all relays together) | {:.2} µs | {:.2} µs | {:.2}× |",
         one.cpu_us_per_delivery,
         cluster.relay_cpu_us_per_delivery,
         cluster.relay_cpu_us_per_delivery / one.cpu_us_per_delivery
+    );
+    println!(
+        "| load generator CPU per delivery | {:.2} µs | {:.2} µs | {:.2}× |",
+        one.clients_cpu_us_per_delivery,
+        cluster.clients_cpu_us_per_delivery,
+        cluster.clients_cpu_us_per_delivery / one.clients_cpu_us_per_delivery
     );
     println!("| broker CPU per message (in or out) | | {:.1} µs | |", cluster.broker_cpu_us_per_message);
     let k = &cluster.kill;

@@ -15,7 +15,9 @@
 //!   allows (at most `--window` blocks per receiver in flight, so no queue of a
 //!   correct server overflows), and the Block frames received per second by all
 //!   clients together are counted after a warm-up;
-//! - **peak RSS** of the server process (`VmHWM`).
+//! - **peak RSS** of the server process (`VmHWM`);
+//! - **CPU time** per delivery during saturation, of the server and of this
+//!   process (the clients), from `/proc/PID/stat`.
 //!
 //! `tabchain-relay-bench cluster` measures the relay cluster instead: one relay
 //! with N clients against several relays on one NATS broker with the same N
@@ -174,6 +176,8 @@ struct Measurement {
     /// CPU time of the server process per delivery during the saturation
     /// phase (warm-up and settling included), microseconds.
     cpu_us_per_delivery: f64,
+    /// The same for this process (the clients).
+    clients_cpu_us_per_delivery: f64,
 }
 
 /// One table row: a server at a client count, measured or failed.
@@ -395,9 +399,10 @@ async fn run_phases(
 
     let timed = latency_phase(s, &mut clients, shared, &announce, receivers).await?;
     process.check_running()?;
-    let cpu_before = cpu_seconds(process.pid())?;
+    let me = std::process::id();
+    let (cpu_before, me_before) = (cpu_seconds(process.pid())?, cpu_seconds(me)?);
     let saturated = saturation_phase(s, &mut clients, shared, &announce, receivers).await?;
-    let cpu = cpu_seconds(process.pid())? - cpu_before;
+    let (cpu, me_cpu) = (cpu_seconds(process.pid())? - cpu_before, cpu_seconds(me)? - me_before);
     process.check_running()?;
     let latencies = timed.all();
 
@@ -412,6 +417,7 @@ async fn run_phases(
         disconnects: shared.disconnected.load(Ordering::Relaxed),
         wrapped: announce.wrapped(),
         cpu_us_per_delivery: cpu * 1e6 / saturated.delivered.max(1) as f64,
+        clients_cpu_us_per_delivery: me_cpu * 1e6 / saturated.delivered.max(1) as f64,
     })
 }
 
@@ -536,11 +542,13 @@ impl fmt::Display for Measurement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:>7} deliveries/s   p50 {:>6.2} ms   p99 {:>6.2} ms   peak RSS {:>6.1} MB",
+            "{:>7} deliveries/s   p50 {:>6.2} ms   p99 {:>6.2} ms   peak RSS {:>6.1} MB   CPU/delivery {:.2} µs (clients {:.2} µs)",
             rate(self.deliveries_per_sec),
             self.p50_ms,
             self.p99_ms,
-            mb(self.peak_rss)
+            mb(self.peak_rss),
+            self.cpu_us_per_delivery,
+            self.clients_cpu_us_per_delivery
         )?;
         if self.disconnects > 0 {
             write!(f, "   {} DISCONNECTED (result invalid)", self.disconnects)?;
