@@ -270,7 +270,8 @@ async fn measure_cluster(
         relays.push(ServerProcess::spawn(command, &scratch.dir.join(format!("cluster-relay-{}.log", r + 1)))?);
     }
     let result = cluster_phases(args, &broker, &mut relays, blocks, per_relay).await;
-    result.with_context(|| relays.iter().map(ServerProcess::log_tail).collect::<Vec<_>>().join(""))
+    // The cause first, then what the relays logged.
+    result.map_err(|e| anyhow::anyhow!("{e:#}{}", relays.iter().map(ServerProcess::log_tail).collect::<String>()))
 }
 
 /// The phases of the cluster run, on a started broker and relays.

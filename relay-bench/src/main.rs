@@ -323,6 +323,8 @@ fn mine(s: &Settings) -> Result<Arc<Vec<Utf8Bytes>>> {
 /// measured is fan-out, not the limits (their checks still run).
 fn relay_command(relay: &Path, www: &Path) -> Command {
     let mut cmd = Command::new(relay);
+    // Plain logs in the log files.
+    cmd.env("NO_COLOR", "1");
     cmd.arg("--listen")
         .arg("127.0.0.1:0")
         .args(["--network", "dev", "--www"])
