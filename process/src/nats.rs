@@ -21,6 +21,7 @@ pub const MAX_PAYLOAD: &str = "4MB";
 /// A running `nats-server`.
 pub struct NatsServer {
     child: Option<Child>,
+    binary: PathBuf,
     config: PathBuf,
     /// Its client port.
     pub port: u16,
@@ -50,6 +51,11 @@ impl NatsServer {
 
     /// Starts a server whose `max_payload` is `max_payload` (`"1MB"`, …).
     pub fn start_with(max_payload: &str) -> anyhow::Result<Self> {
+        Self::start_binary(nats_server_path(), max_payload)
+    }
+
+    /// Starts the `nats-server` at `binary` with `max_payload`.
+    pub fn start_binary(binary: PathBuf, max_payload: &str) -> anyhow::Result<Self> {
         let config = std::env::temp_dir().join(format!(
             "tabchain-nats-{}-{}.conf",
             std::process::id(),
@@ -57,7 +63,7 @@ impl NatsServer {
         ));
         let text = format!("host: 127.0.0.1\nport: -1\nhttp_port: -1\nmax_payload: {max_payload}\n");
         std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
-        let mut server = Self { child: None, config, port: 0, monitor_port: 0 };
+        let mut server = Self { child: None, binary, config, port: 0, monitor_port: 0 };
         server.launch(None)?;
         Ok(server)
     }
@@ -70,6 +76,11 @@ impl NatsServer {
     /// `http://127.0.0.1:PORT` of its monitoring endpoints.
     pub fn monitor_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.monitor_port)
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills it (SIGKILL) and reaps it.
@@ -99,8 +110,8 @@ impl NatsServer {
     /// Runs the server (on `port`, or a free one) and reads its ports from
     /// its log.
     fn launch(&mut self, port: Option<u16>) -> anyhow::Result<()> {
-        let binary = nats_server_path();
-        let mut cmd = Command::new(&binary);
+        let binary = &self.binary;
+        let mut cmd = Command::new(binary);
         cmd.arg("-c").arg(&self.config);
         if let Some(port) = port {
             cmd.args(["-p", &port.to_string()]);

@@ -76,15 +76,14 @@ impl ServerProcess {
 
     /// Peak resident set size so far (`VmHWM`), in bytes.
     pub fn peak_rss_bytes(&self) -> Result<u64> {
-        let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .with_context(|| format!("no VmHWM line in {path}"))?;
-        Ok(kib * 1024)
+        crate::proc::peak_rss_bytes(self.pid())
+    }
+
+    /// Kills it with SIGKILL (no cleanup runs) and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        self.child.kill().context("killing the server")?;
+        self.child.wait().context("reaping the server")?;
+        Ok(())
     }
 
     /// The last lines of the server's stderr, formatted to append to an error.

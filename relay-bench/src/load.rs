@@ -29,8 +29,8 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// The sending half of a client connection.
 pub type Sink = SplitSink<Ws, Message>;
 
-/// A registered client: its sending half and its reader task.
-type Connected = (Sink, JoinHandle<()>);
+/// A registered client: its sending half, its reader task and its counters.
+type Connected = (Sink, JoinHandle<()>, Arc<ClientStats>);
 
 /// How long one client may take to connect and finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,13 +54,17 @@ pub struct Shared {
     pub closing: AtomicBool,
     /// Set while receivers should time deliveries.
     pub timing: AtomicBool,
+    /// Blocks with this sequence number or above are counted per client in
+    /// [`ClientStats::tracked`] (`u64::MAX`: none).
+    pub track_from: AtomicU64,
     /// The clock every timestamp counts from.
     epoch: Instant,
     /// Per sequence number: when it was sent, in nanoseconds after `epoch` plus
     /// one (0: not timed).
     sent_at: Vec<AtomicU64>,
-    /// Announce-to-receipt latencies, microseconds.
-    latencies: Mutex<Vec<u32>>,
+    /// Announce-to-receipt latencies, microseconds, per group of receivers
+    /// (the relay a client is connected to).
+    latencies: Vec<Mutex<Vec<u32>>>,
     /// Wakes window-limited announcers: every `wake_every` deliveries (about
     /// one announcement's worth).
     window_open: Notify,
@@ -69,17 +73,18 @@ pub struct Shared {
 
 impl Shared {
     /// Counters for a run over `blocks` distinct sequence numbers with
-    /// `receivers` receivers per announcement.
-    pub fn new(blocks: usize, receivers: u64) -> Arc<Self> {
+    /// `receivers` receivers per announcement, in `groups` groups.
+    pub fn new(blocks: usize, receivers: u64, groups: usize) -> Arc<Self> {
         Arc::new(Shared {
             delivered: AtomicU64::new(0),
             announced: AtomicU64::new(0),
             disconnected: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             timing: AtomicBool::new(false),
+            track_from: AtomicU64::new(u64::MAX),
             epoch: Instant::now(),
             sent_at: (0..blocks).map(|_| AtomicU64::new(0)).collect(),
-            latencies: Mutex::new(Vec::new()),
+            latencies: (0..groups.max(1)).map(|_| Mutex::new(Vec::new())).collect(),
             window_open: Notify::new(),
             wake_every: receivers.max(1),
         })
@@ -94,13 +99,15 @@ impl Shared {
         self.sent_at[seq].store(self.now_ns() + 1, Ordering::Release);
     }
 
-    /// Takes the latency samples collected so far, in microseconds.
-    pub fn take_latencies(&self) -> Vec<u32> {
-        std::mem::take(&mut *self.latencies.lock().unwrap_or_else(PoisonError::into_inner))
+    /// Takes the latency samples of receivers in `group` collected so far,
+    /// in microseconds.
+    pub fn take_latencies(&self, group: usize) -> Vec<u32> {
+        std::mem::take(&mut *self.latencies[group].lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Handles one received text frame.
-    fn on_text(&self, text: &str) {
+    /// Handles one text frame received by `client`.
+    fn on_text(&self, text: &str, client: &ClientStats) {
+        client.frames.fetch_add(1, Ordering::Relaxed);
         let head = &text.as_bytes()[..text.len().min(HEAD_BYTES)];
         if !head.windows(TYPE_BLOCK.len()).any(|w| w == TYPE_BLOCK) {
             return;
@@ -108,23 +115,63 @@ impl Shared {
         if (self.delivered.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(self.wake_every) {
             self.window_open.notify_waiters();
         }
-        if !self.timing.load(Ordering::Relaxed) {
+        let timing = self.timing.load(Ordering::Relaxed);
+        let track_from = self.track_from.load(Ordering::Relaxed);
+        if !timing && track_from == u64::MAX {
             return;
         }
-        let Some(sent) = sequence_number(text).and_then(|seq| self.sent_at.get(seq)) else { return };
+        let Some(seq) = sequence_number(text) else { return };
+        if seq as u64 >= track_from {
+            client.tracked.fetch_add(1, Ordering::Relaxed);
+        }
+        if !timing {
+            return;
+        }
+        let Some(sent) = self.sent_at.get(seq) else { return };
         let sent = sent.load(Ordering::Acquire);
         if sent != 0 {
             let micros = (self.now_ns().saturating_sub(sent - 1) / 1_000).min(u32::MAX as u64) as u32;
-            self.latencies.lock().unwrap_or_else(PoisonError::into_inner).push(micros);
+            let group = client.group.min(self.latencies.len() - 1);
+            self.latencies[group].lock().unwrap_or_else(PoisonError::into_inner).push(micros);
         }
     }
 }
 
-/// N connected clients: their sending halves and their reader tasks.
+/// One client's own counters (nobody else writes them: no contention).
+pub struct ClientStats {
+    /// Its group: the index of the relay it is connected to.
+    pub group: usize,
+    /// Text frames received, of any type.
+    pub frames: AtomicU64,
+    /// `Block` frames received whose sequence number is at least
+    /// [`Shared::track_from`].
+    pub tracked: AtomicU64,
+    /// Whether its connection ended without the benchmark closing it.
+    pub disconnected: AtomicBool,
+}
+
+/// N connected clients: their sending halves, their reader tasks and their
+/// counters (index `i` of each is client `i`).
 pub struct Clients {
     /// One sending half per client.
     pub sinks: Vec<Sink>,
     readers: Vec<JoinHandle<()>>,
+    /// One set of counters per client.
+    pub stats: Vec<Arc<ClientStats>>,
+}
+
+impl Clients {
+    /// Appends the clients of `other` after these.
+    pub fn append(&mut self, mut other: Clients) {
+        self.sinks.append(&mut other.sinks);
+        self.readers.append(&mut other.readers);
+        self.stats.append(&mut other.stats);
+    }
+
+    /// Text frames received by all clients together.
+    pub fn frames(&self) -> u64 {
+        self.stats.iter().map(|s| s.frames.load(Ordering::Relaxed)).sum()
+    }
 }
 
 impl Drop for Clients {
@@ -135,15 +182,17 @@ impl Drop for Clients {
     }
 }
 
-/// Connects `n` clients to `url`, at most `concurrency` at a time; with
-/// `handshake`, each speaks the relay protocol until it is registered (has seen
-/// its own `PeerJoined`). Every client then reads all frames into `shared`.
+/// Connects `n` clients of group `group` to `url`, at most `concurrency` at a
+/// time; with `handshake`, each speaks the relay protocol until it is
+/// registered (has seen its own `PeerJoined`). Every client then reads all
+/// frames into `shared` and its own counters.
 pub async fn connect_all(
     url: &str,
     n: usize,
     concurrency: usize,
     handshake: bool,
     shared: &Arc<Shared>,
+    group: usize,
 ) -> Result<Clients> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let tasks: Vec<JoinHandle<Result<Connected>>> = (0..n)
@@ -156,17 +205,25 @@ pub async fn connect_all(
                     .with_context(|| format!("client {i}: no connection and handshake within {HANDSHAKE_TIMEOUT:?}"))?
                     .with_context(|| format!("client {i}"))?;
                 let (sink, stream) = ws.split();
-                Ok((sink, tokio::spawn(read_all(stream, shared))))
+                let stats = Arc::new(ClientStats {
+                    group,
+                    frames: AtomicU64::new(0),
+                    tracked: AtomicU64::new(0),
+                    disconnected: AtomicBool::new(false),
+                });
+                Ok((sink, tokio::spawn(read_all(stream, shared, stats.clone())), stats))
             })
         })
         .collect();
-    let mut clients = Clients { sinks: Vec::with_capacity(n), readers: Vec::with_capacity(n) };
+    let mut clients =
+        Clients { sinks: Vec::with_capacity(n), readers: Vec::with_capacity(n), stats: Vec::with_capacity(n) };
     let mut first_error = None;
     for task in tasks {
         match task.await.context("a client task panicked")? {
-            Ok((sink, reader)) => {
+            Ok((sink, reader, stats)) => {
                 clients.sinks.push(sink);
                 clients.readers.push(reader);
+                clients.stats.push(stats);
             }
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -230,16 +287,17 @@ async fn next_message(ws: &mut Ws) -> Result<Wire> {
 
 /// Reads every frame until the connection ends; an end the benchmark did not
 /// cause counts as a disconnection.
-async fn read_all(mut stream: SplitStream<Ws>, shared: Arc<Shared>) {
+async fn read_all(mut stream: SplitStream<Ws>, shared: Arc<Shared>, stats: Arc<ClientStats>) {
     while let Some(frame) = stream.next().await {
         match frame {
-            Ok(Message::Text(text)) => shared.on_text(&text),
+            Ok(Message::Text(text)) => shared.on_text(&text, &stats),
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => {}
         }
     }
     if !shared.closing.load(Ordering::Relaxed) {
         shared.disconnected.fetch_add(1, Ordering::Relaxed);
+        stats.disconnected.store(true, Ordering::Relaxed);
     }
 }
 
@@ -257,6 +315,21 @@ pub struct Announce {
 }
 
 impl Announce {
+    /// Announcers of `blocks` counting into `shared`, from the first block.
+    pub fn new(blocks: &Arc<Vec<Utf8Bytes>>, shared: &Arc<Shared>) -> Self {
+        Announce {
+            blocks: blocks.clone(),
+            next: Arc::new(AtomicU64::new(0)),
+            shared: shared.clone(),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether the announcers went through the whole pool and repeated blocks.
+    pub fn wrapped(&self) -> bool {
+        self.next.load(Ordering::Relaxed) > self.blocks.len() as u64
+    }
+
     /// Sends the next block on `sink`, timing it when `timed`.
     async fn send_next(&self, sink: &mut Sink, timed: bool) -> Result<()> {
         let seq = (self.next.fetch_add(1, Ordering::Relaxed) % self.blocks.len() as u64) as usize;

@@ -15,7 +15,13 @@
 //!   allows (at most `--window` blocks per receiver in flight, so no queue of a
 //!   correct server overflows), and the Block frames received per second by all
 //!   clients together are counted after a warm-up;
-//! - **peak RSS** of the server process (`VmHWM`).
+//! - **peak RSS** of the server process (`VmHWM`);
+//! - **CPU time** per delivery during saturation, of the server and of this
+//!   process (the clients), from `/proc/PID/stat`.
+//!
+//! `tabchain-relay-bench cluster` measures the relay cluster instead: one relay
+//! with N clients against several relays on one NATS broker with the same N
+//! clients spread over them (see [`cluster`]).
 //!
 //! It prints the relay's throughput as a ratio to each baseline: (a) axum's
 //! chat example style (one flush per delivery) and (b) per-client queues with
@@ -30,13 +36,15 @@
 mod baseline;
 mod blocks;
 mod child;
+mod cluster;
 mod load;
+mod proc;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -46,6 +54,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::baseline::Baseline;
 use crate::child::ServerProcess;
 use crate::load::{Announce, Clients, Shared};
+use crate::proc::cpu_seconds;
 
 /// Measures the relay's fan-out throughput, latency and memory against two
 /// bare axum fan-out servers.
@@ -53,17 +62,19 @@ use crate::load::{Announce, Clients, Shared};
 #[command(name = "tabchain-relay-bench", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    serve: Option<Serve>,
+    command: Option<Cmd>,
     #[command(flatten)]
     bench: BenchArgs,
 }
 
-/// Internal: the baseline servers, started by the benchmark itself.
+/// Other benchmarks, and the baseline servers (started by the benchmark itself).
 #[derive(Subcommand)]
-enum Serve {
-    /// Serve baseline (a): a broadcast channel, one flush per message.
+enum Cmd {
+    /// One relay against a cluster of relays on one NATS broker, with the same clients.
+    Cluster(cluster::ClusterArgs),
+    /// Internal: serve baseline (a), a broadcast channel, one flush per message.
     ServeChat,
-    /// Serve baseline (b): per-client bounded queues, batched writes.
+    /// Internal: serve baseline (b), per-client bounded queues, batched writes.
     ServeBatched,
 }
 
@@ -82,6 +93,13 @@ struct BenchArgs {
     /// Client counts to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100,500,1000")]
     clients: Vec<usize>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// How each server is measured.
+#[derive(Args)]
+struct Settings {
     /// Seconds of saturation throughput counted (after the warm-up).
     #[arg(long, default_value_t = 4.0)]
     seconds: f64,
@@ -155,6 +173,11 @@ struct Measurement {
     disconnects: u64,
     /// Whether the announcers went through the whole block pool and repeated blocks.
     wrapped: bool,
+    /// CPU time of the server process per delivery during the saturation
+    /// phase (warm-up and settling included), microseconds.
+    cpu_us_per_delivery: f64,
+    /// The same for this process (the clients).
+    clients_cpu_us_per_delivery: f64,
 }
 
 /// One table row: a server at a client count, measured or failed.
@@ -166,9 +189,10 @@ struct Row {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let res = match cli.serve {
-        Some(Serve::ServeChat) => baseline::serve(Baseline::Chat),
-        Some(Serve::ServeBatched) => baseline::serve(Baseline::Batched),
+    let res = match cli.command {
+        Some(Cmd::Cluster(args)) => cluster::bench(&args),
+        Some(Cmd::ServeChat) => baseline::serve(Baseline::Chat),
+        Some(Cmd::ServeBatched) => baseline::serve(Baseline::Batched),
         None => bench(&cli.bench),
     };
     match res {
@@ -182,13 +206,8 @@ fn main() -> ExitCode {
 
 /// Runs the whole benchmark and prints its report.
 fn bench(args: &BenchArgs) -> Result<()> {
-    check_args(args)?;
-    // With the usual soft limit of 1024 descriptors, client ~1,011 hangs in the handshake.
-    let nofile = rlimit::increase_nofile_limit(u64::MAX).context("raising the open-file limit")?;
-    let needed = args.clients.iter().max().copied().unwrap_or(0) as u64 + 64;
-    if nofile < needed {
-        bail!("the open-file limit is {nofile}, {needed} are needed for the clients");
-    }
+    check_settings(&args.settings, &args.clients)?;
+    raise_nofile(args.clients.iter().max().copied().unwrap_or(0))?;
     let mut servers = Vec::new();
     for &server in &args.servers {
         let skipped = server == Server::Relay && args.skip_relay;
@@ -209,25 +228,9 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let me = std::env::current_exe().context("locating this executable")?;
 
     println!("tabchain-relay-bench: relay fan-out benchmark");
-    println!(
-        "machine: {}, {} cores; load average before start: {}",
-        cpu_model(),
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        load_average()
-    );
-    println!(
-        "settings: latency {} announcements/s for {} s; saturation {} announcers, window {}/receiver, {} s warm-up + {} s counted",
-        args.rate, args.latency_seconds, args.announcers, args.window, args.warmup, args.seconds
-    );
-
-    let started = Instant::now();
-    let blocks = Arc::new(blocks::generate(args.blocks)?);
-    let avg = blocks.iter().map(|b| b.len()).sum::<usize>() / blocks.len();
-    println!(
-        "mined {} distinct dev blocks of ~{avg} bytes each in {:.1} s",
-        blocks.len(),
-        started.elapsed().as_secs_f64()
-    );
+    print_machine();
+    print_settings(&args.settings);
+    let blocks = mine(&args.settings)?;
 
     let scratch = Scratch::new()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
@@ -238,21 +241,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         println!("== {n} clients ==");
         for &server in &servers {
             let command = match server {
-                Server::Relay => {
-                    let mut cmd = Command::new(relay.as_deref().context("no relay binary")?);
-                    cmd.arg("--listen")
-                        .arg("127.0.0.1:0")
-                        .args(["--network", "dev", "--www"])
-                        .arg(scratch.www())
-                        .args(["--max-peers", "5000", "--rate-msgs", "1000000", "--rate-burst-msgs", "1000000"])
-                        .args(["--rate-bytes", "1000000000", "--rate-burst-bytes", "1000000000"])
-                        // Every client comes from 127.0.0.1, all at once.
-                        .args(["--max-peers-per-address", "5000", "--connect-rate", "1000000"])
-                        .args(["--connect-burst", "1000000", "--max-http-per-address", "5000"])
-                        .args(["--broadcast-msgs", "1000000", "--broadcast-burst-msgs", "1000000"])
-                        .args(["--broadcast-bytes", "1000000000", "--broadcast-burst-bytes", "1000000000"]);
-                    cmd
-                }
+                Server::Relay => relay_command(relay.as_deref().context("no relay binary")?, &scratch.www()),
                 Server::Chat => {
                     let mut cmd = Command::new(&me);
                     cmd.arg("serve-chat");
@@ -265,7 +254,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
                 }
             };
             let log = scratch.dir.join(format!("{}-{n}.log", server.label().replace(['(', ')', ' '], "")));
-            let result = runtime.block_on(measure(args, server, n, command, &log, &blocks));
+            let result = runtime.block_on(measure(&args.settings, server, n, command, &log, &blocks));
             match &result {
                 Ok(m) => println!("  {:<12} {}", server.label(), m),
                 Err(e) => println!("  {:<12} FAILED: {e:#}", server.label()),
@@ -277,7 +266,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(1));
 
     println!();
-    print_goals(&rows, args.rate);
+    print_goals(&rows, args.settings.rate);
     println!();
     print_markdown(&rows);
     let failed = rows.iter().filter(|r| r.result.is_err()).count();
@@ -287,25 +276,86 @@ fn bench(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Rejects settings the benchmark cannot run with.
-fn check_args(args: &BenchArgs) -> Result<()> {
-    if args.clients.is_empty() || args.clients.iter().any(|&n| n < 2) {
+/// Raises the open-file limit for `clients` clients (and fails if it cannot).
+fn raise_nofile(clients: usize) -> Result<()> {
+    // With the usual soft limit of 1024 descriptors, client ~1,011 hangs in the handshake.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).context("raising the open-file limit")?;
+    let needed = clients as u64 + 64;
+    if nofile < needed {
+        bail!("the open-file limit is {nofile}, {needed} are needed for the clients");
+    }
+    Ok(())
+}
+
+/// Prints the CPU, its cores and the load average.
+fn print_machine() {
+    println!(
+        "machine: {}, {} cores; load average before start: {}",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average()
+    );
+}
+
+/// Prints the measurement settings.
+fn print_settings(s: &Settings) {
+    println!(
+        "settings: latency {} announcements/s for {} s; saturation {} announcers, window {}/receiver, {} s warm-up + {} s counted",
+        s.rate, s.latency_seconds, s.announcers, s.window, s.warmup, s.seconds
+    );
+}
+
+/// Mines the announced blocks and says how long it took.
+fn mine(s: &Settings) -> Result<Arc<Vec<Utf8Bytes>>> {
+    let started = Instant::now();
+    let blocks = Arc::new(blocks::generate(s.blocks)?);
+    let avg = blocks.iter().map(|b| b.len()).sum::<usize>() / blocks.len();
+    println!(
+        "mined {} distinct dev blocks of ~{avg} bytes each in {:.1} s",
+        blocks.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(blocks)
+}
+
+/// The relay at `relay` on 127.0.0.1 (any port), dev network, serving `www`,
+/// with its per-peer rate limits and its broadcast budget lifted: what is
+/// measured is fan-out, not the limits (their checks still run).
+fn relay_command(relay: &Path, www: &Path) -> Command {
+    let mut cmd = Command::new(relay);
+    // Plain logs in the log files.
+    cmd.env("NO_COLOR", "1");
+    cmd.arg("--listen")
+        .arg("127.0.0.1:0")
+        .args(["--network", "dev", "--www"])
+        .arg(www)
+        .args(["--max-peers", "5000", "--rate-msgs", "1000000", "--rate-burst-msgs", "1000000"])
+        .args(["--rate-bytes", "1000000000", "--rate-burst-bytes", "1000000000"])
+        // Every client comes from 127.0.0.1, all at once.
+        .args(["--max-peers-per-address", "5000", "--connect-rate", "1000000"])
+        .args(["--connect-burst", "1000000", "--max-http-per-address", "5000"])
+        .args(["--broadcast-msgs", "1000000", "--broadcast-burst-msgs", "1000000"])
+        .args(["--broadcast-bytes", "1000000000", "--broadcast-burst-bytes", "1000000000"]);
+    cmd
+}
+
+/// Rejects settings the benchmark cannot run with for these client counts.
+fn check_settings(s: &Settings, clients: &[usize]) -> Result<()> {
+    if clients.is_empty() || clients.iter().any(|&n| n < 2) {
         bail!("--clients needs counts of at least 2");
     }
-    if args.announcers == 0 || args.clients.iter().any(|&n| n < args.announcers + 1) {
+    if s.announcers == 0 || clients.iter().any(|&n| n < s.announcers + 1) {
         bail!("--announcers must be at least 1 and below every client count");
     }
-    for (name, value) in
-        [("--seconds", args.seconds), ("--latency-seconds", args.latency_seconds), ("--rate", args.rate)]
-    {
+    for (name, value) in [("--seconds", s.seconds), ("--latency-seconds", s.latency_seconds), ("--rate", s.rate)] {
         if !(value.is_finite() && value > 0.0) {
             bail!("{name} must be positive");
         }
     }
-    if !(args.warmup.is_finite() && args.warmup >= 0.0) {
+    if !(s.warmup.is_finite() && s.warmup >= 0.0) {
         bail!("--warmup must not be negative");
     }
-    if args.window == 0 {
+    if s.window == 0 {
         bail!("--window must be at least 1");
     }
     Ok(())
@@ -314,7 +364,7 @@ fn check_args(args: &BenchArgs) -> Result<()> {
 /// One (server, N) run: start the server, connect, measure latency, then
 /// saturation throughput, then peak RSS; the server is killed on return.
 async fn measure(
-    args: &BenchArgs,
+    s: &Settings,
     server: Server,
     n: usize,
     command: Command,
@@ -323,20 +373,20 @@ async fn measure(
 ) -> Result<Measurement> {
     let mut process = ServerProcess::spawn(command, log)?;
     let url = format!("ws://{}/ws", process.addr);
-    let shared = Shared::new(blocks.len(), n as u64 - 1);
+    let shared = Shared::new(blocks.len(), n as u64 - 1, 1);
     let started = Instant::now();
-    let clients = load::connect_all(&url, n, args.connect_concurrency, server.handshake(), &shared)
+    let clients = load::connect_all(&url, n, s.connect_concurrency, server.handshake(), &shared, 0)
         .await
         .with_context(|| format!("connecting {n} clients to {url}{}", process.log_tail()))?;
     eprintln!("  {:<12} {n} clients connected in {:.1} s", server.label(), started.elapsed().as_secs_f64());
-    let result = run_phases(args, n, clients, &shared, blocks, &mut process).await;
+    let result = run_phases(s, n, clients, &shared, blocks, &mut process).await;
     shared.closing.store(true, Ordering::Relaxed);
     result.with_context(|| process.log_tail())
 }
 
 /// The measurement phases on connected clients.
 async fn run_phases(
-    args: &BenchArgs,
+    s: &Settings,
     n: usize,
     mut clients: Clients,
     shared: &Arc<Shared>,
@@ -344,60 +394,128 @@ async fn run_phases(
     process: &mut ServerProcess,
 ) -> Result<Measurement> {
     let receivers = n as u64 - 1;
-    let announce = Announce {
-        blocks: blocks.clone(),
-        next: Arc::new(AtomicU64::new(0)),
-        shared: shared.clone(),
-        stop: Arc::new(AtomicBool::new(false)),
-    };
+    let announce = Announce::new(blocks, shared);
 
     // Let the last PeerJoined notices of the setup drain.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // Latency: one announcer at a modest rate.
-    shared.timing.store(true, Ordering::Relaxed);
-    let sink = clients.sinks.swap_remove(0);
-    let (sink, sent) = announce.clone().paced(sink, args.rate, Duration::from_secs_f64(args.latency_seconds)).await?;
-    clients.sinks.push(sink);
-    let expected_receipts = sent * receivers;
-    settle(shared, expected_receipts, Duration::from_secs(2)).await;
-    shared.timing.store(false, Ordering::Relaxed);
-    let mut latencies = shared.take_latencies();
-    latencies.sort_unstable();
+    let timed = latency_phase(s, &mut clients, shared, &announce, receivers).await?;
     process.check_running()?;
+    let me = std::process::id();
+    let (cpu_before, me_before) = (cpu_seconds(process.pid())?, cpu_seconds(me)?);
+    let saturated = saturation_phase(s, &mut clients, shared, &announce, receivers).await?;
+    let (cpu, me_cpu) = (cpu_seconds(process.pid())? - cpu_before, cpu_seconds(me)? - me_before);
+    process.check_running()?;
+    let latencies = timed.all();
 
-    // Saturation: several announcers, window-limited.
+    Ok(Measurement {
+        deliveries_per_sec: saturated.deliveries_per_sec,
+        lost: saturated.lost,
+        p50_ms: percentile_ms(&latencies, 0.50),
+        p99_ms: percentile_ms(&latencies, 0.99),
+        receipts: latencies.len(),
+        expected_receipts: timed.expected_receipts,
+        peak_rss: process.peak_rss_bytes()?,
+        disconnects: shared.disconnected.load(Ordering::Relaxed),
+        wrapped: announce.wrapped(),
+        cpu_us_per_delivery: cpu * 1e6 / saturated.delivered.max(1) as f64,
+        clients_cpu_us_per_delivery: me_cpu * 1e6 / saturated.delivered.max(1) as f64,
+    })
+}
+
+/// What the latency phase measured.
+struct Timed {
+    /// Announce-to-receipt latencies per group of receivers, microseconds, sorted.
+    by_group: Vec<Vec<u32>>,
+    /// Timed receipts expected (announcements × receivers).
+    expected_receipts: u64,
+}
+
+impl Timed {
+    /// Every group's latencies, sorted.
+    fn all(&self) -> Vec<u32> {
+        let mut all: Vec<u32> = self.by_group.concat();
+        all.sort_unstable();
+        all
+    }
+}
+
+/// Latency: the first client announces `s.rate` blocks per second for
+/// `s.latency_seconds`, every receiver times them (per group).
+async fn latency_phase(
+    s: &Settings,
+    clients: &mut Clients,
+    shared: &Arc<Shared>,
+    announce: &Announce,
+    receivers: u64,
+) -> Result<Timed> {
+    let delivered_base = shared.delivered.load(Ordering::Relaxed);
+    shared.timing.store(true, Ordering::Relaxed);
+    let sink = clients.sinks.remove(0);
+    let (sink, sent) = announce.clone().paced(sink, s.rate, Duration::from_secs_f64(s.latency_seconds)).await?;
+    clients.sinks.insert(0, sink);
+    let expected_receipts = sent * receivers;
+    settle(shared, delivered_base + expected_receipts, Duration::from_secs(2)).await;
+    shared.timing.store(false, Ordering::Relaxed);
+    let groups = clients.stats.iter().map(|c| c.group + 1).max().unwrap_or(1);
+    let by_group = (0..groups)
+        .map(|group| {
+            let mut latencies = shared.take_latencies(group);
+            latencies.sort_unstable();
+            latencies
+        })
+        .collect();
+    Ok(Timed { by_group, expected_receipts })
+}
+
+/// What the saturation phase measured.
+struct Saturated {
+    /// Block frames received per second while counted.
+    deliveries_per_sec: f64,
+    /// Blocks announced in the whole phase (warm-up included).
+    announced: u64,
+    /// Deliveries of those received (after a grace period).
+    delivered: u64,
+    /// Deliveries of those never received.
+    lost: u64,
+}
+
+/// Saturation: the first `s.announcers` clients announce as fast as the
+/// window allows; deliveries are counted for `s.seconds` after `s.warmup`.
+async fn saturation_phase(
+    s: &Settings,
+    clients: &mut Clients,
+    shared: &Arc<Shared>,
+    announce: &Announce,
+    receivers: u64,
+) -> Result<Saturated> {
     let announced_base = shared.announced.load(Ordering::Relaxed);
     let delivered_base = shared.delivered.load(Ordering::Relaxed);
     let tasks: Vec<_> = clients
         .sinks
-        .drain(..args.announcers)
-        .map(|sink| {
-            tokio::spawn(announce.clone().saturate(sink, receivers, args.window, announced_base, delivered_base))
-        })
+        .drain(..s.announcers)
+        .map(|sink| tokio::spawn(announce.clone().saturate(sink, receivers, s.window, announced_base, delivered_base)))
         .collect();
-    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    tokio::time::sleep(Duration::from_secs_f64(s.warmup)).await;
     let (d0, t0) = (shared.delivered.load(Ordering::Relaxed), Instant::now());
-    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    tokio::time::sleep(Duration::from_secs_f64(s.seconds)).await;
     let (d1, t1) = (shared.delivered.load(Ordering::Relaxed), Instant::now());
     announce.stop.store(true, Ordering::Relaxed);
+    let mut sinks = Vec::with_capacity(tasks.len());
     for task in tasks {
-        clients.sinks.push(task.await.context("an announcer panicked")??);
+        sinks.push(task.await.context("an announcer panicked")??);
     }
-    let expected = (shared.announced.load(Ordering::Relaxed) - announced_base) * receivers;
+    // Back in their places: client i stays client i.
+    clients.sinks.splice(0..0, sinks);
+    announce.stop.store(false, Ordering::Relaxed);
+    let announced = shared.announced.load(Ordering::Relaxed) - announced_base;
+    let expected = announced * receivers;
     let delivered = settle(shared, delivered_base + expected, Duration::from_secs(3)).await - delivered_base;
-    process.check_running()?;
-
-    Ok(Measurement {
+    Ok(Saturated {
         deliveries_per_sec: (d1 - d0) as f64 / (t1 - t0).as_secs_f64(),
+        announced,
+        delivered,
         lost: expected.saturating_sub(delivered),
-        p50_ms: percentile_ms(&latencies, 0.50),
-        p99_ms: percentile_ms(&latencies, 0.99),
-        receipts: latencies.len(),
-        expected_receipts,
-        peak_rss: process.peak_rss_bytes()?,
-        disconnects: shared.disconnected.load(Ordering::Relaxed),
-        wrapped: announce.next.load(Ordering::Relaxed) > blocks.len() as u64,
     })
 }
 
@@ -426,11 +544,13 @@ impl fmt::Display for Measurement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:>7} deliveries/s   p50 {:>6.2} ms   p99 {:>6.2} ms   peak RSS {:>6.1} MB",
+            "{:>7} deliveries/s   p50 {:>6.2} ms   p99 {:>6.2} ms   peak RSS {:>6.1} MB   CPU/delivery {:.2} µs (clients {:.2} µs)",
             rate(self.deliveries_per_sec),
             self.p50_ms,
             self.p99_ms,
-            mb(self.peak_rss)
+            mb(self.peak_rss),
+            self.cpu_us_per_delivery,
+            self.clients_cpu_us_per_delivery
         )?;
         if self.disconnects > 0 {
             write!(f, "   {} DISCONNECTED (result invalid)", self.disconnects)?;

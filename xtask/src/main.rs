@@ -122,6 +122,8 @@ enum BenchSuite {
     Core,
     /// Relay fan-out benchmark: `tabchain-relay` against two bare fan-out servers.
     Relay,
+    /// Relay cluster: one relay against three relays on one NATS broker, with the same 1,000 clients.
+    Cluster,
     /// Browser mining speed: www/miner.js workers in headless Chromium against native `sha2` and hash-wasm.
     Wasm,
     /// A new tab joining a 10,000-block chain: time, wasm memory and IndexedDB bytes per 1,000 blocks.
@@ -537,6 +539,7 @@ fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
             run(&mut cmd, "core benchmarks")
         }
         BenchSuite::Relay => bench_relay(root, args),
+        BenchSuite::Cluster => bench_cluster(root, args),
         // Add these as their benchmarks get written.
         BenchSuite::Wasm => bench_wasm(root, args),
         BenchSuite::Join => bench_join(root, args),
@@ -561,6 +564,51 @@ fn bench_relay(root: &Path, args: &[String]) -> Result<()> {
             .args(args),
         "relay benchmark",
     )
+}
+
+/// Builds the relay and its benchmark (release), installs Debian's
+/// nats-server when it is missing, and runs `tabchain-relay-bench cluster` on
+/// the relay binary and the broker, passing `args` through.
+fn bench_cluster(root: &Path, args: &[String]) -> Result<()> {
+    let nats = ensure_nats_server()?;
+    run(
+        cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay", "-p", "tabchain-relay-bench"]),
+        "building the relay and its benchmark",
+    )?;
+    let bin = target_dir(root)?.join("release");
+    let exe = |name: &str| bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    run(
+        Command::new(exe("tabchain-relay-bench"))
+            .current_dir(root)
+            .arg("cluster")
+            .arg("--relay")
+            .arg(exe("tabchain-relay"))
+            .arg("--nats-server")
+            .arg(nats)
+            .args(args),
+        "relay cluster benchmark",
+    )
+}
+
+/// The `nats-server` binary: `$TABCHAIN_NATS_SERVER`, on PATH or Debian's
+/// `/usr/sbin/nats-server` (which is not on every PATH), installing Debian's
+/// package when there is none.
+fn ensure_nats_server() -> Result<PathBuf> {
+    let find = || {
+        if let Some(path) = std::env::var_os("TABCHAIN_NATS_SERVER") {
+            return Some(PathBuf::from(path));
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+            .map(|dir| dir.join("nats-server"))
+            .find(|candidate| candidate.is_file())
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    ensure_debian_package("nats-server", "nats-server")?;
+    find().context("nats-server is still not found after installing Debian's nats-server package")
 }
 
 /// Builds the release wasm and `core/examples/hashrate.rs` (release), then runs
