@@ -590,27 +590,6 @@ fn bench_cluster(root: &Path, args: &[String]) -> Result<()> {
     )
 }
 
-/// The `nats-server` binary: `$TABCHAIN_NATS_SERVER`, on PATH or Debian's
-/// `/usr/sbin/nats-server` (which is not on every PATH), installing Debian's
-/// package when there is none.
-fn ensure_nats_server() -> Result<PathBuf> {
-    let find = || {
-        if let Some(path) = std::env::var_os("TABCHAIN_NATS_SERVER") {
-            return Some(PathBuf::from(path));
-        }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-            .map(|dir| dir.join("nats-server"))
-            .find(|candidate| candidate.is_file())
-    };
-    if let Some(found) = find() {
-        return Ok(found);
-    }
-    ensure_debian_package("nats-server", "nats-server")?;
-    find().context("nats-server is still not found after installing Debian's nats-server package")
-}
-
 /// Builds the release wasm and `core/examples/hashrate.rs` (release), then runs
 /// `e2e/bench-wasm.mjs`: the www/miner.js workers' hash rate in headless
 /// Chromium with 1 and 2 workers, native `sha2` full-header hashing on one
