@@ -77,11 +77,25 @@ pub struct ClusterArgs {
     /// Seconds into the relay-kill run at which relay 2 is killed.
     #[arg(long, default_value_t = 2.0)]
     kill_after: f64,
-    /// Tokio worker threads of each cluster relay (`TOKIO_WORKER_THREADS`) [default: one per core, as a relay alone].
+    /// Tokio worker threads of each cluster relay (`TOKIO_WORKER_THREADS`)
+    /// [default: its share of the cores, at least 1; 0: one per core, as a
+    /// relay alone].
     #[arg(long)]
     relay_threads: Option<usize>,
     #[command(flatten)]
     settings: Settings,
+}
+
+/// Worker threads per cluster relay: `--relay-threads`, else each relay's
+/// share of the machine's cores (at least 1); `None` (0): tokio's default,
+/// one per core.
+fn relay_threads(args: &ClusterArgs) -> Option<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    match args.relay_threads {
+        Some(0) => None,
+        Some(threads) => Some(threads),
+        None => Some((cores / args.relays.max(1)).max(1)),
+    }
 }
 
 /// The broker's counters (`/varz`).
@@ -202,7 +216,9 @@ pub fn bench(args: &ClusterArgs) -> Result<()> {
         args.settings.rate,
         args.kill_seconds,
         args.kill_after,
-        args.relay_threads.map_or(String::new(), |t| format!("; {t} tokio worker thread(s) per cluster relay"))
+        relay_threads(args).map_or("; one tokio worker thread per core in each cluster relay".to_owned(), |t| format!(
+            "; {t} tokio worker thread(s) per cluster relay"
+        ))
     );
     let blocks = mine(&args.settings)?;
     let scratch = Scratch::new()?;
@@ -264,7 +280,7 @@ async fn measure_cluster(
     for r in 0..per_relay.len() {
         let mut command = relay_command(relay, &scratch.www());
         command.arg("--cluster").arg(broker.url()).arg("--relay-name").arg(format!("bench-{}", r + 1));
-        if let Some(threads) = args.relay_threads {
+        if let Some(threads) = relay_threads(args) {
             command.env("TOKIO_WORKER_THREADS", threads.to_string());
         }
         relays.push(ServerProcess::spawn(command, &scratch.dir.join(format!("cluster-relay-{}.log", r + 1)))?);

@@ -65,13 +65,20 @@ pub fn cluster(root: &Path, relays: u16, network: Network, port: u16, http: &str
             return Ok(urls);
         };
 
-        // The relays, on consecutive ports.
+        // The relays, on consecutive ports, each with its share of the
+        // cores (more runtime threads than cores only wake each other: see
+        // README, "Relay cluster"), unless TOKIO_WORKER_THREADS says otherwise.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let threads = (cores / usize::from(relays).max(1)).max(1).to_string();
         let mut first_ws = None;
         for i in 0..relays {
             let name = format!("relay-{}", i + 1);
             let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port + i));
             let mut cmd = relay_command(root, &bin, network, &listen.to_string());
             cmd.args(["--cluster", &cluster_url, "--relay-name", &name, "--public-url", &format!("ws://{listen}/ws")]);
+            if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+                cmd.env("TOKIO_WORKER_THREADS", &threads);
+            }
             let addr = children.start_listening(&name, "tabchain-relay", cmd)?;
             urls.push(format!("{name:<8} http://{addr}/ (peers http://{addr}/api/peers)"));
             first_ws.get_or_insert_with(|| format!("ws://{addr}/ws"));
