@@ -513,10 +513,10 @@ impl Hub {
         }
     }
 
-    /// A post or block another relay of the cluster broadcast: queued to
-    /// every joined peer here, unless it was seen already (a block
-    /// announced on two relays reaches each peer once) or the broadcast
-    /// budget is spent.
+    /// A post or block another relay of the cluster broadcast (checked
+    /// there, and charged to its sender's share of that relay's broadcast
+    /// budget): queued to every joined peer here, unless it was seen
+    /// already (a block announced on two relays reaches each peer once).
     pub fn deliver_relayed_broadcast(&self, text: Utf8Bytes, id: BroadcastId) {
         let (kind, new) = match id {
             BroadcastId::Tx(txid) => (Message::KINDS.iter().position(|k| *k == "Tx"), self.note_tx(txid)),
