@@ -116,6 +116,7 @@ impl NatsServer {
         if let Some(port) = port {
             cmd.args(["-p", &port.to_string()]);
         }
+        crate::spawn::kill_with_parent(&mut cmd);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())

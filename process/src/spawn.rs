@@ -197,3 +197,25 @@ mod tests {
         assert!(format!("{error:#}").contains("starting `/nonexistent/binary`"), "{error:#}");
     }
 }
+
+/// Asks the kernel to SIGKILL the child when the thread that spawned it dies,
+/// so a test or benchmark killed by a signal (no destructors run) leaks no
+/// server. The spawning thread must outlive the child's use (not a
+/// blocking-pool thread, which exits when idle).
+#[cfg(target_os = "linux")]
+pub fn kill_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2),
+    // which is async-signal-safe, and reads errno.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn kill_with_parent(_cmd: &mut Command) {}

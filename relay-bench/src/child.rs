@@ -34,7 +34,7 @@ impl ServerProcess {
         let what = describe(&cmd);
         let log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log_file);
-        kill_with_parent(&mut cmd);
+        tabchain_process::spawn::kill_with_parent(&mut cmd);
         let mut child = cmd.spawn().with_context(|| format!("starting `{what}`"))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
@@ -104,26 +104,6 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
-
-/// Asks the kernel to SIGKILL the child when the thread that spawned it dies,
-/// so a benchmark killed by a signal (no destructors run) leaks no server.
-#[cfg(target_os = "linux")]
-fn kill_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs between fork and exec and only calls prctl(2),
-    // which is async-signal-safe, and reads errno.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn kill_with_parent(_cmd: &mut Command) {}
 
 /// The address in `… listening on http://ADDR/`.
 fn parse_listening(line: &str) -> Option<SocketAddr> {
