@@ -12,21 +12,14 @@ const EXPLORER_BLOCKS = 25;
 /** Height of the top row, or null to follow the tip. */
 let top = null;
 
-/** Binds the row clicks (block detail) and the paging buttons. */
+/** Binds the rows (a click, or Enter or Space on the focused row: block detail) and the paging buttons. */
 export function mount(host) {
-  $('explorer').querySelector('tbody').addEventListener('click', async (event) => {
-    const row = event.target.closest('tr');
-    if (!row || !host.node) return;
-    pickHeight(row.dataset.height);
-    const detail = $('block-detail');
-    detail.hidden = false;
-    detail.textContent = 'reading…';
-    try {
-      const view = await host.blockView(row.dataset.hash);
-      detail.textContent = view ? view.json : 'this block is neither in memory nor in storage';
-    } catch (err) {
-      detail.textContent = `cannot read this block: ${err && err.message ? err.message : err}`;
-    }
+  const rows = $('explorer').querySelector('tbody');
+  rows.addEventListener('click', (event) => showBlock(host, event.target.closest('tr')));
+  rows.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' && event.key !== ' ') return;
+    event.preventDefault();
+    showBlock(host, event.target.closest('tr'));
   });
   $('explorer-older').addEventListener('click', () => {
     const height = host.node ? host.node.height() : 0;
@@ -41,6 +34,21 @@ export function mount(host) {
   });
 }
 
+/** Shows the JSON of the block in `row` and picks its height for the tamper demo. */
+async function showBlock(host, row) {
+  if (!row || !host.node) return;
+  pickHeight(row.dataset.height);
+  const detail = $('block-detail');
+  detail.hidden = false;
+  detail.textContent = 'reading…';
+  try {
+    const view = await host.blockView(row.dataset.hash);
+    detail.textContent = view ? view.json : 'this block is neither in memory nor in storage';
+  } catch (err) {
+    detail.textContent = `cannot read this block: ${err && err.message ? err.message : err}`;
+  }
+}
+
 /** Shows a page of blocks, highest first (headers: the node holds them all). */
 export function render({ node, status }) {
   if (!node) return;
@@ -53,7 +61,7 @@ export function render({ node, status }) {
     ...blocks.map((b) =>
       el(
         'tr',
-        { 'data-hash': b.hash, 'data-height': String(b.height) },
+        { 'data-hash': b.hash, 'data-height': String(b.height), tabindex: '0' },
         el('td', { text: String(b.height) }),
         el('td', { class: 'hash', text: b.hash, title: b.hash }),
         el('td', { class: 'hash', text: b.prevHash, title: b.prevHash }),
