@@ -158,6 +158,18 @@ test('the keyboard alone writes and sends a post and starts mining', async () =>
     await waitFor(tab, () => document.querySelector('#mine-toggle').textContent === 'Start mining', undefined, {
       what: 'mining stopped from the keyboard',
     });
+    // On to the explorer's newest block (past the feed's controls), and its detail.
+    let onRow = false;
+    for (let i = 0; i < 12 && !onRow; i++) {
+      await tab.keyboard.press('Tab');
+      onRow = await tab.evaluate(() => document.activeElement.matches('#explorer tbody tr'));
+    }
+    assert.ok(onRow, 'Tab reaches the explorer rows');
+    assert.ok((await focused()).outline, 'the focused row shows it');
+    await tab.keyboard.press('Enter');
+    await waitFor(tab, () => document.querySelector('#block-detail').textContent.startsWith('{'), undefined, {
+      what: 'the block detail opened from the keyboard',
+    });
   } finally {
     await tab.evaluate(() => window.tabchain.mine(false)).catch(() => {});
     await tab.close();
