@@ -1,8 +1,8 @@
 // Layout and accessibility: the page fits every screen from a 360 px phone to
 // a desktop (no sideways scrolling, no panel past the right edge; a
 // screenshot of each size), axe-core finds nothing serious or critical at
-// either size, and the keyboard alone can write and send a post and start
-// mining.
+// any of them, and the keyboard alone can write and send a post, start
+// mining, and open a block in the explorer.
 //
 // Screenshots go to TABCHAIN_SCREENSHOT_DIR when set, else to a temp dir.
 
@@ -114,7 +114,7 @@ for (const size of SIZES) {
   });
 }
 
-test('the keyboard alone writes and sends a post and starts mining', async () => {
+test('the keyboard alone sends a post, starts mining and opens a block', async () => {
   const tab = await openTab(browser.context, relay);
   try {
     await tab.setViewportSize({ width: 360, height: 740 });
@@ -154,21 +154,34 @@ test('the keyboard alone writes and sends a post and starts mining', async () =>
       undefined,
       { what: 'the post mined' },
     );
+    // While it mines: on to the explorer (past the feed's controls), down a
+    // row, and its detail; new blocks leave the focus on that row.
+    const tabUntil = async (key, selector) => {
+      for (let i = 0; i < 12; i++) {
+        await tab.keyboard.press(key);
+        if (await tab.evaluate((s) => document.activeElement.matches(s), selector)) return;
+      }
+      assert.fail(`${key} does not reach ${selector}`);
+    };
+    await tabUntil('Tab', '#explorer tbody tr');
+    assert.ok((await focused()).outline, 'the focused row shows it');
+    const firstRow = await tab.evaluate(() => Number(document.activeElement.dataset.height));
+    await tab.keyboard.press('ArrowDown'); // the table is one Tab stop; the arrows move
+    const [row, rowHeight] = await tab.evaluate(() => [document.activeElement.dataset.hash, Number(document.activeElement.dataset.height)]);
+    assert.ok(rowHeight < firstRow, `ArrowDown moves from block ${firstRow} to an older one (${rowHeight})`);
+    await tab.keyboard.press('Enter');
+    await waitFor(tab, (hash) => document.querySelector('#block-detail').textContent.includes(`"hash": "${hash}"`), row, {
+      what: 'the block detail opened from the keyboard',
+    });
+    const height = await tab.evaluate(() => window.tabchain.height());
+    await waitFor(tab, (h) => window.tabchain.height() > h, height, { what: 'a new block' });
+    await tab.waitForTimeout(300); // its render
+    assert.equal(await tab.evaluate(() => document.activeElement.dataset.hash), row, 'the row keeps the focus');
+    // Back to the mining button, and stop.
+    await tabUntil('Shift+Tab', '#mine-toggle');
     await tab.keyboard.press('Space');
     await waitFor(tab, () => document.querySelector('#mine-toggle').textContent === 'Start mining', undefined, {
       what: 'mining stopped from the keyboard',
-    });
-    // On to the explorer's newest block (past the feed's controls), and its detail.
-    let onRow = false;
-    for (let i = 0; i < 12 && !onRow; i++) {
-      await tab.keyboard.press('Tab');
-      onRow = await tab.evaluate(() => document.activeElement.matches('#explorer tbody tr'));
-    }
-    assert.ok(onRow, 'Tab reaches the explorer rows');
-    assert.ok((await focused()).outline, 'the focused row shows it');
-    await tab.keyboard.press('Enter');
-    await waitFor(tab, () => document.querySelector('#block-detail').textContent.startsWith('{'), undefined, {
-      what: 'the block detail opened from the keyboard',
     });
   } finally {
     await tab.evaluate(() => window.tabchain.mine(false)).catch(() => {});

@@ -2,7 +2,8 @@
 // default, paged back and forth with "older" / "newer"; a click on a row
 // shows that block's JSON (from memory, or read from storage for old blocks
 // whose bodies the node no longer holds) and picks its height for the tamper
-// demo.
+// demo. From the keyboard the table is one Tab stop: the arrow keys (and
+// Home, End) move between rows, Enter or Space opens one.
 
 import { $, el, formatTime } from './dom.js';
 import { pickHeight } from './tamper.js';
@@ -11,15 +12,33 @@ const EXPLORER_BLOCKS = 25;
 
 /** Height of the top row, or null to follow the tip. */
 let top = null;
+/** The hashes of the rows shown, joined (to skip rebuilding an unchanged table). */
+let shownKey = '';
+/** The block of the row in the Tab order (the last one focused), if shown. */
+let current = null;
+const ROW_KEYS = { ArrowDown: 'next', ArrowUp: 'previous', Home: 'first', End: 'last' };
 
-/** Binds the rows (a click, or Enter or Space on the focused row: block detail) and the paging buttons. */
+/** Binds the rows (a click, or Enter or Space on the focused row: block detail; arrows: move) and the paging buttons. */
 export function mount(host) {
   const rows = $('explorer').querySelector('tbody');
   rows.addEventListener('click', (event) => showBlock(host, event.target.closest('tr')));
+  rows.addEventListener('focusin', (event) => {
+    current = event.target.dataset.hash;
+    setTabStop(rows);
+  });
   rows.addEventListener('keydown', (event) => {
-    if (event.key !== 'Enter' && event.key !== ' ') return;
+    const row = event.target.closest('tr');
+    if (event.key === 'Enter' || event.key === ' ') showBlock(host, row);
+    else if (ROW_KEYS[event.key]) {
+      const to = {
+        next: row.nextElementSibling,
+        previous: row.previousElementSibling,
+        first: rows.firstElementChild,
+        last: rows.lastElementChild,
+      }[ROW_KEYS[event.key]];
+      to?.focus();
+    } else return;
     event.preventDefault();
-    showBlock(host, event.target.closest('tr'));
   });
   $('explorer-older').addEventListener('click', () => {
     const height = host.node ? host.node.height() : 0;
@@ -57,11 +76,18 @@ export function render({ node, status }) {
   const blocks = node.blocks(from, first - from + 1).slice().reverse();
   $('explorer-newer').disabled = top === null;
   $('explorer-older').disabled = from === 0;
-  $('explorer').querySelector('tbody').replaceChildren(
+  // Rows are rebuilt only when the page of blocks changes, and the focused
+  // row keeps the focus (keyboard users would lose their place at every block).
+  const key = blocks.map((b) => b.hash).join();
+  if (key === shownKey) return;
+  shownKey = key;
+  const tbody = $('explorer').querySelector('tbody');
+  const focused = tbody.contains(document.activeElement) ? document.activeElement.dataset.hash : null;
+  tbody.replaceChildren(
     ...blocks.map((b) =>
       el(
         'tr',
-        { 'data-hash': b.hash, 'data-height': String(b.height), tabindex: '0' },
+        { 'data-hash': b.hash, 'data-height': String(b.height), tabindex: '-1' },
         el('td', { text: String(b.height) }),
         el('td', { class: 'hash', text: b.hash, title: b.hash }),
         el('td', { class: 'hash', text: b.prevHash, title: b.prevHash }),
@@ -71,4 +97,13 @@ export function render({ node, status }) {
       ),
     ),
   );
+  setTabStop(tbody);
+  if (focused) [...tbody.children].find((row) => row.dataset.hash === focused)?.focus();
+}
+
+/** Puts the current row (else the first) in the Tab order, and only it. */
+function setTabStop(tbody) {
+  const rows = [...tbody.children];
+  const stop = rows.find((row) => row.dataset.hash === current) || rows[0];
+  for (const row of rows) row.tabIndex = row === stop ? 0 : -1;
 }
