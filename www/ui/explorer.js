@@ -76,8 +76,8 @@ export function render({ node, status }) {
   const blocks = node.blocks(from, first - from + 1).slice().reverse();
   $('explorer-newer').disabled = top === null;
   $('explorer-older').disabled = from === 0;
-  // Rows are rebuilt only when the page of blocks changes, and the focused
-  // row keeps the focus (keyboard users would lose their place at every block).
+  // Rows are rebuilt only when the page of blocks changes, and the focus
+  // stays in the table (keyboard users would lose their place at every block).
   const key = blocks.map((b) => b.hash).join();
   if (key === shownKey) return;
   shownKey = key;
@@ -98,7 +98,8 @@ export function render({ node, status }) {
     ),
   );
   setTabStop(tbody);
-  if (focused) [...tbody.children].find((row) => row.dataset.hash === focused)?.focus();
+  // A focused block pushed off the page by new ones hands the focus to the oldest row.
+  if (focused) ([...tbody.children].find((row) => row.dataset.hash === focused) || tbody.lastElementChild)?.focus();
 }
 
 /** Puts the current row (else the first) in the Tab order, and only it. */
