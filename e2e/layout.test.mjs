@@ -4,11 +4,12 @@
 // any of them, and the keyboard alone can write and send a post, start
 // mining, and open a block in the explorer.
 //
-// Screenshots go to TABCHAIN_SCREENSHOT_DIR when set, else to a temp dir.
+// Screenshots (layout-WIDTHxHEIGHT.png) go to TABCHAIN_SCREENSHOT_DIR when
+// set, else to tabchain-layout/ in the temp dir, replaced at every run.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,7 @@ import { Relay, launchBrowser, openTab, waitFor } from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const AXE = readFileSync(join(HERE, 'node_modules/axe-core/axe.min.js'), 'utf8');
-const SHOTS = process.env.TABCHAIN_SCREENSHOT_DIR || mkdtempSync(join(tmpdir(), 'tabchain-layout-'));
+const SHOTS = process.env.TABCHAIN_SCREENSHOT_DIR || join(tmpdir(), 'tabchain-layout');
 const SIZES = [
   { width: 360, height: 740 },
   { width: 390, height: 844 },
@@ -30,15 +31,15 @@ let browser;
 let page;
 
 before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
   relay = await Relay.start();
   browser = await launchBrowser();
   page = await openTab(browser.context, relay);
   // Content for every panel: a confirmed post, two blocks or more, a pending post.
   const txId = await page.evaluate((text) => window.tabchain.post('layout', text), LONG_POST);
   await page.evaluate(() => window.tabchain.mine(true, 1));
-  await waitFor(page, (id) => window.tabchain.height() >= 2 && window.tabchain.posts().some((p) => p.txId === id), txId, {
-    what: 'two blocks mined, the post confirmed',
-  });
+  const mined = (id) => window.tabchain.height() >= 2 && window.tabchain.posts().some((p) => p.txId === id);
+  await waitFor(page, mined, txId, { what: 'two blocks mined, the post confirmed' });
   await page.evaluate(() => window.tabchain.mine(false));
   await page.evaluate(() => window.tabchain.post('someone-with-a-rather-long-author-name', 'still pending'));
   // The explorer's block detail and the tamper demo's copies: the widest content.
@@ -84,7 +85,10 @@ for (const size of SIZES) {
         }
         return false;
       };
-      const name = (node) => node.tagName.toLowerCase() + (node.id ? `#${node.id}` : '') + (node.className && typeof node.className === 'string' ? `.${node.className.split(' ').join('.')}` : '');
+      const name = (node) =>
+        node.tagName.toLowerCase() +
+        (node.id ? `#${node.id}` : '') +
+        (typeof node.className === 'string' && node.className ? `.${node.className.split(' ').join('.')}` : '');
       const outside = [...document.body.querySelectorAll('*')]
         .filter((node) => {
           const rect = node.getBoundingClientRect();
@@ -170,12 +174,14 @@ test('the keyboard alone sends a post, starts mining and opens a block', async (
     assert.ok((await focused()).outline, 'the focused row shows it');
     const firstRow = await tab.evaluate(() => Number(document.activeElement.dataset.height));
     await tab.keyboard.press('ArrowDown'); // the table is one Tab stop; the arrows move
-    const [row, rowHeight] = await tab.evaluate(() => [document.activeElement.dataset.hash, Number(document.activeElement.dataset.height)]);
+    const [row, rowHeight] = await tab.evaluate(() => {
+      const { hash, height } = document.activeElement.dataset;
+      return [hash, Number(height)];
+    });
     assert.equal(rowHeight, firstRow - 1, 'ArrowDown moves to the next (older) block');
     await tab.keyboard.press('Enter');
-    await waitFor(tab, (hash) => document.querySelector('#block-detail').textContent.includes(`"hash": "${hash}"`), row, {
-      what: 'the block detail opened from the keyboard',
-    });
+    const detailOf = (hash) => document.querySelector('#block-detail').textContent.includes(`"hash": "${hash}"`);
+    await waitFor(tab, detailOf, row, { what: 'the block detail opened from the keyboard' });
     // New blocks (mined by the other tab) leave the focus in the table: on
     // that row, or on the oldest one when they pushed it off the page.
     const height = await tab.evaluate(() => window.tabchain.height());
@@ -186,7 +192,11 @@ test('the keyboard alone sends a post, starts mining and opens a block', async (
     const now = await tab.evaluate((hash) => {
       const rows = [...document.querySelectorAll('#explorer tbody tr')];
       const kept = rows.find((r) => r.dataset.hash === hash);
-      return { inTable: rows.includes(document.activeElement), want: (kept || rows.at(-1)).dataset.hash, has: document.activeElement.dataset.hash };
+      return {
+        inTable: rows.includes(document.activeElement),
+        want: (kept || rows.at(-1)).dataset.hash,
+        has: document.activeElement.dataset.hash,
+      };
     }, row);
     assert.ok(now.inTable, 'the focus stays in the explorer as blocks arrive');
     assert.equal(now.has, now.want, 'on the same row, or the oldest one');

@@ -18,7 +18,7 @@ let shownKey = '';
 let current = null;
 const ROW_KEYS = { ArrowDown: 'next', ArrowUp: 'previous', Home: 'first', End: 'last' };
 
-/** Binds the rows (a click, or Enter or Space on the focused row: block detail; arrows: move) and the paging buttons. */
+/** Binds the rows (a click, or Enter or Space: block detail; arrows, Home, End: move) and the paging buttons. */
 export function mount(host) {
   const rows = $('explorer').querySelector('tbody');
   rows.addEventListener('click', (event) => showBlock(host, event.target.closest('tr')));
