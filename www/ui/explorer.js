@@ -2,7 +2,8 @@
 // default, paged back and forth with "older" / "newer"; a click on a row
 // shows that block's JSON (from memory, or read from storage for old blocks
 // whose bodies the node no longer holds) and picks its height for the tamper
-// demo.
+// demo. From the keyboard the table is one Tab stop: the arrow keys (and
+// Home, End) move between rows, Enter or Space opens one.
 
 import { $, el, formatTime } from './dom.js';
 import { pickHeight } from './tamper.js';
@@ -11,22 +12,33 @@ const EXPLORER_BLOCKS = 25;
 
 /** Height of the top row, or null to follow the tip. */
 let top = null;
+/** The hashes of the rows shown, joined (to skip rebuilding an unchanged table). */
+let shownKey = '';
+/** The block of the row in the Tab order (the last one focused), if shown. */
+let current = null;
+const ROW_KEYS = { ArrowDown: 'next', ArrowUp: 'previous', Home: 'first', End: 'last' };
 
-/** Binds the row clicks (block detail) and the paging buttons. */
+/** Binds the rows (a click, or Enter or Space: block detail; arrows, Home, End: move) and the paging buttons. */
 export function mount(host) {
-  $('explorer').querySelector('tbody').addEventListener('click', async (event) => {
+  const rows = $('explorer').querySelector('tbody');
+  rows.addEventListener('click', (event) => showBlock(host, event.target.closest('tr')));
+  rows.addEventListener('focusin', (event) => {
+    current = event.target.dataset.hash;
+    setTabStop(rows);
+  });
+  rows.addEventListener('keydown', (event) => {
     const row = event.target.closest('tr');
-    if (!row || !host.node) return;
-    pickHeight(row.dataset.height);
-    const detail = $('block-detail');
-    detail.hidden = false;
-    detail.textContent = 'reading…';
-    try {
-      const view = await host.blockView(row.dataset.hash);
-      detail.textContent = view ? view.json : 'this block is neither in memory nor in storage';
-    } catch (err) {
-      detail.textContent = `cannot read this block: ${err && err.message ? err.message : err}`;
-    }
+    if (event.key === 'Enter' || event.key === ' ') showBlock(host, row);
+    else if (ROW_KEYS[event.key]) {
+      const to = {
+        next: row.nextElementSibling,
+        previous: row.previousElementSibling,
+        first: rows.firstElementChild,
+        last: rows.lastElementChild,
+      }[ROW_KEYS[event.key]];
+      to?.focus();
+    } else return;
+    event.preventDefault();
   });
   $('explorer-older').addEventListener('click', () => {
     const height = host.node ? host.node.height() : 0;
@@ -41,6 +53,21 @@ export function mount(host) {
   });
 }
 
+/** Shows the JSON of the block in `row` and picks its height for the tamper demo. */
+async function showBlock(host, row) {
+  if (!row || !host.node) return;
+  pickHeight(row.dataset.height);
+  const detail = $('block-detail');
+  detail.hidden = false;
+  detail.textContent = 'reading…';
+  try {
+    const view = await host.blockView(row.dataset.hash);
+    detail.textContent = view ? view.json : 'this block is neither in memory nor in storage';
+  } catch (err) {
+    detail.textContent = `cannot read this block: ${err && err.message ? err.message : err}`;
+  }
+}
+
 /** Shows a page of blocks, highest first (headers: the node holds them all). */
 export function render({ node, status }) {
   if (!node) return;
@@ -49,11 +76,18 @@ export function render({ node, status }) {
   const blocks = node.blocks(from, first - from + 1).slice().reverse();
   $('explorer-newer').disabled = top === null;
   $('explorer-older').disabled = from === 0;
-  $('explorer').querySelector('tbody').replaceChildren(
+  // Rows are rebuilt only when the page of blocks changes, and the focus
+  // stays in the table (keyboard users would lose their place at every block).
+  const key = blocks.map((b) => b.hash).join();
+  if (key === shownKey) return;
+  shownKey = key;
+  const tbody = $('explorer').querySelector('tbody');
+  const focused = tbody.contains(document.activeElement) ? document.activeElement.dataset.hash : null;
+  tbody.replaceChildren(
     ...blocks.map((b) =>
       el(
         'tr',
-        { 'data-hash': b.hash, 'data-height': String(b.height) },
+        { 'data-hash': b.hash, 'data-height': String(b.height), tabindex: '-1' },
         el('td', { text: String(b.height) }),
         el('td', { class: 'hash', text: b.hash, title: b.hash }),
         el('td', { class: 'hash', text: b.prevHash, title: b.prevHash }),
@@ -63,4 +97,14 @@ export function render({ node, status }) {
       ),
     ),
   );
+  setTabStop(tbody);
+  // A focused block pushed off the page by new ones hands the focus to the oldest row.
+  if (focused) ([...tbody.children].find((row) => row.dataset.hash === focused) || tbody.lastElementChild)?.focus();
+}
+
+/** Puts the current row (else the first) in the Tab order, and only it. */
+function setTabStop(tbody) {
+  const rows = [...tbody.children];
+  const stop = rows.find((row) => row.dataset.hash === current) || rows[0];
+  for (const row of rows) row.tabIndex = row === stop ? 0 : -1;
 }

@@ -432,7 +432,7 @@ fn ensure_browser_tools(root: &Path, packages: &[&str]) -> Result<PathBuf> {
 /// Chromium against a relay the tests start themselves (dev network, port 0).
 /// Installs Chromium and the npm packages first when they are missing.
 fn browser_e2e(root: &Path) -> Result<()> {
-    let e2e = ensure_browser_tools(root, &["playwright-core"])?;
+    let e2e = ensure_browser_tools(root, &["playwright-core", "axe-core"])?;
     run(cargo_cmd(root).args(["build", "-p", "tabchain-relay"]), "building the relay for the e2e tests")?;
     let relay = target_dir(root)?.join("debug").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
     let files = test_files(&e2e)?;
