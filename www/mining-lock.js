@@ -1,13 +1,13 @@
 // One miner per browser: the tabs of one origin share one mining setting
 // (on or off, and how many workers), and only the tab holding the Web Lock
-// `tabchain-miner` runs workers; the others wait in the lock's queue while
-// mining is on. Start or stop in any tab changes the setting for all of them
-// (told over the channel, tabs.js); when the mining tab closes, the browser
-// releases its lock and a waiting tab takes over with the same worker count.
-// The tab where mining starts asks for the lock first; the others queue once
-// the holder says it mines, so the tab that was asked is the one that mines.
-// Without Web Locks (an old browser, an insecure context) each tab mines for
-// itself, as before.
+// `tabchain-miner` runs workers. The first tab asked to mine takes the lock
+// and keeps it until it closes (mining off leaves it idle: no hand-over, no
+// race between "stop" and the next tab's turn); the others queue behind it
+// once it says it holds the lock. Start or stop in any tab changes the
+// setting for all (told over the channel, tabs.js), and the holder follows
+// it; when the holder closes, the browser releases its lock and the next tab
+// in the queue takes over with the same setting. Without Web Locks (an old
+// browser, an insecure context) each tab mines for itself, as before.
 
 const LOCK = 'tabchain-miner';
 
@@ -22,82 +22,55 @@ export class MiningLock {
     this.locks = navigator.locks && typeof navigator.locks.request === 'function' ? navigator.locks : null;
     this.on = false;
     this.workers = 0;
-    /** Whether this tab holds the lock (and mines). */
+    /** Whether this tab holds the lock (and mines while the setting is on). */
     this.holding = false;
-    this.waiting = null;
-    this.release = null;
+    this.queued = false;
   }
 
   /** This tab's user (or API) sets the browser's mining: every tab hears it. */
   set(on, workers) {
-    on = Boolean(on) && workers > 0;
-    if (on) {
-      // Asked for first: this tab mines unless another already does.
-      this.adopt(on, workers, true);
-      this.handlers.tell(on, workers, this.holding);
-    } else {
-      // Told first: a tab waiting for the lock this one releases should hear "off" before it gets it.
-      this.handlers.tell(on, workers, this.holding);
-      this.adopt(on, workers, true);
-    }
+    this.adopt(on, workers, true);
+    this.handlers.tell(this.on, this.workers, this.holding);
   }
 
-  /** Another tab set the browser's mining (`held`: that tab mines). */
+  /** Another tab set the browser's mining (`held`: that tab holds the lock). */
   heard(on, workers, held) {
     if (!this.locks) return;
     this.adopt(on, workers, held);
   }
 
-  /** A new tab asks: the mining tab tells it the setting. */
+  /** A new tab asks: the holder tells it the setting. */
   asked() {
     if (this.holding) this.handlers.tell(this.on, this.workers, true);
   }
 
-  /** Takes the setting; queues for the lock only when `queue` (this tab asked, or a holder said it mines). */
+  /** Takes the setting; queues for the lock when mining is on and `queue` (this tab asked, or a holder spoke). */
   adopt(on, workers, queue) {
     this.on = Boolean(on) && workers > 0;
     this.workers = workers;
-    if (!this.locks) {
+    if (!this.locks || this.holding) {
       if (this.on) this.handlers.run(this.workers);
       else this.handlers.stop();
-    } else if (this.holding) {
-      if (this.on) this.handlers.run(this.workers);
-      else this.release();
-    } else if (this.on) {
-      if (queue) this.wait();
-    } else if (this.waiting) {
-      this.waiting.abort();
-      this.waiting = null;
+    } else if (this.on && queue) {
+      this.queue();
     }
     this.handlers.changed();
   }
 
-  /** Queues for the lock; mines while holding it, until mining stops or the tab closes. */
-  wait() {
-    if (this.waiting) return;
-    const waiting = new AbortController();
-    this.waiting = waiting;
+  /** Queues for the lock, once; holds it until the tab closes. */
+  queue() {
+    if (this.queued) return;
+    this.queued = true;
     this.locks
-      .request(LOCK, { signal: waiting.signal }, async () => {
-        if (this.waiting === waiting) this.waiting = null;
-        if (!this.on) return;
+      .request(LOCK, async () => {
         this.holding = true;
-        this.handlers.run(this.workers);
+        if (this.on) this.handlers.run(this.workers);
         // The others queue behind this tab now.
         this.handlers.tell(this.on, this.workers, true);
         this.handlers.changed();
-        await new Promise((resolve) => {
-          this.release = resolve;
-        });
-        this.release = null;
-        this.holding = false;
-        this.handlers.stop();
-        this.handlers.changed();
+        await new Promise(() => {});
       })
-      .catch((err) => {
-        if (this.waiting === waiting) this.waiting = null;
-        if (err && err.name !== 'AbortError') console.warn('tabchain: mining lock:', err);
-      });
+      .catch((err) => console.warn('tabchain: mining lock:', err));
   }
 
   /** Mining is on but another tab of this browser runs it. */
