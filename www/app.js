@@ -71,9 +71,12 @@ window.tabchain = {
   pending: () => (host.node ? host.node.pending().map(pendingView) : []),
   /** The newest confirmed posts of the blocks held in memory (the last 1,000 blocks; older ones: the feed's "Older posts"). */
   posts: () => (host.node ? host.node.posts(10_000).map(postView) : []),
+  /** Starts (with `workers`) or stops the browser's mining: one tab of this browser runs it (see mining-lock.js). */
   mine: (on, workers) => host.setMining(on, workers),
+  /** This tab's hash rate (0 when another tab mines). */
   hashrate: () => host.hashrate(),
   peers: () => (host.node ? host.node.peers() : []),
+  /** `{connected, peer, syncing, height, tip, workers, hashrate, miner}`: workers and hash rate of this tab; `miner` 'here', 'elsewhere' or null. */
   status: () => host.status(),
   /** The websocket address of the relay the tab is connected to (null when not connected). */
   relayUrl: () => host.relayInUse()?.url ?? null,

@@ -22,12 +22,21 @@
 // keeps all): older blocks live in the store only. The node asks for them when a peer wants them
 // (`serveBlocks`) or a check needs their post ids (`loadBlocks`), and the
 // page reads them for the feed's older posts and the explorer (`blockView`).
+//
+// The tabs of one browser hand each other the posts and blocks they announce
+// (`tabs.js`: untrusted frames, checked by the node like the relay's) and
+// share one miner (`mining-lock.js`). Nothing essential waits on the page's
+// own timers, which a hidden tab's browser throttles: the tick, the template
+// gap and the relay's reconnect wait run on a worker's clock (`clock.js`).
 
 import init, { TabNode, blockView, publicKeyId, welcomeNetwork, legacyOutboxPost } from './pkg/tabchain_wasm.js';
 import { openStore, keeps } from './store.js';
 import { RelayConnection, relayList } from './relay.js';
 import { MiningManager } from './miners.js';
 import { Stamper } from './stamper.js';
+import { Clock } from './clock.js';
+import { Siblings } from './tabs.js';
+import { MiningLock } from './mining-lock.js';
 import { short } from './ui/dom.js';
 
 const AGENT = 'tabchain-tab/0.1.0';
@@ -80,6 +89,23 @@ export class Host extends EventTarget {
       onFound: (id, nonce) => this.enqueue(() => this.onFound(id, nonce)),
       onError: (message) => this.log(`miner: ${message}`),
     });
+    this.clock = new Clock();
+    /** The browser's one miner: runs here while this tab holds the lock. */
+    this.mining = new MiningLock({
+      run: (workers) => this.runMiners(workers),
+      stop: () => this.runMiners(0),
+      tell: (on, workers, held) => this.siblings.mining(on, workers, held),
+      changed: () => this.changed(),
+    });
+    /** This browser's other tabs. */
+    this.siblings = new Siblings({
+      onFrame: (network, text) => this.enqueue(() => this.onSibling(network, text)),
+      onMining: (on, workers, held) => {
+        this.mining.heard(on, workers, held);
+        this.dispatchEvent(new CustomEvent('workers', { detail: workers }));
+      },
+      onAsk: () => this.mining.asked(),
+    });
     /** Stamps this tab's posts (half the cores: mining may run beside it). */
     this.stamper = new Stamper(Math.max(1, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
     /** Resolves once wasm is loaded, the chain restored and the relay joined (or after 5 s offline). */
@@ -116,13 +142,14 @@ export class Host extends EventTarget {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     this.relays = relayList(`${scheme}://${location.host}/ws`, null);
     this.refreshRelays();
-    this.relay = new RelayConnection(() => this.relays.map((relay) => relay.url), {
+    const handlers = {
       onOpen: (url) => this.enqueue(() => this.onOpen(url)),
       onText: (text) => this.enqueue(() => this.onText(text)),
       onClose: (info) => this.enqueue(() => this.onClose(info)),
-    });
+    };
+    this.relay = new RelayConnection(() => this.relays.map((relay) => relay.url), handlers, this.clock);
     this.relay.start();
-    setTimeout(() => {
+    this.clock.after(OFFLINE_READY_MS, () => {
       if (!this.joined) {
         this.log('relay unreachable: working offline');
         this.enqueue(async () => {
@@ -130,8 +157,10 @@ export class Host extends EventTarget {
           this.resolveReady();
         });
       }
-    }, OFFLINE_READY_MS);
-    setInterval(() => this.enqueue(() => this.tick()), TICK_MS);
+    });
+    this.clock.every(TICK_MS, () => this.enqueue(() => this.tick()));
+    // A tab opened while another mines learns the browser's mining setting.
+    this.siblings.ask();
     this.changed();
   }
 
@@ -272,6 +301,14 @@ export class Host extends EventTarget {
     this.apply(this.node.tick(Date.now()));
   }
 
+  /** A post or block another tab of this browser announced: checked by the node like a relay frame. */
+  onSibling(network, text) {
+    if (!this.node || network !== this.network) return;
+    const outputs = this.node.onSiblingText(text, Date.now());
+    for (const output of outputs) if (output.kind === 'event') output.event.sibling = true;
+    this.apply(outputs);
+  }
+
   // ---- the node's outputs ----
 
   /** Carries out what the node asked for: changes kept first, then the rest in order. */
@@ -280,6 +317,9 @@ export class Host extends EventTarget {
     for (const output of outputs) {
       if (output.kind === 'send') {
         this.relay && this.relay.send(output.text);
+      } else if (output.kind === 'sibling') {
+        // A post written or block mined here: the other tabs hear it at once, also with the relay away.
+        this.siblings.frame(this.network, output.text);
       } else if (output.kind === 'templateStale') {
         this.refreshTemplate(false);
       } else if (output.kind === 'event') {
@@ -373,7 +413,7 @@ export class Host extends EventTarget {
 
   /** Logs a node event and keeps the page state it changes (the sync bar, readiness). */
   onEvent(event) {
-    const peer = (id) => (id === null || id === undefined ? 'this tab' : `peer ${id}`);
+    const peer = (id) => (id !== null && id !== undefined ? `peer ${id}` : event.sibling ? 'another tab' : 'this tab');
     switch (event.type) {
       case 'welcomed':
         this.log(`connected as peer ${event.peerId} on the ${event.network} network (${event.peers} peers)`);
@@ -473,13 +513,27 @@ export class Host extends EventTarget {
     });
   }
 
-  /** Starts (with `workers`, else the current or default count) or stops mining. */
+  /**
+   * Starts (with `workers`, else the current or default count) or stops the
+   * browser's mining: this tab runs the workers if it holds the mining lock
+   * (at once when no other tab mines), else the mining tab takes the count.
+   */
   setMining(on, workers) {
-    const count = Number.isInteger(workers) ? Math.max(0, workers) : this.miners.workerCount || this.defaultWorkers;
+    const count = Number.isInteger(workers) ? Math.max(0, workers) : this.mining.workers || this.defaultWorkers;
     this.dispatchEvent(new CustomEvent('workers', { detail: count }));
-    this.miners.configure(Boolean(on), count);
-    this.refreshTemplate(true);
+    this.mining.set(Boolean(on), count);
     this.log(on && count > 0 ? `mining with ${count} worker(s)` : 'mining stopped');
+    this.changed();
+  }
+
+  /** Runs `workers` miners in this tab (0: none); the mining lock decides. */
+  runMiners(workers) {
+    const was = this.miners.enabled ? this.miners.workerCount : 0;
+    this.miners.configure(workers > 0, workers);
+    this.refreshTemplate(true);
+    if (workers !== was && this.mining.locks) {
+      this.log(workers > 0 ? `this tab mines for the browser (${workers} worker(s))` : 'this tab stopped mining');
+    }
     this.changed();
   }
 
@@ -498,14 +552,17 @@ export class Host extends EventTarget {
     if (!this.miners.enabled || !this.node) return;
     const now = Date.now();
     const wait = force ? 0 : Math.max(0, TEMPLATE_MIN_GAP_MS - (now - this.lastTemplateAt));
-    clearTimeout(this.templateTimer);
-    this.templateTimer = setTimeout(() => {
+    this.clock.cancel(this.templateTimer);
+    this.templateTimer = null;
+    const give = () =>
       this.enqueue(() => {
+        if (!this.miners.enabled) return;
         const template = this.node.template(Date.now());
         this.lastTemplateAt = Date.now();
         this.miners.setJob({ id: template.id, headerBytes: template.headerBytes });
       });
-    }, wait);
+    if (wait === 0) give();
+    else this.templateTimer = this.clock.after(wait, give);
   }
 
   onFound(id, nonce) {
@@ -582,7 +639,11 @@ export class Host extends EventTarget {
     this.changed();
   }
 
-  /** `window.tabchain.status()`: {connected, peer, syncing, height, tip, workers, hashrate}. */
+  /**
+   * `window.tabchain.status()`: {connected, peer, syncing, height, tip,
+   * workers (this tab's), hashrate (this tab's), miner ('here', 'elsewhere':
+   * another tab of this browser mines, or null: mining is off)}.
+   */
   status() {
     const s = this.node ? this.node.status() : null;
     return {
@@ -593,6 +654,7 @@ export class Host extends EventTarget {
       tip: s ? s.tip : '',
       workers: this.miners.enabled ? this.miners.workerCount : 0,
       hashrate: this.hashrate(),
+      miner: this.miners.enabled ? 'here' : this.mining.elsewhere ? 'elsewhere' : null,
     };
   }
 }

@@ -69,10 +69,13 @@ export class RelayConnection {
    * @param {string[] | (() => string[])} relays ws:// or wss:// addresses of relays' /ws, the preferred first
    *   (or a function returning them, asked at every retry)
    * @param {{onOpen: (url: string) => void, onText: (text: string) => void, onClose: (info: {code: number, reason: string, retryInMs: number, wasConnected: boolean, next: string}) => void}} handlers
+   * @param {{after: (ms: number, fn: () => void) => any, cancel: (id: any) => void}} [clock] the retry timer
+   *   (host.js passes a worker's clock, not throttled in a hidden tab; default: the page's timers)
    */
-  constructor(relays, handlers) {
+  constructor(relays, handlers, clock = { after: (ms, fn) => setTimeout(fn, ms), cancel: (id) => clearTimeout(id) }) {
     this.relays = typeof relays === 'function' ? relays : () => relays;
     this.handlers = handlers;
+    this.clock = clock;
     /** The address connected to, or being tried. */
     this.url = null;
     this.socket = null;
@@ -97,7 +100,8 @@ export class RelayConnection {
   }
 
   connect() {
-    clearTimeout(this.timer);
+    this.clock.cancel(this.timer);
+    this.timer = null;
     let socket;
     try {
       socket = new WebSocket(this.url);
@@ -134,7 +138,7 @@ export class RelayConnection {
     this.attempt += 1;
     this.url = this.nextUrl();
     this.handlers.onClose({ code, reason, retryInMs, wasConnected, next: this.url });
-    this.timer = setTimeout(() => this.connect(), retryInMs);
+    this.timer = this.clock.after(retryInMs, () => this.connect());
   }
 
   /** Sends a text frame; false when not connected (the caller keeps the data). */
@@ -147,7 +151,8 @@ export class RelayConnection {
   /** Closes for good (no reconnect). */
   stop() {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clock.cancel(this.timer);
+    this.timer = null;
     if (this.socket) this.socket.close(1000, 'tab closing');
     this.socket = null;
     this.connected = false;

@@ -3,7 +3,7 @@
 // page, is down. Network first, so a running relay always serves the newest
 // files; the cache only answers when the network cannot.
 
-const CACHE = 'tabchain-shell-v4';
+const CACHE = 'tabchain-shell-v5';
 const SHELL = [
   './',
   './index.html',
@@ -15,6 +15,10 @@ const SHELL = [
   './miners.js',
   './miner.js',
   './stamper.js',
+  './clock.js',
+  './clock-worker.js',
+  './tabs.js',
+  './mining-lock.js',
   './ui/dom.js',
   './ui/status.js',
   './ui/compose.js',

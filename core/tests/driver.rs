@@ -13,7 +13,7 @@ use tabchain_core::driver::{
 };
 use tabchain_core::params::{Network, Params};
 use tabchain_core::post::{Post, public_key_id};
-use tabchain_core::testkit::{NOW, dev, dev_node, mine, post, seal, stamped, work};
+use tabchain_core::testkit::{NOW, dev, dev_node, mine, post, seal, seal_header, stamped, work};
 use tabchain_core::wire::{self, Envelope, ErrorCode, Message, PeerId, PeerInfo};
 
 #[test]
@@ -828,4 +828,37 @@ fn a_chain_from_the_host_is_followed_by_a_hello_with_its_work() {
     assert_eq!(hellos(&net), before + 1);
     assert_eq!(net.joined[&0].total_work, helper.chain().tip().chain_work, "the relay's view of the node is current");
     assert_eq!(tip(&net.nodes[1]), helper.chain().tip().hash, "the other node followed");
+}
+
+#[test]
+fn sibling_tabs_share_posts_and_blocks_without_announcing_them_again() {
+    let mut net = Net::new(2);
+    // A's own post and a block holding it, as a tab hands them to its sibling
+    // (connected or not: these two never joined a relay).
+    let tx = post("alice", 1);
+    let (tx_id, _) = net.nodes[0].submit_own_post(tx.clone(), NOW).unwrap();
+    let frame = wire::encode(&Envelope::broadcast(Message::Tx { tx })).unwrap();
+    let out = net.nodes[1].on_sibling_text(&frame, NOW);
+    assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PostReceived { from: None, .. }))), "{out:?}");
+    assert!(!out.iter().any(|o| matches!(o, Output::Send(_))), "not announced again: {out:?}");
+    assert!(net.nodes[1].state().mempool().get(&tx_id).is_some());
+
+    let block = seal_header(net.nodes[0].template(NOW));
+    net.nodes[0].submit_mined(block.clone(), NOW).unwrap();
+    let frame = wire::encode(&Envelope::broadcast(Message::Block { block: block.clone() })).unwrap();
+    let out = net.nodes[1].on_sibling_text(&frame, NOW);
+    assert!(!out.iter().any(|o| matches!(o, Output::Send(_))), "not announced again: {out:?}");
+    assert_eq!(tip(&net.nodes[1]), block.hash());
+    assert!(net.nodes[1].state().mempool().get(&tx_id).is_none(), "the post is confirmed");
+
+    // Anything but a post or block for everyone is refused unread.
+    let asked = wire::encode(&Envelope::broadcast(Message::GetMempool {})).unwrap();
+    let addressed = wire::encode(&Envelope::to(PeerId(3), Message::Tx { tx: post("bob", 2) })).unwrap();
+    let from = wire::encode(&Envelope { from: Some(PeerId(3)), to: None, message: Message::Tx { tx: post("bob", 3) } })
+        .unwrap();
+    for text in [&asked, &addressed, &from, &"not json".to_owned()] {
+        let out = net.nodes[1].on_sibling_text(text, NOW);
+        assert!(matches!(out.as_slice(), [Output::Event(Event::BadMessage { .. })]), "{text}: {out:?}");
+    }
+    assert_eq!(net.nodes[1].state().mempool().len(), 0);
 }

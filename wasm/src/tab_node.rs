@@ -15,6 +15,8 @@
 //! {kind: "store", change: "pendingAdded", txId, bytes, own}   a pending post (bytes: Uint8Array); a tab keeps own ones
 //! {kind: "store", change: "pendingRemoved", txId, own}        a pending post left the mempool
 //! {kind: "send", text}                                        write text to the websocket as is
+//! {kind: "sibling", text}                                     hand text to this browser's other tabs (onSiblingText):
+//!                                                             a post written or block mined here, connected or not
 //! {kind: "templateStale"}                                     if mining, take a new template
 //! {kind: "event", event: {type, ...}}                         show or log (see core::driver::Event)
 //! {kind: "serveBlocks", to, hashes}                           read these blocks from storage (in order) and call sendBlocks(to, bytes[])
@@ -40,7 +42,7 @@ use tabchain_core::params::{Network, Params};
 use tabchain_core::post::Post;
 use tabchain_core::stamp::{DEFAULT_STAMP_FACTOR, Stamp, stamp_job};
 use tabchain_core::target::CompactTarget;
-use tabchain_core::wire::PeerId;
+use tabchain_core::wire::{self, Envelope, Message, PeerId};
 use wasm_bindgen::prelude::*;
 
 /// Templates kept for `foundNonce`; older ids are forgotten.
@@ -96,6 +98,9 @@ impl Serialize for Bytes<'_> {
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum JsOutput<'a> {
     Send {
+        text: &'a str,
+    },
+    Sibling {
         text: &'a str,
     },
     Store {
@@ -159,6 +164,16 @@ pub(crate) fn outputs_to_js(outputs: &[Output]) -> Result<Array, JsError> {
 }
 
 /// Sets `outputs` on a plain object made by [`to_js`].
+/// Appends `{kind: "sibling", text}` to `outputs`: `message` (a post written
+/// or block mined here) for the browser's other tabs, as the relay would carry
+/// it. Nothing when it cannot be encoded (the relay would not take it either).
+fn push_sibling(outputs: &Array, message: Message) -> Result<(), JsError> {
+    if let Ok(text) = wire::encode(&Envelope::broadcast(message)) {
+        outputs.push(&to_js(&JsOutput::Sibling { text: &text })?);
+    }
+    Ok(())
+}
+
 fn with_outputs(object: JsValue, outputs: &[Output]) -> Result<JsValue, JsError> {
     js_sys::Reflect::set(&object, &"outputs".into(), outputs_to_js(outputs)?.as_ref())
         .map_err(|_| JsError::new("cannot set outputs"))?;
@@ -421,6 +436,16 @@ impl TabNode {
         outputs_to_js(&outputs)
     }
 
+    /// One text frame from another tab of this browser (its `sibling` send,
+    /// over a `BroadcastChannel`): untrusted like a relay frame; only a post
+    /// or block for everyone is taken, and checked as if the relay had
+    /// brought it. Returns `Output[]`.
+    #[wasm_bindgen(js_name = onSiblingText)]
+    pub fn on_sibling_text(&mut self, text: &str, now_ms: f64) -> Result<Array, JsError> {
+        let outputs = self.node.on_sibling_text(text, ms(now_ms)?);
+        outputs_to_js(&outputs)
+    }
+
     /// The websocket closed: peers and the sync in flight are forgotten (the
     /// chain and the pending posts stay). Reconnect and feed the new `Welcome`.
     #[wasm_bindgen(js_name = onDisconnected)]
@@ -474,7 +499,8 @@ impl TabNode {
     /// (`bits` from `preparePost`, the `nonce` bigint a `Miner` found) go
     /// into the mempool as an own post, announced now if joined and again
     /// on every join until a block holds it. Returns `{txId, outputs}`; the
-    /// outputs include the own `pendingAdded` change to keep.
+    /// outputs include the own `pendingAdded` change to keep, and end with
+    /// the post for the browser's other tabs (`sibling`).
     ///
     /// Throws an `Error` saying why if the bytes are not a post, the stamp
     /// does not hold, or the mempool refuses the post.
@@ -483,8 +509,14 @@ impl TabNode {
         let now = ms(now_ms)?;
         let mut post = Post::from_bytes(post_bytes).map_err(|e| JsError::new(&format!("not a post: {e}")))?;
         post.stamp = Stamp { bits: CompactTarget(bits), nonce };
+        let tx = post.clone();
         let (tx_id, outputs) = self.node.submit_own_post(post, now).map_err(|e| JsError::new(&e.to_string()))?;
-        with_outputs(to_js(&PostResult { tx_id })?, &outputs)
+        let array = outputs_to_js(&outputs)?;
+        push_sibling(&array, Message::Tx { tx })?;
+        let object = to_js(&PostResult { tx_id })?;
+        js_sys::Reflect::set(&object, &"outputs".into(), array.as_ref())
+            .map_err(|_| JsError::new("cannot set outputs"))?;
+        Ok(object)
     }
 
     /// A mining job on the best tip with the oldest pending posts: `{id,
@@ -516,7 +548,8 @@ impl TabNode {
     }
 
     /// Submits template `id` with the `nonce` (a bigint, as `Miner.mineRange`
-    /// finds it): validated, stored and announced. Returns `Output[]`.
+    /// finds it): validated, stored and announced. Returns `Output[]`,
+    /// ending with the block for the browser's other tabs (`sibling`).
     ///
     /// Throws an `Error` if the id is unknown (or older than the last 8
     /// templates), the tip moved since the template (stale), or the block is
@@ -530,9 +563,11 @@ impl TabNode {
             })?;
         let mut block = self.templates[index].1.clone();
         block.header.nonce = nonce;
-        let outputs = self.node.submit_mined(block, now).map_err(|e| JsError::new(&e.to_string()))?;
+        let outputs = self.node.submit_mined(block.clone(), now).map_err(|e| JsError::new(&e.to_string()))?;
         self.templates.remove(index);
-        outputs_to_js(&outputs)
+        let array = outputs_to_js(&outputs)?;
+        push_sibling(&array, Message::Block { block })?;
+        Ok(array)
     }
 
     /// Height of the best tip.

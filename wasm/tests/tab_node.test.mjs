@@ -73,6 +73,7 @@ class Relay {
       else if (out.kind === 'store') keep(peer, out);
       else if (out.kind === 'event') peer.events.push(out.event);
       else if (out.kind === 'templateStale') peer.stale = (peer.stale || 0) + 1;
+      else if (out.kind === 'sibling') peer.siblingFrames = (peer.siblingFrames || 0) + 1;
       // Reads from storage, as the page does them (there: asynchronously).
       else if (out.kind === 'serveBlocks') {
         peer.served = (peer.served || 0) + 1;
@@ -145,7 +146,7 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
   // A posts; B gets it in its mempool.
   const { txId, outputs } = post(a.node, 'alice', 'hello from A', NOW, SECRET);
   assert.match(txId, /^[0-9a-f]{64}$/);
-  assert.deepEqual(outputs.map((o) => o.kind), ['store', 'send', 'templateStale'], 'kept before it is sent');
+  assert.deepEqual(outputs.map((o) => o.kind), ['store', 'send', 'templateStale', 'sibling'], 'kept before it is sent');
   assert.equal(outputs[0].change, 'pendingAdded');
   assert.equal(outputs[0].txId, txId);
   assert.equal(outputs[0].own, true);
@@ -279,7 +280,11 @@ test('a late node syncs from the relay and reports progress', () => {
   for (let i = 0; i < 30; i++) {
     const t = nodeA.template(NOW);
     const outputs = nodeA.foundNonce(t.id, mine(t), NOW);
-    assert.deepEqual(outputs.map((o) => o.kind), ['store', 'store', 'event', 'templateStale'], 'nothing sent before Welcome');
+    assert.deepEqual(
+      outputs.map((o) => o.kind),
+      ['store', 'store', 'event', 'templateStale', 'sibling'],
+      'nothing sent before Welcome (the other tabs hear it)',
+    );
   }
   const relay = new Relay('dev');
   const a = relay.connect(nodeA);
@@ -390,7 +395,7 @@ test('errors: bad posts, keys, templates, networks and frames', () => {
 test('own posts written offline are kept, restored and announced on joining', () => {
   const writer = new wasm.TabNode('dev', 'js-offline');
   const { txId, outputs } = post(writer, 'olga', 'written offline', NOW, SECRET);
-  assert.deepEqual(outputs.map((o) => o.kind), ['store', 'templateStale'], 'nothing sent before joining');
+  assert.deepEqual(outputs.map((o) => o.kind), ['store', 'templateStale', 'sibling'], 'nothing sent before joining');
   const kept = outputs[0].bytes;
   writer.free();
 
@@ -452,4 +457,34 @@ test('numbers past 2^53 from a peer make no call throw', () => {
   assert.doesNotThrow(() => node.status());
   assert.ok(node.peers().some((p) => p.height >= 2 ** 53));
   node.free();
+});
+
+test('tabs of one browser pass posts and blocks as sibling frames, without a relay', () => {
+  const a = new wasm.TabNode('dev', 'js-tab-a');
+  const b = new wasm.TabNode('dev', 'js-tab-b');
+  const sibling = (outputs) => outputs.filter((o) => o.kind === 'sibling').map((o) => o.text);
+  const { txId, outputs } = post(a, 'alice', 'from tab A', NOW, SECRET);
+  const [tx] = sibling(outputs);
+  assert.ok(tx.startsWith('{"type":"Tx"'), tx.slice(0, 40));
+  const heard = b.onSiblingText(tx, NOW);
+  assert.ok(heard.some((o) => o.kind === 'event' && o.event.type === 'postReceived' && o.event.from === null));
+  assert.ok(!heard.some((o) => o.kind === 'send' || o.kind === 'sibling'), 'not passed on again');
+  assert.deepEqual(b.pending().map((p) => p.txId), [txId]);
+
+  const t = b.template(NOW);
+  const [block] = sibling(b.foundNonce(t.id, mine(t), NOW));
+  const took = a.onSiblingText(block, NOW);
+  assert.ok(!took.some((o) => o.kind === 'send' || o.kind === 'sibling'), 'not passed on again');
+  assert.ok(took.some((o) => o.kind === 'store' && o.change === 'block'), 'kept like any block');
+  assert.equal(a.tip(), b.tip());
+  assert.ok(a.posts(10).some((p) => p.txId === txId));
+
+  // Only posts and blocks for everyone: relay news from a tab is refused.
+  const welcome = JSON.stringify({ type: 'Welcome', peer_id: 1, network: 'dev', chain_id: wasm.chainId('dev'), peers: [] });
+  const refused = a.onSiblingText(welcome, NOW);
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0].event.type, 'badMessage');
+  assert.equal(a.status().me, null);
+  a.free();
+  b.free();
 });

@@ -1,5 +1,7 @@
 // The mining panel: start/stop, the number of workers, and the hash rate,
-// blocks found by this tab, difficulty and expected time per block.
+// blocks found by this tab, difficulty and expected time per block. Start and
+// stop are the browser's: one tab of it mines (see mining-lock.js), and the
+// others say so.
 
 import { $, formatRate, formatDuration } from './dom.js';
 
@@ -10,10 +12,10 @@ export function mount(host) {
   $('mine-workers').max = String(navigator.hardwareConcurrency || 4);
   $('mine-workers').value = String(host.defaultWorkers);
   $('mine-toggle').addEventListener('click', () => {
-    host.setMining(!host.miners.enabled, workersWanted());
+    host.setMining(!host.mining.on, workersWanted());
   });
   $('mine-workers').addEventListener('change', () => {
-    if (host.miners.enabled) host.setMining(true, workersWanted());
+    if (host.mining.on) host.setMining(true, workersWanted());
   });
   // Mining started from window.tabchain.mine shows its worker count here too.
   host.addEventListener('workers', (event) => {
@@ -24,9 +26,9 @@ export function mount(host) {
 /** Shows whether the tab mines, how fast, and how long a block should take. */
 export function render({ host, node, status }) {
   if (!node) return;
-  $('mine-toggle').textContent = host.miners.enabled ? 'Stop mining' : 'Start mining';
+  $('mine-toggle').textContent = host.mining.on || host.miners.enabled ? 'Stop mining' : 'Start mining';
   const rate = host.hashrate();
-  $('mine-rate').textContent = formatRate(rate);
+  $('mine-rate').textContent = host.mining.elsewhere ? 'mining in another tab' : formatRate(rate);
   $('mine-found').textContent = String(host.mined);
   $('mine-difficulty').textContent = status.expectedHashes ? Math.round(status.expectedHashes).toLocaleString() : '–';
   $('mine-eta').textContent = rate > 0 ? formatDuration(status.expectedHashes / rate) : '–';

@@ -181,6 +181,26 @@ impl Driver {
         }
     }
 
+    /// One text frame from another tab of the same browser (a sibling, over
+    /// its `BroadcastChannel`): only a `Tx` or `Block` meant for everyone
+    /// (no `from`, no `to`: a post or block it wrote or mined, encoded as a
+    /// broadcast, whether or not it is connected) is
+    /// taken, and checked exactly as if the relay had brought it; anything
+    /// else gives one [`Event::BadMessage`] and changes nothing. Nothing
+    /// taken here is announced again: the tab that sent it told the relay.
+    pub fn on_sibling_text(&mut self, text: &str, now_ms: u64) -> Vec<Output> {
+        let envelope = match wire::decode(text) {
+            Ok(envelope) => envelope,
+            Err(e) => return vec![Output::Event(Event::BadMessage { reason: format!("from another tab: {e}") })],
+        };
+        let shared = matches!(envelope.message, Message::Tx { .. } | Message::Block { .. });
+        if !shared || envelope.from.is_some() || envelope.to.is_some() {
+            let reason = format!("{} from another tab: only posts and blocks for everyone", envelope.message.kind());
+            return vec![Output::Event(Event::BadMessage { reason })];
+        }
+        self.on_envelope(envelope, now_ms)
+    }
+
     /// One decoded message from the relay (what [`Driver::on_text`] does
     /// after decoding; for hosts that decode frames themselves).
     pub fn on_envelope(&mut self, envelope: Envelope, now_ms: u64) -> Vec<Output> {
