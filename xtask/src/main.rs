@@ -279,9 +279,9 @@ const PRECOMPRESSED: [&str; 2] = ["wasm", "js"];
 const BUILD_ID_FILE: &str = "build-id.js";
 
 /// Writes a `.br` (quality 11) and a `.gz` (level 9) copy of each `.wasm`
-/// and `.js` file in `dir`, after removing every old one: the relay serves
-/// them instead of the file to a browser that accepts the encoding, so none
-/// may outlive a build.
+/// and `.js` file in `dir` but the build id, after removing every old one:
+/// the relay serves them instead of the file to a browser that accepts the
+/// encoding, so none may outlive a build.
 fn precompress(dir: &Path) -> Result<()> {
     use std::io::Write as _;
     let mut files = Vec::new();
@@ -291,6 +291,8 @@ fn precompress(dir: &Path) -> Result<()> {
             Some("br" | "gz") => {
                 std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             }
+            // The build id is rewritten by itself (tests do too): no copy to go stale.
+            _ if path.file_name().is_some_and(|n| n == BUILD_ID_FILE) => {}
             Some(ext) if PRECOMPRESSED.contains(&ext) => files.push(path),
             _ => {}
         }
