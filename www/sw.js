@@ -10,7 +10,7 @@
 
 try {
   importScripts('./pkg/build-id.js');
-} catch (err) {
+} catch {
   // A www/ not built by xtask: one cache for whatever it serves.
   self.TABCHAIN_BUILD = 'unversioned';
 }
