@@ -17,7 +17,8 @@ import { chromium } from 'playwright-core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RELAY_BIN = process.env.TABCHAIN_RELAY_BIN || join(ROOT, 'target/debug/tabchain-relay');
-const WWW = process.env.TABCHAIN_WWW || join(ROOT, 'www');
+/** The web app the relays serve (with the built wasm). */
+export const WWW = process.env.TABCHAIN_WWW || join(ROOT, 'www');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const NATS_SERVER = process.env.TABCHAIN_NATS_SERVER || '/usr/sbin/nats-server';
 const CHROMIUM_ARGS = [
@@ -38,18 +39,20 @@ function exited(child) {
 
 /**
  * A relay child process on 127.0.0.1 (port 0 picks one; `restart` reuses it).
- * `args` go on its command line, e.g. `['--cluster', broker.url, '--relay-name', 'one']`.
+ * `args` go on its command line, e.g. `['--cluster', broker.url, '--relay-name', 'one']`;
+ * it serves `www` (default: TABCHAIN_WWW).
  */
 export class Relay {
-  constructor(args = []) {
+  constructor(args = [], { www = WWW } = {}) {
     this.args = args;
+    this.www = www;
     this.child = null;
     this.url = null;
     this.port = 0;
   }
 
-  static async start(args = []) {
-    const relay = new Relay(args);
+  static async start(args = [], options = {}) {
+    const relay = new Relay(args, options);
     await relay.spawn(0);
     return relay;
   }
@@ -58,7 +61,7 @@ export class Relay {
     return new Promise((resolve, reject) => {
       const child = spawn(
         RELAY_BIN,
-        ['--listen', `127.0.0.1:${port}`, '--www', WWW, '--network', 'dev', ...this.args],
+        ['--listen', `127.0.0.1:${port}`, '--www', this.www, '--network', 'dev', ...this.args],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } },
       );
       this.child = child;

@@ -2,8 +2,19 @@
 // and restores its chain from IndexedDB even when the relay, which serves the
 // page, is down. Network first, so a running relay always serves the newest
 // files; the cache only answers when the network cannot.
+//
+// The cache is named after the build (pkg/build-id.js, written by `cargo xtask
+// build-wasm`): the browser checks this script and the ones it imports on
+// every navigation, so a new build installs a new worker, which fills a cache
+// of its own with the whole shell and, once active, deletes the old one.
 
-const CACHE = 'tabchain-shell-v5';
+try {
+  importScripts('./pkg/build-id.js');
+} catch {
+  // A www/ not built by xtask: one cache for whatever it serves.
+  self.TABCHAIN_BUILD = 'unversioned';
+}
+const CACHE = `tabchain-shell-${self.TABCHAIN_BUILD}`;
 const SHELL = [
   './',
   './index.html',

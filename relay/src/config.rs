@@ -258,6 +258,14 @@ pub struct Config {
     /// kind), and blocks whose chain work the relay remembers.
     #[arg(skip = 16_384_usize)]
     pub seen_ids: usize,
+    /// Serve the web app uncompressed: no precompressed files, no
+    /// compression on the fly (for a proxy in front that compresses, or to
+    /// measure what compression saves).
+    #[arg(
+        long,
+        help = "Serve the web app uncompressed (by default: www/pkg's precompressed .br/.gz files and Brotli/gzip on the fly for the rest, as the browser accepts)"
+    )]
+    pub no_compression: bool,
     /// NATS broker of the relay cluster to join; `None`: the relay runs alone.
     #[arg(
         long,

@@ -39,6 +39,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -64,6 +65,11 @@ use tower_layer::Layer as _;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
 worker-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; \
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// `Cache-Control` of the web app's files: a browser may keep them but asks
+/// the relay each time (`If-Modified-Since`, answered `304` when unchanged),
+/// so a page never mixes the scripts of one build with the wasm of another.
+pub const STATIC_CACHE_CONTROL: &str = "no-cache";
 
 /// A running relay's shared state; cheap to clone.
 #[derive(Clone)]
@@ -222,11 +228,11 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
 }
 
 /// The relay's routes: `/ws`, `/healthz`, `/metrics`, `/api/peers`, and the
-/// web app from `config.www` (`.wasm` as `application/wasm`), all with a
-/// strict [`CONTENT_SECURITY_POLICY`]. `/ws` needs each request's
+/// web app from `config.www` ([`static_files`]), all with a strict
+/// [`CONTENT_SECURITY_POLICY`]. `/ws` needs each request's
 /// `ConnectInfo<SocketAddr>` (as [`start`] serves it).
 pub fn app(relay: Relay) -> Router {
-    let static_files = ServeDir::new(&relay.hub.config.www).append_index_html_on_directories(true);
+    let static_files = static_files(&relay.hub.config);
     let policy_of = relay.clone();
     Router::new()
         .route("/ws", get(connection::upgrade))
@@ -245,6 +251,33 @@ pub fn app(relay: Relay) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(relay)
+}
+
+/// The web app's files from `config.www` (`.wasm` as `application/wasm`),
+/// each with [`STATIC_CACHE_CONTROL`] and `Last-Modified` (a request with
+/// `If-Modified-Since` gets `304` when the file is unchanged). Unless
+/// `config.no_compression`, compressed as the browser accepts: a file's
+/// precompressed `.br` or `.gz` sibling when there is one (`cargo xtask
+/// build-wasm` writes them for `pkg/`, the wasm above all), else Brotli
+/// (quality 4) or gzip (level 6) on the fly; `Vary: Accept-Encoding` either
+/// way. Only these routes: the websocket and `/metrics` are never compressed.
+fn static_files(config: &Config) -> Router {
+    let compress = !config.no_compression;
+    let mut files = ServeDir::new(&config.www).append_index_html_on_directories(true);
+    if compress {
+        files = files.precompressed_br().precompressed_gzip();
+    }
+    // Default quality: Brotli 4 and gzip 6, fast enough for the page's
+    // scripts (the wasm comes precompressed). Off: it passes files through.
+    let compression = CompressionLayer::new().br(compress).gzip(compress).no_deflate().no_zstd();
+    Router::new()
+        .fallback_service(files)
+        .layer(compression)
+        .layer(SetResponseHeaderLayer::if_not_present(header::VARY, HeaderValue::from_static("accept-encoding")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(STATIC_CACHE_CONTROL),
+        ))
 }
 
 /// [`CONTENT_SECURITY_POLICY`], and in a cluster the other relays'

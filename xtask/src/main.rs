@@ -130,6 +130,8 @@ enum BenchSuite {
     Join,
     /// Native node: mining threads, `/chain` latency, sync through the relay.
     Node,
+    /// Page load: bytes over the network, navigation to ready() and to the first hash, cold and warm, compressed or not.
+    Page,
 }
 
 fn main() -> ExitCode {
@@ -257,6 +259,10 @@ fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
         .generate(&out_dir)
         .with_context(|| format!("generating JS bindings for {}", input.display()))?;
 
+    precompress(&out_dir)?;
+    let build = write_build_id(&root.join("www"))?;
+    println!("xtask: build {build} (www/pkg/{BUILD_ID_FILE}, the service worker's cache name)");
+
     let wasm_out = out_dir.join(format!("{WASM_ARTIFACT}_bg.wasm"));
     let size = std::fs::metadata(&wasm_out).with_context(|| format!("reading {}", wasm_out.display()))?.len();
     println!(
@@ -265,6 +271,91 @@ fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
     );
     println!("xtask: {WASM_ARTIFACT}_bg.wasm is {size} bytes ({:.1} KiB)", size as f64 / 1024.0);
     Ok(wasm_out)
+}
+
+/// Extensions of the `www/pkg` files the relay serves precompressed.
+const PRECOMPRESSED: [&str; 2] = ["wasm", "js"];
+/// The script in `www/pkg` naming the build, which `www/sw.js` imports.
+const BUILD_ID_FILE: &str = "build-id.js";
+
+/// Writes a `.br` (quality 11) and a `.gz` (level 9) copy of each `.wasm`
+/// and `.js` file in `dir` but the build id, after removing every old one:
+/// the relay serves them instead of the file to a browser that accepts the
+/// encoding, so none may outlive a build.
+fn precompress(dir: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("br" | "gz") => {
+                std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            }
+            // The build id is rewritten by itself (tests do too): no copy to go stale.
+            _ if path.file_name().is_some_and(|n| n == BUILD_ID_FILE) => {}
+            Some(ext) if PRECOMPRESSED.contains(&ext) => files.push(path),
+            _ => {}
+        }
+    }
+    files.sort();
+    for path in files {
+        let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut br = Vec::new();
+        let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 22, ..Default::default() };
+        brotli::BrotliCompress(&mut data.as_slice(), &mut br, &params)
+            .with_context(|| format!("compressing {} with Brotli", path.display()))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&data).with_context(|| format!("compressing {} with gzip", path.display()))?;
+        let gz = gz.finish().with_context(|| format!("compressing {} with gzip", path.display()))?;
+        for (ext, bytes) in [("br", &br), ("gz", &gz)] {
+            let mut name = path.clone().into_os_string();
+            name.push(format!(".{ext}"));
+            std::fs::write(&name, bytes).with_context(|| format!("writing {}", Path::new(&name).display()))?;
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        println!("xtask: {name}: {} bytes, {} as .br, {} as .gz", data.len(), br.len(), gz.len());
+    }
+    Ok(())
+}
+
+/// Writes `www/pkg/build-id.js`, `self.TABCHAIN_BUILD = '<id>';`, the id
+/// being the start of a SHA-256 of every file of `www` (names and contents;
+/// not the precompressed copies, nor this file) and returns the id. The
+/// service worker imports it and names its cache after it, so a new build is
+/// a new worker whose cache replaces the old one whole.
+fn write_build_id(www: &Path) -> Result<String> {
+    use sha2::Digest as _;
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+            let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+            if path.is_dir() {
+                walk(&path, files)?;
+            } else {
+                files.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(www, &mut files)?;
+    let out = www.join("pkg").join(BUILD_ID_FILE);
+    files.retain(|p| *p != out && !matches!(p.extension().and_then(|e| e.to_str()), Some("br" | "gz")));
+    files.sort();
+    let mut hash = sha2::Sha256::new();
+    for path in &files {
+        let name = path.strip_prefix(www).unwrap_or(path).to_string_lossy().replace('\\', "/");
+        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        hash.update((name.len() as u64).to_le_bytes());
+        hash.update(name.as_bytes());
+        hash.update((data.len() as u64).to_le_bytes());
+        hash.update(&data);
+    }
+    let id: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let script = format!(
+        "// Written by `cargo xtask build-wasm`: this build of www/, for the service worker's cache name.\nself.TABCHAIN_BUILD = '{id}';\n"
+    );
+    std::fs::write(&out, script).with_context(|| format!("writing {}", out.display()))?;
+    Ok(id)
 }
 
 /// Builds what `serve` and `cluster` run: the release wasm the relay serves,
@@ -544,6 +635,7 @@ fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
         BenchSuite::Wasm => bench_wasm(root, args),
         BenchSuite::Join => bench_join(root, args),
         BenchSuite::Node => run(cargo_cmd(root).args(["bench", "-p", "tabchain-node"]).args(args), "node benchmarks"),
+        BenchSuite::Page => bench_page(root, args),
     }
 }
 
@@ -634,6 +726,28 @@ fn bench_join(root: &Path, args: &[String]) -> Result<()> {
             .env("TABCHAIN_WWW", root.join("www"))
             .env("CHROMIUM", "/usr/bin/chromium"),
         "join benchmark",
+    )
+}
+
+/// Builds the release wasm (with its precompressed copies) and relay, then
+/// runs `e2e/bench-page.mjs`: a tab in headless Chromium loading the app cold
+/// and warm from a relay that compresses and from one that does not, with
+/// the bytes over the network and the times to ready() and to the first hash.
+/// `args` go to the script (`--runs`).
+fn bench_page(root: &Path, args: &[String]) -> Result<()> {
+    let e2e = ensure_browser_tools(root, &["playwright-core"])?;
+    build_wasm(root, true)?;
+    run(cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay"]), "building the relay")?;
+    let relay = target_dir(root)?.join("release").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
+    run(
+        Command::new("node")
+            .current_dir(&e2e)
+            .arg("bench-page.mjs")
+            .args(args)
+            .env("TABCHAIN_RELAY_BIN", relay)
+            .env("TABCHAIN_WWW", root.join("www"))
+            .env("CHROMIUM", "/usr/bin/chromium"),
+        "page load benchmark",
     )
 }
 
