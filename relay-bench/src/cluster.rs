@@ -40,7 +40,7 @@ use crate::load::{self, Announce, Clients, Shared};
 use crate::proc::{cpu_seconds, peak_rss_bytes};
 use crate::{
     Measurement, Scratch, Server, Settings, check_settings, latency_phase, mb, measure, mine, percentile_ms,
-    print_machine, print_settings, raise_nofile, rate, relay_command, saturation_phase,
+    print_machine, print_settings, raise_nofile, rate, relay_command, saturation_phase, write_warnings,
 };
 
 /// How long an HTTP request to a relay or the broker may take.
@@ -591,18 +591,7 @@ impl fmt::Display for ClusterMeasurement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = |(p50, p99): (f64, f64)| format!("p50 {p50:>6.2} ms   p99 {p99:>6.2} ms");
         write!(f, "  {:<12} {:>7} deliveries/s   {}", "cluster", rate(self.deliveries_per_sec), ms(self.all))?;
-        if self.disconnects > 0 {
-            write!(f, "   {} DISCONNECTED (result invalid)", self.disconnects)?;
-        }
-        if self.receipts as u64 != self.expected_receipts {
-            write!(f, "   latency receipts {}/{}", self.receipts, self.expected_receipts)?;
-        }
-        if self.lost > 0 {
-            write!(f, "   {} deliveries lost", self.lost)?;
-        }
-        if self.wrapped {
-            write!(f, "   (block pool exhausted: blocks repeated; raise --blocks)")?;
-        }
+        write_warnings(f, self.disconnects, (self.receipts, self.expected_receipts), self.lost, self.wrapped)?;
         writeln!(f)?;
         writeln!(
             f,

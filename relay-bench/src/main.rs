@@ -552,23 +552,36 @@ impl fmt::Display for Measurement {
             self.cpu_us_per_delivery,
             self.clients_cpu_us_per_delivery
         )?;
-        if self.disconnects > 0 {
-            write!(f, "   {} DISCONNECTED (result invalid)", self.disconnects)?;
-        }
-        if self.receipts as u64 != self.expected_receipts {
-            write!(f, "   latency receipts {}/{}", self.receipts, self.expected_receipts)?;
-        }
-        if self.lost > 0 {
-            write!(f, "   {} deliveries lost", self.lost)?;
-        }
-        if self.wrapped {
-            write!(f, "   (block pool exhausted: blocks repeated; raise --blocks)")?;
-        }
+        write_warnings(f, self.disconnects, (self.receipts, self.expected_receipts), self.lost, self.wrapped)?;
         Ok(())
     }
 }
 
 /// `1.23 M` style.
+/// What makes a measurement suspect, after its numbers: disconnections,
+/// latency receipts missing, deliveries lost, blocks repeated.
+fn write_warnings(
+    f: &mut fmt::Formatter<'_>,
+    disconnects: u64,
+    (receipts, expected_receipts): (usize, u64),
+    lost: u64,
+    wrapped: bool,
+) -> fmt::Result {
+    if disconnects > 0 {
+        write!(f, "   {disconnects} DISCONNECTED (result invalid)")?;
+    }
+    if receipts as u64 != expected_receipts {
+        write!(f, "   latency receipts {receipts}/{expected_receipts}")?;
+    }
+    if lost > 0 {
+        write!(f, "   {lost} deliveries lost")?;
+    }
+    if wrapped {
+        write!(f, "   (block pool exhausted: blocks repeated; raise --blocks)")?;
+    }
+    Ok(())
+}
+
 fn rate(per_sec: f64) -> String {
     if per_sec >= 1e6 { format!("{:.2} M", per_sec / 1e6) } else { format!("{:.0} k", per_sec / 1e3) }
 }

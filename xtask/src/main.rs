@@ -713,20 +713,7 @@ fn bench_wasm(root: &Path, args: &[String]) -> Result<()> {
 /// time, the wasm memory and the IndexedDB bytes. `args` go to the script
 /// (`--blocks`, `--posts`, `--post-chars`, `--runs`).
 fn bench_join(root: &Path, args: &[String]) -> Result<()> {
-    let e2e = ensure_browser_tools(root, &["playwright-core"])?;
-    build_wasm(root, true)?;
-    run(cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay"]), "building the relay")?;
-    let relay = target_dir(root)?.join("release").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
-    run(
-        Command::new("node")
-            .current_dir(&e2e)
-            .arg("bench-join.mjs")
-            .args(args)
-            .env("TABCHAIN_RELAY_BIN", relay)
-            .env("TABCHAIN_WWW", root.join("www"))
-            .env("CHROMIUM", "/usr/bin/chromium"),
-        "join benchmark",
-    )
+    bench_browser_script(root, "bench-join.mjs", args, "join benchmark")
 }
 
 /// Builds the release wasm (with its precompressed copies) and relay, then
@@ -735,6 +722,12 @@ fn bench_join(root: &Path, args: &[String]) -> Result<()> {
 /// the bytes over the network and the times to ready() and to the first hash.
 /// `args` go to the script (`--runs`).
 fn bench_page(root: &Path, args: &[String]) -> Result<()> {
+    bench_browser_script(root, "bench-page.mjs", args, "page load benchmark")
+}
+
+/// Builds the release wasm and relay, then runs the e2e benchmark `script`
+/// with `args` against them in headless Chromium.
+fn bench_browser_script(root: &Path, script: &str, args: &[String], what: &str) -> Result<()> {
     let e2e = ensure_browser_tools(root, &["playwright-core"])?;
     build_wasm(root, true)?;
     run(cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay"]), "building the relay")?;
@@ -742,12 +735,12 @@ fn bench_page(root: &Path, args: &[String]) -> Result<()> {
     run(
         Command::new("node")
             .current_dir(&e2e)
-            .arg("bench-page.mjs")
+            .arg(script)
             .args(args)
             .env("TABCHAIN_RELAY_BIN", relay)
             .env("TABCHAIN_WWW", root.join("www"))
             .env("CHROMIUM", "/usr/bin/chromium"),
-        "page load benchmark",
+        what,
     )
 }
 
