@@ -499,6 +499,8 @@ impl Hub {
     pub fn broadcast(&self, except: PeerId, envelope: &Envelope) {
         let Some(text) = Self::encode(envelope) else { return };
         self.fan_out_text(&text, envelope.message.kind_index(), |peer| peer.id != except && peer.is_joined());
+        // Alone, nothing more: the id (a hash) is worked out only for the cluster.
+        let Some(cluster) = &self.cluster else { return };
         let id = match &envelope.message {
             Message::Tx { tx } => BroadcastId::Tx(tx.txid()),
             Message::Block { block } => BroadcastId::Block {
@@ -508,9 +510,7 @@ impl Hub {
             },
             _ => return,
         };
-        if let Some(cluster) = &self.cluster {
-            cluster.broadcast(&text, id);
-        }
+        cluster.broadcast(&text, id);
     }
 
     /// A post or block another relay of the cluster broadcast (checked
