@@ -4,6 +4,7 @@
 //! is spawned with [`std::process::Command`] from the workspace root and its
 //! exit status is checked; failures carry context about which step failed.
 
+mod bench;
 mod cluster;
 mod fuzz;
 
@@ -93,8 +94,8 @@ enum Cmd {
     /// Run benchmarks.
     Bench {
         /// Which benchmark suite to run.
-        #[arg(value_enum, default_value_t = BenchSuite::Core)]
-        suite: BenchSuite,
+        #[arg(value_enum, default_value_t = bench::BenchSuite::Core)]
+        suite: bench::BenchSuite,
         /// Extra arguments passed to the benchmark binary (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -114,24 +115,6 @@ impl Network {
             Network::Dev => "dev",
         }
     }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BenchSuite {
-    /// `cargo bench -p tabchain-core`.
-    Core,
-    /// Relay fan-out benchmark: `tabchain-relay` against two bare fan-out servers.
-    Relay,
-    /// Relay cluster: one relay against three relays on one NATS broker, with the same 1,000 clients.
-    Cluster,
-    /// Browser mining speed: www/miner.js workers in headless Chromium against native `sha2` and hash-wasm.
-    Wasm,
-    /// A new tab joining a 10,000-block chain: time, wasm memory and IndexedDB bytes per 1,000 blocks.
-    Join,
-    /// Native node: mining threads, `/chain` latency, sync through the relay.
-    Node,
-    /// Page load: bytes over the network, navigation to ready() and to the first hash, cold and warm, compressed or not.
-    Page,
 }
 
 fn main() -> ExitCode {
@@ -157,7 +140,7 @@ fn run_cmd(cmd: Cmd) -> Result<()> {
         }
         Cmd::Test => test(&root),
         Cmd::Fuzz { target, secs } => fuzz::fuzz(&root, target.as_deref(), secs),
-        Cmd::Bench { suite, args } => bench(&root, suite, &args),
+        Cmd::Bench { suite, args } => bench::bench(&root, suite, &args),
     }
 }
 
@@ -525,7 +508,7 @@ fn ensure_browser_tools(root: &Path, packages: &[&str]) -> Result<PathBuf> {
 fn browser_e2e(root: &Path) -> Result<()> {
     let e2e = ensure_browser_tools(root, &["playwright-core", "axe-core"])?;
     run(cargo_cmd(root).args(["build", "-p", "tabchain-relay"]), "building the relay for the e2e tests")?;
-    let relay = target_dir(root)?.join("debug").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
+    let relay = exe(&target_dir(root)?.join("debug"), "tabchain-relay");
     let files = test_files(&e2e)?;
     run(
         Command::new("node")
@@ -615,132 +598,6 @@ fn ensure_node() -> Result<()> {
             .args(["install", "-y", "--no-install-recommends", "nodejs"])
             .env("DEBIAN_FRONTEND", "noninteractive"),
         "apt-get install nodejs",
-    )
-}
-
-/// Runs one benchmark suite.
-fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
-    match suite {
-        BenchSuite::Core => {
-            let mut cmd = cargo_cmd(root);
-            cmd.args(["bench", "-p", "tabchain-core"]);
-            if !args.is_empty() {
-                cmd.arg("--").args(args);
-            }
-            run(&mut cmd, "core benchmarks")
-        }
-        BenchSuite::Relay => bench_relay(root, args),
-        BenchSuite::Cluster => bench_cluster(root, args),
-        // Add these as their benchmarks get written.
-        BenchSuite::Wasm => bench_wasm(root, args),
-        BenchSuite::Join => bench_join(root, args),
-        BenchSuite::Node => run(cargo_cmd(root).args(["bench", "-p", "tabchain-node"]).args(args), "node benchmarks"),
-        BenchSuite::Page => bench_page(root, args),
-    }
-}
-
-/// Builds the relay and its benchmark (release) and runs the benchmark on the
-/// relay binary, passing `args` through.
-fn bench_relay(root: &Path, args: &[String]) -> Result<()> {
-    run(
-        cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay", "-p", "tabchain-relay-bench"]),
-        "building the relay and its benchmark",
-    )?;
-    let bin = target_dir(root)?.join("release");
-    let exe = |name: &str| bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    run(
-        Command::new(exe("tabchain-relay-bench"))
-            .current_dir(root)
-            .arg("--relay")
-            .arg(exe("tabchain-relay"))
-            .args(args),
-        "relay benchmark",
-    )
-}
-
-/// Builds the relay and its benchmark (release), installs Debian's
-/// nats-server when it is missing, and runs `tabchain-relay-bench cluster` on
-/// the relay binary and the broker, passing `args` through.
-fn bench_cluster(root: &Path, args: &[String]) -> Result<()> {
-    let nats = ensure_nats_server()?;
-    run(
-        cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay", "-p", "tabchain-relay-bench"]),
-        "building the relay and its benchmark",
-    )?;
-    let bin = target_dir(root)?.join("release");
-    let exe = |name: &str| bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    run(
-        Command::new(exe("tabchain-relay-bench"))
-            .current_dir(root)
-            .arg("cluster")
-            .arg("--relay")
-            .arg(exe("tabchain-relay"))
-            .arg("--nats-server")
-            .arg(nats)
-            .args(args),
-        "relay cluster benchmark",
-    )
-}
-
-/// Builds the release wasm and `core/examples/hashrate.rs` (release), then runs
-/// `e2e/bench-wasm.mjs`: the www/miner.js workers' hash rate in headless
-/// Chromium with 1 and 2 workers, native `sha2` full-header hashing on one
-/// thread and hash-wasm, in the same run. `args` go to the script
-/// (`--secs`, `--warmup-secs`, `--hash-wasm-secs`, `--native-secs`, `--runs`).
-fn bench_wasm(root: &Path, args: &[String]) -> Result<()> {
-    let e2e = ensure_browser_tools(root, &["playwright-core", "hash-wasm"])?;
-    build_wasm(root, true)?;
-    run(
-        cargo_cmd(root).args(["build", "--release", "-p", "tabchain-core", "--example", "hashrate"]),
-        "building the native hash-rate example",
-    )?;
-    let hashrate =
-        target_dir(root)?.join("release").join("examples").join(format!("hashrate{}", std::env::consts::EXE_SUFFIX));
-    run(
-        Command::new("node")
-            .current_dir(&e2e)
-            .arg("bench-wasm.mjs")
-            .args(args)
-            .env("TABCHAIN_HASHRATE_BIN", hashrate)
-            .env("TABCHAIN_WWW", root.join("www"))
-            .env("CHROMIUM", "/usr/bin/chromium"),
-        "wasm benchmark",
-    )
-}
-
-/// Builds the release wasm and relay, then runs `e2e/bench-join.mjs`: fresh
-/// tabs in headless Chromium joining a chain a seeder page built, with the
-/// time, the wasm memory and the IndexedDB bytes. `args` go to the script
-/// (`--blocks`, `--posts`, `--post-chars`, `--runs`).
-fn bench_join(root: &Path, args: &[String]) -> Result<()> {
-    bench_browser_script(root, "bench-join.mjs", args, "join benchmark")
-}
-
-/// Builds the release wasm (with its precompressed copies) and relay, then
-/// runs `e2e/bench-page.mjs`: a tab in headless Chromium loading the app cold
-/// and warm from a relay that compresses and from one that does not, with
-/// the bytes over the network and the times to ready() and to the first hash.
-/// `args` go to the script (`--runs`).
-fn bench_page(root: &Path, args: &[String]) -> Result<()> {
-    bench_browser_script(root, "bench-page.mjs", args, "page load benchmark")
-}
-
-/// Builds the release wasm and relay, then runs the e2e benchmark `script`
-/// with `args` against them in headless Chromium.
-fn bench_browser_script(root: &Path, script: &str, args: &[String], what: &str) -> Result<()> {
-    let e2e = ensure_browser_tools(root, &["playwright-core"])?;
-    build_wasm(root, true)?;
-    run(cargo_cmd(root).args(["build", "--release", "-p", "tabchain-relay"]), "building the relay")?;
-    let relay = target_dir(root)?.join("release").join(format!("tabchain-relay{}", std::env::consts::EXE_SUFFIX));
-    run(
-        Command::new("node")
-            .current_dir(&e2e)
-            .arg(script)
-            .args(args)
-            .env("TABCHAIN_RELAY_BIN", relay)
-            .env("TABCHAIN_WWW", root.join("www"))
-            .env("CHROMIUM", "/usr/bin/chromium"),
-        what,
     )
 }
 
