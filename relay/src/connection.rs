@@ -28,10 +28,11 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite;
 
 use crate::Relay;
-use crate::hub::{Hub, KnownBlock, Peer, Slot, Status, is_answer};
+use crate::hub::{Hub, Peer, Slot, Status, is_answer};
 use crate::metrics::{DisconnectReason, DropReason, RefusedReason};
 use crate::ratelimit::PeerLimiter;
 use crate::score::Score;
+use crate::seen::KnownBlock;
 
 /// Bytes tungstenite gathers before writing to the socket: large enough that
 /// a batch of announcements goes out in a few syscalls, small enough that a

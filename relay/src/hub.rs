@@ -7,18 +7,15 @@
 //! and a receiver whose queue is full is kicked instead of slowing anyone.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
-use lru::LruCache;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use serde::Serialize;
 use tabchain_core::block::Block;
 use tabchain_core::hash::{BlockHash, TxId};
-use tabchain_core::invalid::{InvalidBlocks, MAX_INVALID_BLOCKS};
 use tabchain_core::params::Params;
 use tabchain_core::target::Work;
 use tabchain_core::validate::BlockError;
@@ -29,6 +26,8 @@ use crate::budget::BroadcastBudget;
 use crate::cluster::{BroadcastId, Cluster, PeerStatus};
 use crate::config::Config;
 use crate::metrics::{DisconnectReason, DropReason, Metrics};
+use crate::seen::KnownBlock;
+use crate::seen::Seen;
 
 /// What a peer said about its chain in `Hello`, updated by the blocks it announces.
 #[derive(Clone, Debug)]
@@ -158,37 +157,6 @@ impl Drop for Slot {
     }
 }
 
-/// Recently seen ids: to drop duplicates and to work out chain work, and
-/// the blocks that failed the relay's checks for good.
-///
-/// The duplicate filter holds only blocks broadcast (each paid for with
-/// proof of work, the sender's rate limit and its share of the broadcast
-/// budget): never the hashes peers merely claim in `Hello`, nor blocks
-/// passing through in sync answers, either of which could push every
-/// announced block out. Chain work is kept apart, and only ever worked out
-/// from genesis's through blocks that passed the checks.
-struct Seen {
-    /// Blocks already broadcast.
-    announced: LruCache<BlockHash, ()>,
-    /// Cumulative work of the chain each block ends, where the relay
-    /// worked it out.
-    work: LruCache<BlockHash, Work>,
-    txs: LruCache<TxId, ()>,
-    invalid: InvalidBlocks,
-}
-
-/// What the relay already knows of a block it is sent, from one lookup
-/// before any check ([`Hub::known_block`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum KnownBlock {
-    /// Nothing that spares a check.
-    New,
-    /// Already broadcast (and checked then).
-    Announced,
-    /// It or its parent failed the checks for good.
-    Invalid(BlockError),
-}
-
 /// Whether a message of type `kind` ([`Message::kind`]) asks its receiver
 /// for an answer.
 fn is_request(kind: &str) -> bool {
@@ -233,9 +201,6 @@ pub(crate) struct Hub {
     pub chain_id: BlockHash,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
-    /// Work of the genesis block: where every chain work the relay works
-    /// out starts.
-    genesis_work: Work,
     peers: RwLock<HashMap<PeerId, Arc<Peer>>>,
     seen: Mutex<Seen>,
     broadcasts: BroadcastBudget,
@@ -250,20 +215,14 @@ impl Hub {
     /// A hub for a validated `config`, alone or in `cluster`.
     pub fn new(config: Config, cluster: Option<Arc<Cluster>>) -> Self {
         let params = Params::for_network(config.network);
-        let seen_ids = NonZeroUsize::new(config.seen_ids).unwrap_or(NonZeroUsize::MIN);
         let genesis_work = params.genesis().header.bits.to_target().map_or(Work::ZERO, |target| target.work());
+        let chain_id = params.chain_id();
         Self {
-            chain_id: params.chain_id(),
-            genesis_work,
+            chain_id,
             params,
             metrics: Metrics::default(),
             peers: RwLock::new(HashMap::new()),
-            seen: Mutex::new(Seen {
-                announced: LruCache::new(seen_ids),
-                work: LruCache::new(seen_ids),
-                txs: LruCache::new(seen_ids),
-                invalid: InvalidBlocks::new(MAX_INVALID_BLOCKS),
-            }),
+            seen: Mutex::new(Seen::new(config.seen_ids, chain_id, genesis_work)),
             broadcasts: BroadcastBudget::new(&config.broadcast, Instant::now()),
             next_id: AtomicU64::new(1),
             slots: AtomicUsize::new(0),
@@ -361,23 +320,6 @@ impl Hub {
         }
     }
 
-    /// The chain work up to `hash` if the relay worked it out (from genesis
-    /// through blocks it checked).
-    fn known_work(&self, seen: &Seen, hash: &BlockHash) -> Option<Work> {
-        if *hash == self.chain_id { Some(self.genesis_work) } else { seen.work.peek(hash).copied() }
-    }
-
-    /// The chain work up to a block on `prev` proving `block_work`, worked
-    /// out and remembered if the relay knows `prev`'s.
-    fn learn_work(&self, seen: &mut Seen, hash: BlockHash, prev: &BlockHash, block_work: Work) -> Option<Work> {
-        if let Some(work) = seen.work.get(&hash) {
-            return Some(*work);
-        }
-        let work = self.known_work(seen, prev)?.saturating_add(block_work);
-        seen.work.put(hash, work);
-        Some(work)
-    }
-
     /// Notes a block announced by `from`: returns `false` if it was already
     /// announced (a duplicate, not to be forwarded again). Credits `from` with
     /// the block's chain when the relay knows the block's ancestry, or when
@@ -385,13 +327,7 @@ impl Hub {
     /// own claim, which stays its own: nothing is learnt about the block).
     pub fn note_announced_block(&self, from: &Peer, block: &Block, block_work: Work) -> bool {
         let hash = block.hash();
-        let known = {
-            let mut seen = self.seen();
-            if seen.announced.put(hash, ()).is_some() {
-                return false;
-            }
-            self.learn_work(&mut seen, hash, &block.header.prev_hash, block_work)
-        };
+        let Some(known) = self.seen().announce(hash, &block.header.prev_hash, block_work) else { return false };
         let mut status = from.status.lock();
         let mut changed = false;
         if let Some(status) = status.as_mut() {
@@ -418,40 +354,31 @@ impl Hub {
     pub fn note_synced_blocks(&self, blocks: &[(BlockHash, BlockHash, Work)]) {
         let mut seen = self.seen();
         for &(hash, prev, block_work) in blocks {
-            self.learn_work(&mut seen, hash, &prev, block_work);
+            seen.learn_work(hash, &prev, block_work);
         }
     }
 
     /// One lookup before a block is checked: is it (or its parent) known to
     /// be invalid, else was it already broadcast?
     pub fn known_block(&self, hash: &BlockHash, parent: &BlockHash) -> KnownBlock {
-        let seen = self.seen();
-        if seen.invalid.contains(hash) {
-            KnownBlock::Invalid(BlockError::KnownInvalid(*hash))
-        } else if seen.invalid.contains(parent) {
-            KnownBlock::Invalid(BlockError::InvalidParent(*parent))
-        } else if seen.announced.contains(hash) {
-            KnownBlock::Announced
-        } else {
-            KnownBlock::New
-        }
+        self.seen().known_block(hash, parent)
     }
 
     /// Remembers a block that failed for good ([`BlockError::is_intrinsic`]),
     /// so a copy sent again costs one lookup.
     pub fn note_invalid_block(&self, hash: BlockHash, error: &BlockError) {
-        self.seen().invalid.note(hash, error);
+        self.seen().note_invalid_block(hash, error);
     }
 
     /// Notes a post: returns `false` if it was seen recently.
     pub fn note_tx(&self, txid: TxId) -> bool {
-        self.seen().txs.put(txid, ()).is_none()
+        self.seen().note_tx(txid)
     }
 
     /// Whether the post was forwarded already (without noting it): checked
     /// before its signature, so a re-sent post costs one lookup.
     pub fn tx_seen(&self, txid: &TxId) -> bool {
-        self.seen().txs.contains(txid)
+        self.seen().tx_seen(txid)
     }
 
     /// The joined peer with the most work, other than `asker` (lowest id
@@ -521,12 +448,7 @@ impl Hub {
         let (kind, new) = match id {
             BroadcastId::Tx(txid) => (Message::KINDS.iter().position(|k| *k == "Tx"), self.note_tx(txid)),
             BroadcastId::Block { hash, prev, work } => {
-                let mut seen = self.seen();
-                let new = seen.announced.put(hash, ()).is_none();
-                if new {
-                    self.learn_work(&mut seen, hash, &prev, work);
-                }
-                (Message::KINDS.iter().position(|k| *k == "Block"), new)
+                (Message::KINDS.iter().position(|k| *k == "Block"), self.seen().announce(hash, &prev, work).is_some())
             }
         };
         if !new {

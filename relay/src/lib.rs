@@ -26,6 +26,7 @@ mod hub;
 mod metrics;
 mod ratelimit;
 mod score;
+mod seen;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
