@@ -8,6 +8,7 @@
 //! Built by `cargo xtask build-wasm`, which writes the ES module
 //! `www/pkg/tabchain_wasm.js` and `www/pkg/tabchain_wasm_bg.wasm`.
 
+mod js;
 mod tab_node;
 
 use std::str::FromStr;
