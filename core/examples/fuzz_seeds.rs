@@ -61,7 +61,7 @@ fn write(dir: &Path, target: &str, seeds: impl Iterator<Item = Vec<u8>>) -> std:
 
 /// One message of each kind.
 fn messages(chain: &[Block], posts: &[Post]) -> Vec<Envelope> {
-    let peer = PeerInfo { id: PeerId(2), agent: "tabchain-node/0.1.0".into(), best_height: 4, total_work: work(10) };
+    let peer = PeerInfo::new(PeerId(2), "tabchain-node/0.1.0".into(), 4, work(10));
     let locator = vec![chain[1].hash(), dev_chain_id()];
     let from = |message| Envelope { from: Some(PeerId(2)), to: None, message };
     vec![

@@ -44,6 +44,9 @@ pub const MAX_ERROR_MESSAGE_CHARS: usize = 1_000;
 /// Most peers listed in one [`Message::Welcome`]: a relay with more lists those
 /// with the most work, so a welcome stays small however busy the relay is.
 pub const MAX_PEERS_PER_MESSAGE: usize = 1_000;
+/// Most characters in a [`PeerInfo`] `relay` name (the relay's
+/// `--relay-name` is 1 to 64 letters, digits, `.`, `_` or `-`).
+pub const MAX_RELAY_NAME_CHARS: usize = 64;
 
 /// Why text is not an acceptable message (or a message cannot be sent).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +124,28 @@ pub struct PeerInfo {
     pub best_height: u64,
     /// Cumulative work of its best chain, as far as the relay knows.
     pub total_work: Work,
+    /// The relay holding its connection, in a cluster of relays (absent
+    /// from a relay running alone and from older relays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
+    /// Seconds since it last announced a block the relay had not seen, as
+    /// of sending (absent until it has announced one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_block_secs: Option<u64>,
+}
+
+impl PeerInfo {
+    /// A peer known only by what its `Hello` says (no relay name, no block
+    /// announced yet).
+    pub fn new(id: PeerId, agent: String, best_height: u64, total_work: Work) -> PeerInfo {
+        PeerInfo { id, agent, best_height, total_work, relay: None, last_block_secs: None }
+    }
+
+    /// Its agent and relay name within their limits.
+    fn check_limits(&self) -> Result<(), WireError> {
+        check_chars("peer agent", &self.agent, MAX_AGENT_CHARS)?;
+        self.relay.as_deref().map_or(Ok(()), |relay| check_chars("peer relay", relay, MAX_RELAY_NAME_CHARS))
+    }
 }
 
 /// Why a peer refused something, as a stable code a program can act on.
@@ -287,6 +312,16 @@ pub enum Message {
         #[serde(with = "header_hex")]
         headers: Vec<BlockHeader>,
     },
+    /// To the relay (no `to`): asks for the joined peers as the relay knows
+    /// them now (heights, work, relay, last block), which `Welcome` and
+    /// `PeerJoined` only told as they were at the time. At most one a second.
+    GetPeers {},
+    /// From the relay, answering [`Message::GetPeers`]: the joined peers
+    /// (the asker included), most work first, at most [`MAX_PEERS_PER_MESSAGE`].
+    Peers {
+        /// The peers.
+        peers: Vec<PeerInfo>,
+    },
 }
 
 /// Headers on the wire: a list of 192-hex-digit strings.
@@ -315,7 +350,7 @@ mod header_hex {
 impl Message {
     /// Every `"type"` value, in declaration order; [`Message::kind_index`]
     /// indexes it, so a relay can keep one counter per kind in an array.
-    pub const KINDS: [&'static str; 15] = [
+    pub const KINDS: [&'static str; 17] = [
         "Hello",
         "Welcome",
         "PeerJoined",
@@ -331,6 +366,8 @@ impl Message {
         "Error",
         "GetHeaders",
         "Headers",
+        "GetPeers",
+        "Peers",
     ];
 
     /// The `"type"` value: for logs and metrics.
@@ -356,6 +393,8 @@ impl Message {
             Message::Error { .. } => 12,
             Message::GetHeaders { .. } => 13,
             Message::Headers { .. } => 14,
+            Message::GetPeers {} => 15,
+            Message::Peers { .. } => 16,
         }
     }
 
@@ -365,9 +404,13 @@ impl Message {
             Message::Hello { agent, .. } => check_chars("Hello agent", agent, MAX_AGENT_CHARS),
             Message::Welcome { peers, .. } => {
                 check_count("Welcome peers", peers.len(), MAX_PEERS_PER_MESSAGE)?;
-                peers.iter().try_for_each(|p| check_chars("peer agent", &p.agent, MAX_AGENT_CHARS))
+                peers.iter().try_for_each(PeerInfo::check_limits)
             }
-            Message::PeerJoined { peer } => check_chars("peer agent", &peer.agent, MAX_AGENT_CHARS),
+            Message::Peers { peers } => {
+                check_count("Peers peers", peers.len(), MAX_PEERS_PER_MESSAGE)?;
+                peers.iter().try_for_each(PeerInfo::check_limits)
+            }
+            Message::PeerJoined { peer } => peer.check_limits(),
             Message::GetBlocks { locator, limit } => {
                 check_request(("GetBlocks locator", "GetBlocks limit"), locator, *limit, MAX_BLOCKS_PER_MESSAGE)
             }
@@ -382,6 +425,7 @@ impl Message {
             | Message::Tx { .. }
             | Message::Block { .. }
             | Message::GetMempool {}
+            | Message::GetPeers {}
             | Message::Ping { .. }
             | Message::Pong { .. } => Ok(()),
         }

@@ -499,8 +499,7 @@ fn a_peer_repeating_the_same_page_cannot_keep_the_sync_going() {
     mine(&mut helper, 5);
     let page: Vec<Block> = helper.blocks_after(&[], 10, 1 << 20).iter().map(|b| (**b).clone()).collect();
     let headers: Vec<_> = page.iter().map(|b| b.header).collect();
-    let x =
-        PeerInfo { id: PeerId(1), agent: "liar".into(), best_height: 5, total_work: helper.chain().tip().chain_work };
+    let x = PeerInfo::new(PeerId(1), "liar".into(), 5, helper.chain().tip().chain_work);
     let mut node = Driver::new(dev(), "t");
     let frame = |from: Option<u64>, message: Message| {
         wire::encode(&Envelope { from: from.map(PeerId), to: None, message }).unwrap()
@@ -513,7 +512,7 @@ fn a_peer_repeating_the_same_page_cannot_keep_the_sync_going() {
         peers: vec![x.clone()],
     };
     node.on_text(&frame(None, welcome), NOW);
-    let me = PeerInfo { id: PeerId(2), agent: "t".into(), best_height: 0, total_work: node.total_work() };
+    let me = PeerInfo::new(PeerId(2), "t".into(), 0, node.total_work());
     let joined = node.on_text(&frame(None, Message::PeerJoined { peer: me }), NOW);
     assert!(joined.contains(&Output::Event(Event::SyncStarted { peer: PeerId(1), target_height: 5 })));
     let sends = |outputs: &[Output], kind: &str| {
@@ -766,7 +765,7 @@ fn an_empty_headers_answer_ends_the_sync_and_doubts_a_peer_that_claimed_more() {
         wire::encode(&Envelope { from: from.map(PeerId), to: None, message }).unwrap()
     };
     let params = dev();
-    let claimer = PeerInfo { id: PeerId(1), agent: "claims".into(), best_height: 9, total_work: work(1_000) };
+    let claimer = PeerInfo::new(PeerId(1), "claims".into(), 9, work(1_000));
     let mut node = Driver::new(params.clone(), "t");
     let welcome = Message::Welcome {
         peer_id: PeerId(2),
@@ -775,7 +774,7 @@ fn an_empty_headers_answer_ends_the_sync_and_doubts_a_peer_that_claimed_more() {
         peers: vec![claimer],
     };
     node.on_text(&frame(None, welcome), NOW);
-    let me = PeerInfo { id: PeerId(2), agent: "t".into(), best_height: 0, total_work: node.total_work() };
+    let me = PeerInfo::new(PeerId(2), "t".into(), 0, node.total_work());
     let joined = node.on_text(&frame(None, Message::PeerJoined { peer: me }), NOW);
     assert!(joined.contains(&Output::Event(Event::SyncStarted { peer: PeerId(1), target_height: 9 })));
     let outputs = node.on_text(&frame(Some(1), Message::Headers { headers: vec![] }), NOW);

@@ -56,7 +56,7 @@ fn sync_time(liar: Liar, honest_chain: &[Block]) -> (u64, Vec<Event>) {
     let liar_block =
         tabchain_core::testkit::block_on(params.chain_id(), 1, vec![tabchain_core::testkit::post("liar", 1)]);
     let mut node = Driver::new(params.clone(), "new");
-    let info = |id, agent: &str, best_height, total_work| PeerInfo { id, agent: agent.into(), best_height, total_work };
+    let info = |id, agent: &str, best_height, total_work| PeerInfo::new(id, agent.into(), best_height, total_work);
     let peers = vec![
         info(LIAR, "liar", u64::MAX / 2, Work::from_hex(&"f".repeat(64)).unwrap()),
         info(HONEST, "honest", HONEST_HEIGHT, honest.total_work()),

@@ -60,7 +60,7 @@ fn hello_format_is_pinned() {
 }
 
 fn peer_info(id: u64, agent: &str) -> PeerInfo {
-    PeerInfo { id: PeerId(id), agent: agent.into(), best_height: 3, total_work: Work::ZERO }
+    PeerInfo::new(PeerId(id), agent.into(), 3, Work::ZERO)
 }
 
 #[test]
@@ -83,6 +83,30 @@ fn welcome_and_peer_joined_formats_are_pinned() {
         format!(r#"{{"type":"PeerJoined","peer":{{"id":4,"agent":"t","best_height":3,"total_work":"{zero}"}}}}"#)
     );
     assert!(decode(&text.replace(r#""dev""#, r#""test""#)).is_err());
+}
+
+#[test]
+fn peer_list_formats_are_pinned_and_bounded() {
+    assert_eq!(msg(Message::GetPeers {}), r#"{"type":"GetPeers"}"#);
+    let zero = "0".repeat(64);
+    let listed = PeerInfo { relay: Some("east-1".into()), last_block_secs: Some(12), ..peer_info(9, "n") };
+    let text = msg(Message::Peers { peers: vec![listed.clone(), peer_info(2, "t")] });
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"type":"Peers","peers":[{{"id":9,"agent":"n","best_height":3,"total_work":"{zero}","relay":"east-1","last_block_secs":12}},{{"id":2,"agent":"t","best_height":3,"total_work":"{zero}"}}]}}"#
+        )
+    );
+    assert_eq!(decode(&text).unwrap().message, Message::Peers { peers: vec![listed.clone(), peer_info(2, "t")] });
+    // The new fields are optional when reading, as older relays leave them out.
+    let joined =
+        format!(r#"{{"type":"PeerJoined","peer":{{"id":4,"agent":"t","best_height":3,"total_work":"{zero}"}}}}"#);
+    assert_eq!(decode(&joined).unwrap().message, Message::PeerJoined { peer: peer_info(4, "t") });
+    let long_relay = PeerInfo { relay: Some("r".repeat(tabchain_core::wire::MAX_RELAY_NAME_CHARS + 1)), ..listed };
+    let over = Message::Peers { peers: vec![long_relay] };
+    assert!(matches!(tabchain_core::wire::encode(&Envelope::broadcast(over)), Err(WireError::TooLong { .. })));
+    let too_many = Message::Peers { peers: vec![peer_info(1, "a"); tabchain_core::wire::MAX_PEERS_PER_MESSAGE + 1] };
+    assert!(matches!(tabchain_core::wire::encode(&Envelope::broadcast(too_many)), Err(WireError::TooMany { .. })));
 }
 
 #[test]
@@ -342,6 +366,8 @@ fn kind_matches_the_type_tag() {
         Message::Error { code: ErrorCode::Internal, message: String::new() },
         Message::GetHeaders { locator: vec![], limit: 1 },
         Message::Headers { headers: vec![block(1).header] },
+        Message::GetPeers {},
+        Message::Peers { peers: vec![] },
     ] {
         let value = serde_json::to_value(&message).unwrap();
         assert_eq!(value["type"], message.kind());

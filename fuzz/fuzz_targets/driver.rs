@@ -99,6 +99,9 @@ enum MessageSpec {
     },
     /// Headers of blocks built so far, by index.
     Headers(Vec<u8>),
+    GetPeers,
+    /// The relay's peer list, each with the age of its last block.
+    Peers(Vec<(PeerSpec, Option<u32>)>),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -349,12 +352,12 @@ impl Host {
 
     fn peer(spec: &PeerSpec) -> PeerInfo {
         let work = Work::from_hex(&format!("{:064x}", u64::from(spec.blocks_of_work) * 2)).expect("64 hex digits");
-        PeerInfo {
-            id: PeerId(u64::from(spec.id % 8)),
-            agent: spec.agent.chars().take(wire::MAX_AGENT_CHARS).collect(),
-            best_height: u64::from(spec.height),
-            total_work: work,
-        }
+        PeerInfo::new(
+            PeerId(u64::from(spec.id % 8)),
+            spec.agent.chars().take(wire::MAX_AGENT_CHARS).collect(),
+            u64::from(spec.height),
+            work,
+        )
     }
 
     fn message(&mut self, spec: &MessageSpec) -> Message {
@@ -366,6 +369,14 @@ impl Host {
                 peers: peers.iter().take(MAX_ITEMS).map(Self::peer).collect(),
             },
             MessageSpec::PeerJoined(peer) => Message::PeerJoined { peer: Self::peer(peer) },
+            MessageSpec::GetPeers => Message::GetPeers {},
+            MessageSpec::Peers(peers) => Message::Peers {
+                peers: peers
+                    .iter()
+                    .take(MAX_ITEMS)
+                    .map(|(peer, secs)| PeerInfo { last_block_secs: secs.map(u64::from), ..Self::peer(peer) })
+                    .collect(),
+            },
             MessageSpec::PeerLeft(id) => Message::PeerLeft { peer_id: PeerId(u64::from(id % 8)) },
             MessageSpec::Hello(peer) => {
                 let info = Self::peer(peer);

@@ -470,7 +470,7 @@ impl Connection {
                 hub.hello(&self.peer, Status { agent, best_height, best_hash, total_work });
                 None
             }
-            Message::Welcome { .. } | Message::PeerJoined { .. } | Message::PeerLeft { .. } => {
+            Message::Welcome { .. } | Message::PeerJoined { .. } | Message::PeerLeft { .. } | Message::Peers { .. } => {
                 let detail = format!("only the relay sends {}", message.kind());
                 self.refuse(DropReason::BadMessage, ErrorCode::BadMessage, &detail)
             }
@@ -586,6 +586,21 @@ impl Connection {
                         None
                     }
                 }
+            }
+            Message::GetPeers {} => {
+                if to.is_some() {
+                    return self.refuse(
+                        DropReason::BadMessage,
+                        ErrorCode::BadMessage,
+                        "GetPeers is for the relay: no `to`",
+                    );
+                }
+                if !self.peer.ask_for_peers() {
+                    let detail = "GetPeers: at most one a second; message dropped";
+                    return self.refuse(DropReason::RateLimited, ErrorCode::RateLimited, detail);
+                }
+                hub.send_peer_list(&self.peer);
+                None
             }
             Message::Ping { nonce } if to.is_none() => {
                 hub.send_to_peer(&self.peer, &Envelope::broadcast(Message::Pong { nonce }));

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
@@ -28,6 +28,10 @@ use crate::config::Config;
 use crate::metrics::{DisconnectReason, DropReason, Metrics};
 use crate::seen::KnownBlock;
 use crate::seen::Seen;
+
+/// Least time between two `GetPeers` a peer may send: the answer lists up
+/// to a thousand peers, so asking is charged more than a message.
+pub const PEER_LIST_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a peer said about its chain in `Hello`, updated by the blocks it announces.
 #[derive(Clone, Debug)]
@@ -54,6 +58,10 @@ pub(crate) struct Peer {
     joined: AtomicBool,
     status: Mutex<Option<Status>>,
     connected_at: Instant,
+    /// When it last announced a block no one had announced before.
+    last_block: Mutex<Option<Instant>>,
+    /// When it last asked for the peer list (`GetPeers`, one a second).
+    peers_asked: Mutex<Option<Instant>>,
     owed_answers: AtomicUsize,
     max_owed_answers: usize,
 }
@@ -139,12 +147,23 @@ impl Peer {
             best_hash: s.best_hash,
             total_work: s.total_work,
             connected_secs: self.connected_at.elapsed().as_secs(),
+            last_block_secs: self.last_block.lock().map(|at| at.elapsed().as_secs()),
         })
     }
 
-    /// What tabs are told about it.
-    fn info(&self) -> Option<PeerInfo> {
-        self.cluster_status().map(|s| s.info())
+    /// What tabs are told about it (`relay`: this relay's name in a cluster).
+    fn info(&self, relay: Option<&str>) -> Option<PeerInfo> {
+        self.cluster_status().map(|s| s.info(relay, 0))
+    }
+
+    /// Notes a `GetPeers`: `false` if it asked less than a second ago.
+    pub fn ask_for_peers(&self) -> bool {
+        let mut asked = self.peers_asked.lock();
+        if asked.is_some_and(|at| at.elapsed() < PEER_LIST_INTERVAL) {
+            return false;
+        }
+        *asked = Some(Instant::now());
+        true
     }
 }
 
@@ -264,12 +283,18 @@ impl Hub {
             joined: AtomicBool::new(false),
             status: Mutex::new(None),
             connected_at: Instant::now(),
+            last_block: Mutex::new(None),
+            peers_asked: Mutex::new(None),
             owed_answers: AtomicUsize::new(0),
             max_owed_answers: self.config.queue_messages,
         });
         let mut peers = self.peers.write();
-        let remote = self.cluster.as_ref().map(|cluster| cluster.remote_infos()).unwrap_or_default();
-        self.send_to_peer(&peer, &Self::welcome(&peers, remote, id, self.config.network, self.chain_id));
+        let listed = self.listed_peers(&peers);
+        let (network, chain_id) = (self.config.network, self.chain_id);
+        self.send_to_peer(
+            &peer,
+            &Envelope::broadcast(Message::Welcome { peer_id: id, network, chain_id, peers: listed }),
+        );
         peers.insert(id, peer.clone());
         drop(peers);
         self.metrics.connected();
@@ -289,20 +314,23 @@ impl Hub {
         }
     }
 
-    /// The `Welcome` for a new connection: the peers that have joined (here
-    /// and, in a cluster, at the other relays), most work first.
-    fn welcome(
-        peers: &HashMap<PeerId, Arc<Peer>>,
-        remote: Vec<PeerInfo>,
-        peer: PeerId,
-        network: tabchain_core::params::Network,
-        chain_id: BlockHash,
-    ) -> Envelope {
-        let mut listed: Vec<PeerInfo> = peers.values().filter(|p| p.is_joined()).filter_map(|p| p.info()).collect();
-        listed.extend(remote);
+    /// The peers that have joined (here and, in a cluster, at the other
+    /// relays), most work first, at most [`MAX_PEERS_PER_MESSAGE`]: what a
+    /// `Welcome` and a `Peers` answer list.
+    fn listed_peers(&self, peers: &HashMap<PeerId, Arc<Peer>>) -> Vec<PeerInfo> {
+        let relay = self.cluster.as_ref().map(|cluster| cluster.name());
+        let mut listed: Vec<PeerInfo> =
+            peers.values().filter(|p| p.is_joined()).filter_map(|p| p.info(relay)).collect();
+        listed.extend(self.cluster.as_ref().map(|cluster| cluster.remote_infos()).unwrap_or_default());
         listed.sort_by(|a, b| b.total_work.cmp(&a.total_work).then(a.id.cmp(&b.id)));
         listed.truncate(MAX_PEERS_PER_MESSAGE);
-        Envelope::broadcast(Message::Welcome { peer_id: peer, network, chain_id, peers: listed })
+        listed
+    }
+
+    /// Answers a peer's `GetPeers` with the peer list as it is now.
+    pub fn send_peer_list(&self, to: &Peer) {
+        let listed = self.listed_peers(&self.peers.read());
+        self.send_to_peer(to, &Envelope::broadcast(Message::Peers { peers: listed }));
     }
 
     /// Records a peer's `Hello`: the first one joins it (everyone, itself
@@ -312,7 +340,8 @@ impl Hub {
     pub fn hello(&self, peer: &Peer, status: Status) {
         *peer.status.lock() = Some(status);
         let first = !peer.joined.swap(true, Ordering::AcqRel);
-        if first && let Some(info) = peer.info() {
+        let relay = self.cluster.as_ref().map(|cluster| cluster.name());
+        if first && let Some(info) = peer.info(relay) {
             self.announce(&Envelope::broadcast(Message::PeerJoined { peer: info }));
         }
         if let (Some(cluster), Some(status)) = (&self.cluster, peer.cluster_status()) {
@@ -328,9 +357,8 @@ impl Hub {
     pub fn note_announced_block(&self, from: &Peer, block: &Block, block_work: Work) -> bool {
         let hash = block.hash();
         let Some(known) = self.seen().announce(hash, &block.header.prev_hash, block_work) else { return false };
-        let mut status = from.status.lock();
-        let mut changed = false;
-        if let Some(status) = status.as_mut() {
+        *from.last_block.lock() = Some(Instant::now());
+        if let Some(status) = from.status.lock().as_mut() {
             let claimed =
                 (status.best_hash == block.header.prev_hash).then(|| status.total_work.saturating_add(block_work));
             if let Some(work) = known.or(claimed)
@@ -339,11 +367,10 @@ impl Hub {
                 status.total_work = work;
                 status.best_hash = hash;
                 status.best_height = block.header.height;
-                changed = true;
             }
         }
-        drop(status);
-        if changed && let (Some(cluster), Some(status)) = (&self.cluster, from.cluster_status()) {
+        // Also with its work unchanged: the other relays learn when its last block came.
+        if let (Some(cluster), Some(status)) = (&self.cluster, from.cluster_status()) {
             cluster.peer_status(status);
         }
         true

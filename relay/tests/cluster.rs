@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tabchain_core::wire::{Envelope, Message, PeerId};
+use tabchain_core::wire::{Envelope, Message, PeerId, PeerInfo};
 use tabchain_process::nats::NatsServer;
 use tabchain_process::spawn::{Spawned, spawn};
 use tabchain_relay::{Config, Network};
@@ -147,7 +147,7 @@ async fn requests_and_answers_cross_relays_and_the_best_peer_is_the_clusters() {
 
 #[tokio::test]
 async fn welcome_and_peer_news_list_every_relays_peers() {
-    let Three { broker: _broker, relays, a1, a2, b, mut c } = three().await;
+    let Three { broker: _broker, relays, mut a1, a2, b, mut c } = three().await;
     let late = Client::connect(relays[2].addr, "late").await;
     let mut listed: Vec<PeerId> = late.welcome_peers.iter().map(|p| p.id).collect();
     listed.sort();
@@ -186,6 +186,27 @@ async fn welcome_and_peer_news_list_every_relays_peers() {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
     assert!(metrics.contains("tabchain_relay_broker_published_total"));
+
+    // Tabs learn the same: the Welcome and a `Peers` answer name each
+    // peer's relay, and a block announced on relay one dates a1's last
+    // block for relay three's peers (with the next batch of news).
+    let relay_in = |peers: &[PeerInfo], id: PeerId| peers.iter().find(|p| p.id == id).and_then(|p| p.relay.clone());
+    assert_eq!(relay_in(&late.welcome_peers, a1.id).as_deref(), Some("one"));
+    assert_eq!(relay_in(&late.welcome_peers, c.id).as_deref(), Some("three"));
+    a1.broadcast(block_msg(dev_block(1))).await;
+    recv_skipping_news(&mut c).await;
+    let mut dated = None;
+    for _ in 0..10 {
+        c.broadcast(Message::GetPeers {}).await;
+        let Message::Peers { peers } = c.recv_kind("Peers").await.message else { unreachable!() };
+        assert_eq!(relay_in(&peers, b.id).as_deref(), Some("two"));
+        dated = peers.iter().find(|p| p.id == a1.id).and_then(|p| p.last_block_secs);
+        if dated.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    assert!(dated.is_some_and(|secs| secs <= 10), "a1's last block, as relay three knows it: {dated:?}");
 }
 
 /// Reads messages until peer news about `peer` (news of others, which may

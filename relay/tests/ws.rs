@@ -50,7 +50,7 @@ const POLICY: u16 = 1008;
 const TOO_BIG: u16 = 1009;
 
 fn info(client: &Client, total_work: u64) -> PeerInfo {
-    PeerInfo { id: client.id, agent: client.name.clone(), best_height: 7, total_work: work(total_work) }
+    PeerInfo::new(client.id, client.name.clone(), 7, work(total_work))
 }
 
 /// Asserts `envelope` is `message` relayed from `from` (broadcast: no `to`).

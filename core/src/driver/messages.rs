@@ -35,7 +35,9 @@ impl Driver {
             {
                 return;
             }
-            Message::Welcome { .. } | Message::PeerJoined { .. } | Message::PeerLeft { .. } if from.is_some() => {
+            Message::Welcome { .. } | Message::PeerJoined { .. } | Message::PeerLeft { .. } | Message::Peers { .. }
+                if from.is_some() =>
+            {
                 let reason = format!("{} from a peer: only the relay sends it", envelope.message.kind());
                 out.push(Output::Event(Event::BadMessage { reason }));
                 self.penalise(from, PENALTY_BAD_MESSAGE, out);
@@ -45,10 +47,11 @@ impl Driver {
         }
         match envelope.message {
             Message::Welcome { peer_id, network, chain_id, peers } => {
-                self.on_welcome(peer_id, network, chain_id, peers, out);
+                self.on_welcome(peer_id, network, chain_id, peers, now_ms, out);
             }
             Message::PeerJoined { peer } => self.on_peer_joined(peer, now_ms, out),
             Message::PeerLeft { peer_id } => self.on_peer_left(peer_id, now_ms, out),
+            Message::Peers { peers } => self.on_peers(peers, now_ms),
             Message::Tx { tx } => {
                 let author = tx.author.clone();
                 match self.state.submit_post(tx, now_ms) {
@@ -102,8 +105,8 @@ impl Driver {
                 }
             }
             Message::Error { code, message } => out.push(Output::Event(Event::PeerError { from, code, message })),
-            // Only the relay reads Hello; a Pong needs nothing.
-            Message::Hello { .. } | Message::Pong { .. } => {}
+            // Only the relay reads Hello and GetPeers; a Pong needs nothing.
+            Message::Hello { .. } | Message::GetPeers {} | Message::Pong { .. } => {}
         }
     }
 
@@ -126,6 +129,7 @@ impl Driver {
         network: Network,
         chain_id: BlockHash,
         peers: Vec<PeerInfo>,
+        now_ms: u64,
         out: &mut Vec<Output>,
     ) {
         let expected_network = self.params().network;
@@ -138,8 +142,12 @@ impl Driver {
         self.on_disconnected();
         self.me = Some(peer_id);
         self.peers = peers.into_iter().filter(|p| p.id != peer_id).map(|p| (p.id, p)).collect();
+        let listed: Vec<PeerInfo> = self.peers.values().cloned().collect();
+        for info in &listed {
+            self.note_reported_block(info, now_ms);
+        }
         out.push(Output::Event(Event::Welcomed { peer_id, network, peers: self.peers.len() }));
-        send(Envelope::broadcast(self.hello()), out);
+        self.send_hello(None, out);
     }
 
     /// Another peer joined, or (our own id) we did: then announce our own
@@ -169,6 +177,7 @@ impl Driver {
             let event = Event::PeerJoined { id, agent: peer.agent.clone(), best_height: peer.best_height };
             out.push(Output::Event(event));
         }
+        self.note_reported_block(&peer, now_ms);
         self.peers.insert(id, peer);
         if self.joined && self.sync.is_none() && more_work {
             self.start_sync(id, 0, now_ms, out);
@@ -196,6 +205,7 @@ impl Driver {
     fn on_peer_left(&mut self, id: PeerId, now_ms: u64, out: &mut Vec<Output>) {
         self.doubted.remove(&id);
         self.scores.remove(&id);
+        self.last_block_ms.remove(&id);
         if self.peers.remove(&id).is_none() {
             return;
         }
@@ -215,8 +225,12 @@ impl Driver {
             Ok(BlockStatus::Stored(stored)) => {
                 self.on_stored(&stored, from, true, out);
                 self.credit(from, &hash);
+                self.note_announced_by(from, now_ms);
             }
-            Ok(BlockStatus::Duplicate) => self.credit(from, &hash),
+            Ok(BlockStatus::Duplicate) => {
+                self.credit(from, &hash);
+                self.note_announced_by(from, now_ms);
+            }
             // Less work than our chain: not kept, nothing to do.
             Ok(BlockStatus::LessWork { .. }) => {}
             Ok(BlockStatus::Orphan { .. }) => {

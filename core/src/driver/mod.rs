@@ -37,6 +37,7 @@ mod bodies;
 mod messages;
 mod misbehaviour;
 mod output;
+mod peers;
 mod restore;
 mod submit;
 mod sync;
@@ -44,6 +45,7 @@ mod sync;
 pub use messages::MAX_RESENT_OWN_POSTS;
 pub use misbehaviour::{IGNORE_SCORE, PENALTY_BAD_MESSAGE, PENALTY_INVALID_BLOCK, PENALTY_INVALID_POST};
 pub use output::{Change, Event, Output};
+pub use peers::HELLO_MIN_INTERVAL_MS;
 pub use restore::{RefusedPost, RestoreReport, Saved, SavedPost};
 pub use submit::{MinedError, SubmitError};
 pub use sync::{
@@ -86,6 +88,13 @@ pub struct Driver {
     template_ms: Option<u64>,
     /// Misbehaviour points of the peers that sent invalid data.
     scores: BTreeMap<PeerId, u32>,
+    /// When (host clock, ms) each peer last announced a block, as the relay
+    /// or our own receipt tells; one entry per known peer at most.
+    last_block_ms: BTreeMap<PeerId, u64>,
+    /// The tip the relay last heard of from us (`Hello` or our own
+    /// announced block), and when we last sent a `Hello` (see `tick`).
+    claimed_tip: Option<BlockHash>,
+    hello_ms: Option<u64>,
 }
 
 impl Driver {
@@ -105,6 +114,9 @@ impl Driver {
             own: HashSet::new(),
             template_ms: None,
             scores: BTreeMap::new(),
+            last_block_ms: BTreeMap::new(),
+            claimed_tip: None,
+            hello_ms: None,
         }
     }
 
@@ -153,6 +165,13 @@ impl Driver {
     /// The other joined peers, by id, with their latest known height and work.
     pub fn peers(&self) -> &BTreeMap<PeerId, PeerInfo> {
         &self.peers
+    }
+
+    /// When (host clock, ms, as passed to the calls) `peer` last announced
+    /// a block: from the relay's `Peers` and `Welcome`/`PeerJoined` news, or
+    /// a block we got from it. `None` until one is known.
+    pub fn peer_last_block_ms(&self, peer: PeerId) -> Option<u64> {
+        self.last_block_ms.get(&peer).copied()
     }
 
     /// Whether a sync is in flight.
@@ -222,13 +241,16 @@ impl Driver {
         self.doubted.clear();
         self.state.clear_wanted();
         self.scores.clear();
+        self.last_block_ms.clear();
+        self.claimed_tip = None;
     }
 
     /// Timers: a sync request unanswered for [`SYNC_TIMEOUT_MS`] is sent
     /// again (see `sync.rs`), pending posts that left the post window are
     /// dropped ([`Change::PendingRemoved`]; own ones also give
     /// [`Event::PostExpired`]), and a mining template older than
-    /// [`TEMPLATE_MAX_AGE_MS`] is reported stale.
+    /// [`TEMPLATE_MAX_AGE_MS`] is reported stale, and a tip the relay has
+    /// not heard of goes out in a `Hello` (see `peers.rs`).
     pub fn tick(&mut self, now_ms: u64) -> Vec<Output> {
         let before = self.tip();
         let mut out = Vec::new();
@@ -242,6 +264,7 @@ impl Driver {
             self.template_ms = None;
             out.push(Output::TemplateStale);
         }
+        self.tell_tip(now_ms, &mut out);
         self.finish(before, &mut out);
         out
     }

@@ -212,9 +212,11 @@ impl Driver {
         {
             let block = tip.as_ref().clone();
             send(Envelope::broadcast(Message::Block { block }), out);
+            // The relay credits a block to the peer announcing it.
+            self.claimed_tip = Some(self.tip());
         }
         if moved && !one_block_on_before && self.me.is_some() {
-            send(Envelope::broadcast(self.hello()), out);
+            self.send_hello(None, out);
         }
         self.finish(before, out);
     }

@@ -452,7 +452,7 @@ impl Driver {
         self.state.clear_wanted();
         out.push(Output::Event(Event::Synced { peer: sync.peer, blocks: sync.stored, height: self.height() }));
         if sync.start_tip != self.tip() && self.me.is_some() {
-            send(Envelope::broadcast(self.hello()), out);
+            self.send_hello(Some(now_ms), out);
         }
         if sync.start_tip != self.tip()
             && let Some((peer, height)) = self.next_sync_peer(None)

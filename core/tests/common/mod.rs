@@ -15,7 +15,8 @@ use tabchain_core::testkit::{NOW, dev, next_mined_block};
 use tabchain_core::wire::{self, Envelope, Message, PeerId, PeerInfo};
 
 /// Nodes plus a relay: numbers connections, sends `Welcome`, turns a first
-/// `Hello` into `PeerJoined` for everyone, stamps `from`, and delivers to `to`,
+/// `Hello` into `PeerJoined` for everyone (a later one updates what it knows
+/// of the sender), answers `GetPeers`, stamps `from`, and delivers to `to`,
 /// to every other joined peer (`Tx`, `Block`) or to the peer with the most work
 /// (requests without `to`). Everything is delivered in order by [`Net::run`].
 pub struct Net {
@@ -140,8 +141,7 @@ impl Net {
         let me = self.ids[slot];
         match &envelope.message {
             Message::Hello { agent, best_height, total_work, .. } => {
-                let info =
-                    PeerInfo { id: me, agent: agent.clone(), best_height: *best_height, total_work: *total_work };
+                let info = PeerInfo::new(me, agent.clone(), *best_height, *total_work);
                 let first = self.joined.insert(slot, info.clone()).is_none();
                 if first {
                     let joined = Envelope::broadcast(Message::PeerJoined { peer: info });
@@ -151,6 +151,10 @@ impl Net {
                 }
             }
             _ if !self.joined.contains_key(&slot) => panic!("slot {slot} sent before Hello: {text}"),
+            Message::GetPeers {} => {
+                let peers = self.joined.values().cloned().collect();
+                self.deliver(slot, &Envelope::broadcast(Message::Peers { peers }));
+            }
             Message::Tx { .. } | Message::Block { .. } if envelope.to.is_none() => {
                 for s in self.joined.keys().copied().collect::<Vec<_>>() {
                     if s != slot {

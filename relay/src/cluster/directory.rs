@@ -52,6 +52,13 @@ pub struct RemotePeer {
     pub heard: Instant,
 }
 
+impl RemotePeer {
+    /// What tabs are told about it now.
+    pub fn info(&self) -> PeerInfo {
+        self.status.info(Some(&self.relay), self.heard.elapsed().as_secs())
+    }
+}
+
 /// Whether a relay's peer list is being fetched.
 enum Snapshot {
     Idle,
@@ -181,7 +188,7 @@ impl Directory {
             let relay = self.relays.get_mut(&instance).expect("looked up above");
             let peer = RemotePeer { relay: name.clone(), status, heard: now };
             if relay.peers.insert(id, peer.clone()).is_none() {
-                changes.joined.push(peer.status.info());
+                changes.joined.push(peer.info());
             }
         }
         let relay = self.relays.get_mut(&instance).expect("looked up above");
@@ -225,7 +232,7 @@ impl Directory {
                     }
                     let peer = RemotePeer { relay: relay.name.clone(), status, heard: now };
                     if relay.peers.insert(id, peer.clone()).is_none() {
-                        changes.joined.push(peer.status.info());
+                        changes.joined.push(peer.info());
                     }
                 }
                 PeerNews::Left { id } => {
@@ -327,6 +334,7 @@ mod tests {
             best_hash: BlockHash::ZERO,
             total_work: Work::from_hex(&format!("{work:064x}")).unwrap(),
             connected_secs: 0,
+            last_block_secs: None,
         }
     }
 

@@ -256,7 +256,7 @@ impl Cluster {
 
     /// The other relays' peers, for a `Welcome`.
     pub fn remote_infos(&self) -> Vec<PeerInfo> {
-        self.directory.lock().peers().map(|p| p.status.info()).collect()
+        self.directory.lock().peers().map(RemotePeer::info).collect()
     }
 
     /// The other relays' peers as listed (with their relay's name).

@@ -121,12 +121,21 @@ pub struct PeerStatus {
     pub total_work: Work,
     /// Seconds since it connected, when this was said.
     pub connected_secs: u64,
+    /// Seconds since it last announced a block the relay had not seen, when
+    /// this was said (absent until it has; and from relays before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_block_secs: Option<u64>,
 }
 
 impl PeerStatus {
-    /// What tabs are told about it.
-    pub fn info(&self) -> PeerInfo {
-        PeerInfo { id: self.id, agent: self.agent.clone(), best_height: self.best_height, total_work: self.total_work }
+    /// What tabs are told about it: on `relay` (named in a cluster), said
+    /// `aged_secs` ago (its last block is that much older now).
+    pub fn info(&self, relay: Option<&str>, aged_secs: u64) -> PeerInfo {
+        PeerInfo {
+            relay: relay.map(str::to_owned),
+            last_block_secs: self.last_block_secs.map(|secs| secs.saturating_add(aged_secs)),
+            ..PeerInfo::new(self.id, self.agent.clone(), self.best_height, self.total_work)
+        }
     }
 }
 
