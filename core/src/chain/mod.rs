@@ -44,7 +44,7 @@ mod queries;
 mod side;
 mod tree_view;
 
-pub use tree_view::{DEFAULT_TREE_DEPTH, MAX_TREE_DEPTH, MAX_TREE_NODES, TreeNode, TreeView};
+pub use tree_view::{DEFAULT_TREE_DEPTH, MAX_TREE_DEPTH, MAX_TREE_NODES, TREE_ABOVE_TIP, TreeNode, TreeView};
 
 use crate::block::Block;
 use crate::hash::{BlockHash, TxId};

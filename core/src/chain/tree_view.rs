@@ -20,6 +20,10 @@ pub const DEFAULT_TREE_DEPTH: u64 = 50;
 /// Most heights one view covers (a larger `depth` is taken as this).
 pub const MAX_TREE_DEPTH: u64 = 200;
 
+/// Heights above the best tip a side branch or orphan may claim and still
+/// be in the view: few, so the tip stays near the top of the drawing.
+pub const TREE_ABOVE_TIP: u64 = 5;
+
 /// Most blocks one view holds, all branches together: the best chain's
 /// [`MAX_TREE_DEPTH`] always fit.
 pub const MAX_TREE_NODES: usize = 400;
@@ -63,8 +67,8 @@ pub struct TreeView {
     pub tip_height: u64,
     /// Lowest height shown.
     pub from_height: u64,
-    /// Highest height a side branch or orphan may have and be shown (above
-    /// the tip by as many heights as the view goes below it).
+    /// Highest height a side branch or orphan may have and be shown
+    /// ([`TREE_ABOVE_TIP`] above the tip).
     pub to_height: u64,
     /// The blocks: the best chain tip first, then side branches, then orphans.
     pub nodes: Vec<TreeNode>,
@@ -76,12 +80,12 @@ impl Chain {
     /// The blocks of the last `depth` heights (1 to [`MAX_TREE_DEPTH`]):
     /// the best chain's, the side blocks' (down to where they leave the
     /// best chain or the window) and the orphans' whose claimed height is in
-    /// the window or up to `depth` above the tip. See the module docs.
+    /// the window or up to [`TREE_ABOVE_TIP`] above the tip. See the module docs.
     pub fn tree_view(&self, depth: u64) -> TreeView {
         let depth = depth.clamp(1, MAX_TREE_DEPTH);
         let tip_height = self.height();
         let from_height = (tip_height + 1).saturating_sub(depth);
-        let to_height = tip_height.saturating_add(depth);
+        let to_height = tip_height.saturating_add(TREE_ABOVE_TIP);
         let mut view = TreeView { tip_height, from_height, to_height, nodes: Vec::new(), truncated: false };
         for height in (from_height..=tip_height).rev() {
             if let Some(entry) = self.best_at(height) {
@@ -257,7 +261,7 @@ mod tests {
     fn the_best_chain_tip_first_in_lane_zero() {
         let chain = chain_of(5);
         let view = chain.tree_view(DEFAULT_TREE_DEPTH);
-        assert_eq!((view.tip_height, view.from_height, view.to_height), (5, 0, 55));
+        assert_eq!((view.tip_height, view.from_height, view.to_height), (5, 0, 5 + TREE_ABOVE_TIP));
         let heights: Vec<u64> = view.nodes.iter().map(|n| n.height).collect();
         assert_eq!(heights, vec![5, 4, 3, 2, 1, 0]);
         assert!(view.nodes.iter().all(|n| n.best && !n.orphan && n.lane == 0 && n.chain_work.is_some()));
@@ -344,7 +348,7 @@ mod tests {
         assert_eq!(a.lane, b.lane, "an orphan on an orphan continues its lane");
         assert_ne!(a.lane, c.lane, "heights 6-7 and 5 are adjacent");
         // An orphan claiming a height far above the tip is not in the view.
-        let far = block_on(fake_hash("far"), 4 + DEFAULT_TREE_DEPTH + 1, vec![post("o", 4)]);
+        let far = block_on(fake_hash("far"), 4 + TREE_ABOVE_TIP + 1, vec![post("o", 4)]);
         chain.submit(far.clone(), NOW).unwrap();
         assert_eq!(chain.orphan_count(), 4);
         assert!(chain.tree_view(DEFAULT_TREE_DEPTH).nodes.iter().all(|n| n.hash != far.hash()));
