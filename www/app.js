@@ -13,12 +13,13 @@ import * as compose from './ui/compose.js';
 import * as mining from './ui/mining.js';
 import * as feed from './ui/feed.js';
 import * as explorer from './ui/explorer.js';
+import * as tree from './ui/tree.js';
 import * as tamper from './ui/tamper.js';
 import * as peers from './ui/peers.js';
 import * as log from './ui/log.js';
 
 const RENDER_MS = 150;
-const PANELS = [status, compose, mining, feed, explorer, tamper, peers, log];
+const PANELS = [status, compose, mining, feed, tree, explorer, tamper, peers, log];
 
 const host = new Host();
 let renderTimer = null;
@@ -86,6 +87,8 @@ window.tabchain = {
   saved: () => host.saved(),
   /** What the chain takes in memory: `{wasmBytes, blocks, bodies, bodyBytes, bodyLimit, bodyBytesLimit}`. */
   memory: () => host.memory(),
+  /** The block tree as drawn: `{tipHeight, fromHeight, truncated, nodes: [{hash, parent, height, best, orphan, reorged, fork, lane}], reorgs: [{forkHeight, depth, newTip, newHeight, label}]}`. */
+  tree: () => tree.drawn(),
   /** Promise: what it takes in storage, `{blocks, bytes, estimate}` (`estimate`: the browser's whole-origin usage, or null). */
   storage: async () => {
     const usage = host.store ? await host.store.usage() : { blocks: 0, bytes: 0 };

@@ -11,7 +11,10 @@
 //
 // - `change`: something on screen may differ (the page re-renders, throttled);
 // - `author` (detail: the name): the author name stored with this chain;
-// - `workers` (detail: the count): mining was configured with that many workers.
+// - `workers` (detail: the count): mining was configured with that many workers;
+// - `reorg` (detail: `{forkHeight, forkHash, depth, newTip, newHeight,
+//   disconnected, at}`): the best chain moved to another branch (the last
+//   five are kept in `reorgs`, for the block tree to mark).
 //
 // This tab's own posts (written offline or not yet in a block) are the node's
 // business: it marks them `own` in the changes to keep (the store's `outbox`),
@@ -45,6 +48,8 @@ const TICK_MS = 1_000;
 const TEMPLATE_MIN_GAP_MS = 50;
 const SYNC_BAR_LINGER_MS = 1_500;
 const LOG_LINES = 200;
+/** Reorgs remembered for the block tree to mark. */
+const REORGS_KEPT = 5;
 const NETWORK_KEY = 'tabchain.network';
 /** Bodies of the last blocks kept in wasm memory; the rest stays in the store. */
 const BODY_LIMIT = 1_000;
@@ -78,6 +83,8 @@ export class Host extends EventTarget {
     this.mined = 0;
     this.syncShownUntil = 0;
     this.logLines = [];
+    /** The last reorgs, oldest first (see the `reorg` event). */
+    this.reorgs = [];
     this.pendingChanges = [];
     this.storeQueued = false;
     this.storing = Promise.resolve();
@@ -176,6 +183,7 @@ export class Host extends EventTarget {
     localStorage.setItem(NETWORK_KEY, network);
     this.store = await openStore(network);
     this.node = new TabNode(network, AGENT);
+    this.reorgs = [];
     this.node.setBodyLimit(bodyLimit(), BODY_BYTES);
     const started = performance.now();
     const report = await this.restore();
@@ -436,7 +444,8 @@ export class Host extends EventTarget {
         if (event.from !== null && event.from !== undefined) this.log(`block ${event.height} from peer ${event.from}`);
         break;
       case 'reorg':
-        this.log(`reorg of depth ${event.depth}: new tip at height ${event.newHeight}`);
+        this.log(`reorg of depth ${event.depth} at height ${event.forkHeight}: new tip at height ${event.newHeight}`);
+        this.noteReorg(event);
         break;
       case 'syncStarted':
         this.syncShownUntil = Infinity;
@@ -486,6 +495,26 @@ export class Host extends EventTarget {
         this.log(`${type} ${JSON.stringify(rest)}`);
       }
     }
+  }
+
+  /**
+   * Remembers a reorg (the last five) with its fork point, the best-chain
+   * block at the fork height now, and tells the page (`reorg` event).
+   */
+  noteReorg(event) {
+    const fork = this.node.blocks(event.forkHeight, 1)[0];
+    const reorg = {
+      forkHeight: event.forkHeight,
+      forkHash: fork ? fork.hash : null,
+      depth: event.depth,
+      newTip: event.newTip,
+      newHeight: event.newHeight,
+      disconnected: event.disconnected,
+      at: Date.now(),
+    };
+    this.reorgs.push(reorg);
+    if (this.reorgs.length > REORGS_KEPT) this.reorgs.splice(0, this.reorgs.length - REORGS_KEPT);
+    this.dispatchEvent(new CustomEvent('reorg', { detail: reorg }));
   }
 
   // ---- what the page and window.tabchain ask for ----

@@ -37,6 +37,7 @@ const SHELL = [
   './ui/feed.js',
   './ui/identicon.js',
   './ui/explorer.js',
+  './ui/tree.js',
   './ui/tamper.js',
   './ui/peers.js',
   './ui/log.js',

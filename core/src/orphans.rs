@@ -33,6 +33,16 @@ impl OrphanPool {
         self.blocks.contains_key(hash)
     }
 
+    /// A block waiting here (the page shows an orphan's detail).
+    pub fn get(&self, hash: &BlockHash) -> Option<&Block> {
+        self.blocks.get(hash).map(|(block, _)| block)
+    }
+
+    /// Every block waiting, in no particular order (the block tree's view).
+    pub fn iter(&self) -> impl Iterator<Item = (&BlockHash, &Block)> + '_ {
+        self.blocks.iter().map(|(hash, (block, _))| (hash, block))
+    }
+
     /// Blocks waiting.
     pub fn len(&self) -> usize {
         self.blocks.len()

@@ -90,8 +90,11 @@ fn a_node_on_a_lighter_fork_reorgs_to_the_heavier_chain() {
     // block 500 (the best-tip locator would have fetched the first page again).
     // (At block 600 already if A's block 600 has the lower hash: equal work.)
     let reorg = net.events[1].iter().find(|e| matches!(e, Event::Reorg { .. })).expect("a reorg");
-    let Event::Reorg { new_height, .. } = reorg else { unreachable!() };
+    let Event::Reorg { new_height, disconnected, .. } = reorg else { unreachable!() };
     assert!([600, 601].contains(new_height), "{reorg:?}");
+    // The blocks that left the best chain nearest the old tip, as many as an event lists.
+    assert_eq!(disconnected.len(), tabchain_core::driver::MAX_REORG_HASHES);
+    assert_eq!(disconnected[0], old_tip);
     assert_eq!(
         reorg,
         &Event::Reorg {
@@ -100,6 +103,7 @@ fn a_node_on_a_lighter_fork_reorgs_to_the_heavier_chain() {
             new_tip: a.state().chain().best_at(*new_height).unwrap().hash,
             new_height: *new_height,
             from: Some(net.ids[0]),
+            disconnected: disconnected.clone(),
         }
     );
     let requests = net.get_blocks_sent(1);
@@ -710,8 +714,8 @@ fn sibling_races_end_on_one_tip_the_lower_hash() {
         // Every miner whose block lost moved to the lowest hash: a reorg event.
         for (&slot, hash) in slots.iter().zip(&hashes) {
             let moved = net.events[slot][events_before[slot]..].iter().any(|e| {
-                matches!(e, Event::Reorg { depth: 1, new_tip, new_height, .. }
-                    if *new_tip == lowest && *new_height == round + 1)
+                matches!(e, Event::Reorg { depth: 1, new_tip, new_height, disconnected, .. }
+                    if *new_tip == lowest && *new_height == round + 1 && disconnected.len() == 1)
             });
             assert_eq!(moved, *hash != lowest, "round {round}: miner {slot}");
             moved_by_a_lower_hash += usize::from(moved);

@@ -34,7 +34,7 @@ use std::str::FromStr;
 use js_sys::{Array, Uint8Array};
 use serde::Serialize;
 use tabchain_core::block::Block;
-use tabchain_core::chain::{BlockEntry, BodyLimit};
+use tabchain_core::chain::{BlockEntry, BodyLimit, DEFAULT_TREE_DEPTH};
 use tabchain_core::driver::{Driver, RestoreReport, Saved, SavedPost};
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::header::BlockHeader;
@@ -529,12 +529,26 @@ impl TabNode {
         to_js(&rows)
     }
 
-    /// A block's bytes if its body is in memory (any branch), else
-    /// `undefined`: read it from storage then.
+    /// A block's bytes if its body is in memory (any branch, or the orphan
+    /// pool), else `undefined`: read it from storage then.
     #[wasm_bindgen(js_name = blockBytes)]
     pub fn block_bytes(&self, hash: &str) -> Result<Option<Vec<u8>>, JsError> {
         let hash = BlockHash::from_str(hash).map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(self.node.state().chain().get(&hash).and_then(BlockEntry::block).map(|block| block.to_bytes()))
+        let chain = self.node.state().chain();
+        let in_tree = chain.get(&hash).and_then(BlockEntry::block).map(|block| block.to_bytes());
+        Ok(in_tree.or_else(|| chain.orphan(&hash).map(Block::to_bytes)))
+    }
+
+    /// The block tree of the last `depth` heights (default 50, at most 200)
+    /// for the page to draw: `{tipHeight, fromHeight, toHeight, truncated,
+    /// nodes: [{hash, parent, height, best, orphan, chainWork (64 hex
+    /// digits, null for an orphan), postCount, timestampMs, lane (0: the best
+    /// chain)}]}`, best chain tip first, then side branches, then orphans,
+    /// at most 400 nodes (see `core::chain::tree_view`).
+    #[wasm_bindgen(js_name = treeView)]
+    pub fn tree_view(&self, depth: Option<f64>) -> Result<JsValue, JsError> {
+        let depth = depth.map(|n| whole("depth", n)).transpose()?.unwrap_or(DEFAULT_TREE_DEPTH);
+        to_js(&self.node.state().chain().tree_view(depth))
     }
 
     /// What the chain holds in memory: `{blocks (in the tree), bodies (of

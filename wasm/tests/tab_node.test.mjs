@@ -5,7 +5,8 @@
 // (with the stored tip deciding between equal-work branches, and own posts
 // announced again on joining), a body limit (old blocks served from
 // storage, `postBlocks`/`blockView`, restore in batches) and
-// `welcomeNetwork`. Node.js built-ins only.
+// `welcomeNetwork`, and the block tree (`treeView`, the reorg event's
+// disconnected blocks). Node.js built-ins only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -272,6 +273,38 @@ test('restore picks the lower hash between equal-work branches, in any order', (
     assert.equal(node.tip(), lower);
     node.free();
   }
+});
+
+test('treeView draws both branches, the best in lane 0; a reorg event lists the blocks that left', () => {
+  const blocks = ['js-p', 'js-q'].map((agent, i) => {
+    const node = new wasm.TabNode('dev', agent);
+    if (i === 1) post(node, 'q', 'makes the blocks differ', NOW, SECRET);
+    const t = node.template(NOW);
+    const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store' && o.change === 'block');
+    node.free();
+    return { bytes: store.bytes, hash: store.hash };
+  });
+  const [low, high] = blocks.slice().sort((a, b) => (a.hash < b.hash ? -1 : 1));
+  // The higher hash first, then the lower one announced: it takes the tip (equal work).
+  const node = new wasm.TabNode('dev', 'js-tree');
+  node.restore([high.bytes], NOW);
+  const announced = `{"type":"Block","from":5,"block":${wasm.blockView(low.bytes).json}}`;
+  const reorg = node.onText(announced, NOW).find((o) => o.kind === 'event' && o.event.type === 'reorg');
+  assert.deepEqual(
+    [reorg.event.depth, reorg.event.forkHeight, reorg.event.newTip, reorg.event.disconnected],
+    [1, 0, low.hash, [high.hash]],
+  );
+  const view = node.treeView();
+  assert.deepEqual([view.tipHeight, view.fromHeight, view.truncated], [1, 0, false]);
+  const rows = view.nodes.map(({ hash, height, best, orphan, lane }) => ({ hash, height, best, orphan, lane }));
+  assert.deepEqual(rows.slice(0, 1), [{ hash: low.hash, height: 1, best: true, orphan: false, lane: 0 }]);
+  assert.deepEqual(rows.slice(2), [{ hash: high.hash, height: 1, best: false, orphan: false, lane: 1 }]);
+  assert.equal(rows[1].height, 0);
+  assert.match(view.nodes[0].chainWork, /^[0-9a-f]{64}$/);
+  assert.equal(typeof view.nodes[0].timestampMs, 'number');
+  assert.equal(node.treeView(1).nodes.length, 2, 'height 1 only: the tip and the side block');
+  assert.throws(() => node.treeView(-1), /depth must be a non-negative number/);
+  node.free();
 });
 
 test('a late node syncs from the relay and reports progress', () => {

@@ -3,7 +3,8 @@
 // shows that block's JSON (from memory, or read from storage for old blocks
 // whose bodies the node no longer holds) and picks its height for the tamper
 // demo. From the keyboard the table is one Tab stop: the arrow keys (and
-// Home, End) move between rows, Enter or Space opens one.
+// Home, End) move between rows, Enter or Space opens one. The block tree
+// (`tree.js`) opens its blocks in the same detail view (`showBlock`).
 
 import { $, el, formatTime } from './dom.js';
 import { pickHeight } from './tamper.js';
@@ -21,14 +22,14 @@ const ROW_KEYS = { ArrowDown: 'next', ArrowUp: 'previous', Home: 'first', End: '
 /** Binds the rows (a click, or Enter or Space: block detail; arrows, Home, End: move) and the paging buttons. */
 export function mount(host) {
   const rows = $('explorer').querySelector('tbody');
-  rows.addEventListener('click', (event) => showBlock(host, event.target.closest('tr')));
+  rows.addEventListener('click', (event) => showRow(host, event.target.closest('tr')));
   rows.addEventListener('focusin', (event) => {
     current = event.target.dataset.hash;
     setTabStop(rows);
   });
   rows.addEventListener('keydown', (event) => {
     const row = event.target.closest('tr');
-    if (event.key === 'Enter' || event.key === ' ') showBlock(host, row);
+    if (event.key === 'Enter' || event.key === ' ') showRow(host, row);
     else if (ROW_KEYS[event.key]) {
       const to = {
         next: row.nextElementSibling,
@@ -53,15 +54,23 @@ export function mount(host) {
   });
 }
 
-/** Shows the JSON of the block in `row` and picks its height for the tamper demo. */
-async function showBlock(host, row) {
-  if (!row || !host.node) return;
-  pickHeight(row.dataset.height);
+/** Shows the block of a table row (see `showBlock`). */
+function showRow(host, row) {
+  if (row) showBlock(host, row.dataset.hash, row.dataset.height);
+}
+
+/**
+ * Shows the JSON of block `hash` (any branch, or an orphan) in the detail
+ * view, and picks `height` for the tamper demo when given (a best-chain block).
+ */
+export async function showBlock(host, hash, height = null) {
+  if (!hash || !host.node) return;
+  if (height !== null) pickHeight(height);
   const detail = $('block-detail');
   detail.hidden = false;
   detail.textContent = 'reading…';
   try {
-    const view = await host.blockView(row.dataset.hash);
+    const view = await host.blockView(hash);
     detail.textContent = view ? view.json : 'this block is neither in memory nor in storage';
   } catch (err) {
     detail.textContent = `cannot read this block: ${err && err.message ? err.message : err}`;

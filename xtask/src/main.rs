@@ -518,6 +518,7 @@ fn browser_e2e(root: &Path) -> Result<()> {
             .env("TABCHAIN_RELAY_BIN", relay)
             .env("TABCHAIN_WWW", root.join("www"))
             .env("TABCHAIN_SCREENSHOT", root.join("docs/screenshot.png"))
+            .env("TABCHAIN_TREE_SCREENSHOT", root.join("docs/tree.png"))
             .env("CHROMIUM", "/usr/bin/chromium"),
         "browser end-to-end tests",
     )

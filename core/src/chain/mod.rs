@@ -31,7 +31,7 @@
 //! (posts already on a branch, within the post window), `side.rs` (side
 //! branch budget and pruning), `bodies.rs` (which bodies and post ids stay in
 //! memory), `entries.rs` (the slots, in chunks), `queries.rs` (locators, sync
-//! pages, headers).
+//! pages, headers), `tree_view.rs` (the last heights as a page draws them).
 
 mod bodies;
 
@@ -42,6 +42,9 @@ mod keep;
 mod known_invalid;
 mod queries;
 mod side;
+mod tree_view;
+
+pub use tree_view::{DEFAULT_TREE_DEPTH, MAX_TREE_DEPTH, MAX_TREE_NODES, TREE_ABOVE_TIP, TreeNode, TreeView};
 
 use crate::block::Block;
 use crate::hash::{BlockHash, TxId};
@@ -399,6 +402,11 @@ impl Chain {
     /// Blocks waiting for their parent.
     pub fn orphan_count(&self) -> usize {
         self.orphans.len()
+    }
+
+    /// A block waiting in the orphan pool for its parent.
+    pub fn orphan(&self, hash: &BlockHash) -> Option<&Block> {
+        self.orphans.get(hash)
     }
 
     fn on_best(&self, index: usize) -> bool {

@@ -44,7 +44,7 @@ mod sync;
 
 pub use messages::MAX_RESENT_OWN_POSTS;
 pub use misbehaviour::{IGNORE_SCORE, PENALTY_BAD_MESSAGE, PENALTY_INVALID_BLOCK, PENALTY_INVALID_POST};
-pub use output::{Change, Event, Output};
+pub use output::{Change, Event, MAX_REORG_HASHES, Output};
 pub use peers::HELLO_MIN_INTERVAL_MS;
 pub use restore::{RefusedPost, RestoreReport, Saved, SavedPost};
 pub use submit::{MinedError, SubmitError};
@@ -339,6 +339,7 @@ impl Driver {
                 new_tip: tip.hash,
                 new_height: tip.height(),
                 from,
+                disconnected: change.disconnected.iter().take(MAX_REORG_HASHES).copied().collect(),
             }));
         } else if announced {
             out.push(Output::Event(Event::BlockAccepted {

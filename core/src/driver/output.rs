@@ -8,6 +8,10 @@ use crate::post::Post;
 use crate::wire::{ErrorCode, PeerId};
 use serde::Serialize;
 
+/// Most hashes of disconnected blocks an [`Event::Reorg`] lists (a deep
+/// reorg lists the ones nearest the old tip: what a page's tree shows).
+pub const MAX_REORG_HASHES: usize = 64;
+
 /// What the host must do after a call, in this order: apply every
 /// [`Output::Store`] of the call (in one transaction, durably where the host
 /// promises durability), then write the [`Output::Send`]s, then the rest. A
@@ -197,6 +201,9 @@ pub enum Event {
         new_height: u64,
         /// The peer whose block caused it; `None` for our own blocks.
         from: Option<PeerId>,
+        /// Blocks that left the best chain, old tip first, at most
+        /// [`MAX_REORG_HASHES`] (the ones nearest the tip): what a page marks.
+        disconnected: Vec<BlockHash>,
     },
     /// A sync began (or moved to another peer).
     SyncStarted {
