@@ -83,6 +83,10 @@ export class GpuKernel {
     device.lost.then((info) => {
       this.lost = `GPU device lost: ${info.message || info.reason}`;
     });
+    // A validation or out-of-memory error leaves results that mean nothing: the next dispatch fails instead.
+    device.addEventListener('uncapturederror', (event) => {
+      this.lost = `GPU error: ${event.error.message}`;
+    });
     const layout = device.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
@@ -196,8 +200,9 @@ export class GpuKernel {
     }
   }
 
-  /** Releases the device. */
+  /** Releases the device (it counts as lost from now on). */
   destroy() {
+    this.lost = this.lost ?? 'GPU device released';
     this.device.destroy();
   }
 }
