@@ -4,8 +4,10 @@
 // nonce found and its hash on random headers, ranges in the nonce's high
 // half, across a 2^32 boundary and past 2^64, ranges without a solution;
 // then a tab mining a dev block on the GPU alone, from the mining panel's
-// checkbox, that its node accepts. Without a WebGPU adapter these tests
-// fail: they never skip.
+// checkbox, that its node accepts; a lying kernel (served to one browser in
+// its place) refuted by the wasm reference and turned off; and a browser
+// without WebGPU showing why. Without a WebGPU adapter these tests fail:
+// they never skip.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -175,6 +177,41 @@ test('with the GPU checkbox on and no CPU workers, the tab mines dev blocks its 
   const other = await openTab(browser.context, relay);
   await waitFor(other, (t) => window.tabchain.tip() === t, tip, { what: 'the GPU-mined tip in another tab' });
   await other.close();
+});
+
+test('a GPU whose answer the wasm reference refutes is turned off, and none of its blocks is used', async () => {
+  // The kernel served to this browser lies: it reports the first nonce that
+  // does NOT meet the target. (No service worker, so the route sees the fetch.)
+  const liar = await launchBrowser({ extraArgs: WEBGPU_ARGS, serviceWorkers: 'block' });
+  try {
+    await liar.context.route('**/sha256-miner.wgsl', async (route) => {
+      const honest = await (await route.fetch()).text();
+      const lie = honest.replace('if (meets(hash_nonce(nonce.x, nonce.y)))', 'if (!meets(hash_nonce(nonce.x, nonce.y)))');
+      assert.notEqual(lie, honest, 'the kernel still has the line this test changes');
+      await route.fulfill({ body: lie, contentType: 'text/plain' });
+    });
+    const tab = await openTab(liar.context, relay);
+    await waitFor(tab, () => window.tabchain.gpu().supported, undefined, { what: 'the WebGPU probe' });
+    const height = await tab.evaluate(() => window.tabchain.height());
+    await tab.evaluate(() => window.tabchain.mine(true, 0, true));
+    const gpu = await waitFor(tab, () => window.tabchain.gpu().reason && window.tabchain.gpu(), undefined, {
+      timeoutMs: 60_000,
+      what: 'the GPU turned off',
+    });
+    assert.match(gpu.reason, /does not match the reference \(misses the target\)/);
+    assert.equal(gpu.supported, false);
+    assert.equal(gpu.enabled, false, "the browser's setting dropped the GPU");
+    assert.equal(gpu.running, false);
+    assert.equal(gpu.blocks, 0);
+    assert.equal(await tab.isDisabled('#mine-gpu'), true);
+    await waitFor(tab, () => /GPU turned off/.test(document.getElementById('mine-gpu-note').textContent), undefined, {
+      what: 'the panel saying why',
+    });
+    assert.equal(await tab.evaluate(() => window.tabchain.status().miner), null, 'with no workers, mining stopped');
+    assert.equal(await tab.evaluate(() => window.tabchain.height()), height, 'no block from the lying GPU');
+  } finally {
+    await liar.close();
+  }
 });
 
 test('without WebGPU the checkbox is disabled and says why', async () => {

@@ -75,7 +75,7 @@ window.tabchain = {
   mine: (on, workers, gpu) => host.setMining(on, workers, gpu),
   /** This tab's hash rate, workers and GPU (0 when another tab mines). */
   hashrate: () => host.hashrate(),
-  /** The GPU miner: `{supported, reason, adapter, enabled, running, hashrate, perDispatch, blocks}`. */
+  /** The GPU miner: `{supported, failed, reason, adapter, enabled, running, hashrate, perDispatch, blocks}`. */
   gpu: () => host.gpuStatus(),
   /**
    * Test hook: the GPU kernel on the header `headerHex` (192 hex digits) over `count` nonces from `start`

@@ -571,16 +571,17 @@ export class Host extends EventTarget {
   }
 
   /**
-   * `window.tabchain.gpu()`: {supported, reason (why not, or why it was
-   * turned off), adapter, enabled (the browser's setting), running (mining
-   * here now), hashrate, perDispatch (nonces per ~50 ms dispatch), blocks
-   * (accepted from the GPU)}.
+   * `window.tabchain.gpu()`: {supported, failed (turned off for good),
+   * reason (why not, or why it was turned off), adapter, enabled (the
+   * browser's setting), running (mining here now), hashrate, perDispatch
+   * (nonces per ~50 ms dispatch), blocks (accepted from the GPU)}.
    */
   gpuStatus() {
     const support = this.gpuSupport;
     const lane = this.miners.gpuStatus();
     return {
       supported: Boolean(support && support.ok) && this.gpuFailure === null,
+      failed: this.gpuFailure !== null,
       reason: this.gpuFailure ?? (support ? support.reason : 'checking for WebGPU'),
       adapter: lane.adapter ?? (support ? support.adapter : null),
       enabled: this.mining.gpu,

@@ -47,7 +47,8 @@ function renderGpu(gpu) {
   box.disabled = !gpu.supported;
   box.checked = gpu.supported && gpu.enabled;
   let note;
-  if (!gpu.supported) note = `GPU unavailable: ${gpu.reason}`;
+  if (gpu.failed) note = `GPU turned off: ${gpu.reason}`;
+  else if (!gpu.supported) note = `GPU unavailable: ${gpu.reason}`;
   else if (gpu.running) note = `GPU: ${gpu.adapter}, ${formatRate(gpu.hashrate)}`;
   else note = `GPU: ${gpu.adapter}${gpu.enabled ? ' (on when mining here)' : ', off'}`;
   if ($('mine-gpu-note').textContent !== note) $('mine-gpu-note').textContent = note;
