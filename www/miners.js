@@ -57,17 +57,22 @@ export class MiningManager {
           kernel.destroy();
           return;
         }
-        this.gpu = new GpuLane(kernel, {
-          onProgress: (hashes, ms) => this.progress(this.gpuRate, hashes, ms),
+        this.gpuRate = { rate: 0, at: 0 };
+        const lane = new GpuLane(kernel, {
+          onProgress: (hashes, ms) => {
+            if (this.gpu === lane) this.progress(this.gpuRate, hashes, ms);
+          },
           onFound: (id, nonce) => {
-            if (this.job && id === this.job.id) this.handlers.onFound(id, nonce, 'gpu');
+            if (this.gpu === lane && this.job && id === this.job.id) this.handlers.onFound(id, nonce, 'gpu');
           },
           onFailure: (reason) => {
+            if (this.gpu !== lane) return;
             this.gpu = null;
             this.gpuWanted = false;
             this.handlers.onGpuFailure(reason);
           },
         });
+        this.gpu = lane;
         this.dispatch();
       },
       (err) => {
