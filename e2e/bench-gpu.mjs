@@ -82,7 +82,7 @@ async function main() {
     }
     const label = swiftshader ? 'SwiftShader (CPU), correctness only' : gpu.adapter;
     const rows = [
-      [`WebGPU kernel (www/gpu-miner.js): ${label}`, mega(gpu.hashesPerSec), `${gpu.adapter}; ${gpu.perDispatch} nonces per dispatch, ${gpu.dispatchMs.toFixed(1)} ms each`],
+      [`WebGPU kernel (www/gpu-miner.js): ${label}`, mega(gpu.hashesPerSec), `${gpu.adapter}; ${gpu.perDispatch} nonces per dispatch, ${gpu.dispatchMs.toFixed(1)} ms each (means)`],
       ['wasm 4-lane (www/miner.js), 1 worker', mega(workers[0].hashesPerSec), 'the CPU miner, same run'],
       ['wasm 4-lane (www/miner.js), 2 workers', mega(workers[1].hashesPerSec), ''],
     ];

@@ -116,7 +116,7 @@ function raw({ warmupMs, measureMs }) {
 /**
  * The WebGPU kernel (www/gpu-miner.js) on the bench header, in ranges of four
  * dispatches, each sized (as when mining) to take ~50 ms: `warmupMs`, then
- * `measureMs` counted. Resolves {adapter, hashesPerSec, perDispatch, dispatchMs}.
+ * `measureMs` counted. Resolves {adapter, hashesPerSec, perDispatch, dispatchMs} (the last two: means).
  */
 async function gpu({ warmupMs, measureMs }) {
   const wasm = await import('/pkg/tabchain_wasm.js');
@@ -147,7 +147,7 @@ async function gpu({ warmupMs, measureMs }) {
     return {
       adapter: kernel.adapter,
       hashesPerSec: (r.hashes * 1000) / r.ms,
-      perDispatch: kernel.perDispatch,
+      perDispatch: Math.round(r.hashes / r.dispatches),
       dispatchMs: r.ms / r.dispatches,
     };
   } finally {
