@@ -16,12 +16,12 @@
 // Exits non-zero only when something fails to run; goals are reported.
 
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import { existsSync, readFileSync, readdirSync, statSync, createReadStream } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join, dirname, extname, normalize, sep } from 'node:path';
+import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser } from './harness.mjs';
+import { startStaticServer } from './static-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -52,47 +52,13 @@ function parseArgs(argv) {
   return opts;
 }
 
-const CONTENT_TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-};
-
-/** A static server: /bench/ → e2e/bench, /hash-wasm/ → hash-wasm's dist, the rest → www/. */
+/** The static server: /bench/ → e2e/bench, /hash-wasm/ → hash-wasm's dist, the rest → www/. */
 function startServer() {
-  const mounts = [
+  return startStaticServer([
     ['/bench/', join(HERE, 'bench')],
     ['/hash-wasm/', join(HERE, 'node_modules/hash-wasm/dist')],
     ['/', WWW],
-  ];
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const [prefix, dir] = mounts.find(([p]) => path.startsWith(p));
-    let file = normalize(join(dir, path.slice(prefix.length)));
-    if (file !== dir && !file.startsWith(dir + sep)) {
-      res.writeHead(403).end();
-      return;
-    }
-    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
-    if (!existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}`);
-      return;
-    }
-    res.writeHead(200, {
-      'content-type': CONTENT_TYPES[extname(file)] || 'application/octet-stream',
-      'cache-control': 'no-store',
-    });
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
+  ]);
 }
 
 function cpuModel() {

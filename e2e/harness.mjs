@@ -30,6 +30,13 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+/**
+ * Extra launch arguments for WebGPU without a GPU: Debian's Chromium runs
+ * compute shaders on SwiftShader, its CPU fallback, and offers it as an
+ * adapter on a secure page (http://127.0.0.1 is one). Works beside
+ * `--disable-gpu`, which only turns off GPU compositing here.
+ */
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader'];
 
 /** Resolves once `child` has exited (at once if it has). */
 function exited(child) {
@@ -208,14 +215,17 @@ export async function clusterFormed(relays, timeoutMs = 20_000) {
   }
 }
 
-/** Launches headless Chromium with a fresh profile (`options` go to playwright). */
-export async function launchBrowser(options = {}) {
+/**
+ * Launches headless Chromium with a fresh profile (`options` go to
+ * playwright, except `extraArgs`: more command-line flags, e.g. WEBGPU_ARGS).
+ */
+export async function launchBrowser({ extraArgs = [], ...options } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'tabchain-e2e-'));
   const context = await chromium.launchPersistentContext(profile, {
     ...options,
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
   });
   context.on('weberror', (error) => console.error('page error:', error.error()));
   return {

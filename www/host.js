@@ -16,6 +16,11 @@
 //   disconnected, at}`): the best chain moved to another branch (the last
 //   five are kept in `reorgs`, for the block tree to mark).
 //
+// The GPU (gpu-miner.js, experimental) mines beside the workers when the
+// browser's mining setting says so; whether this page can is probed once at
+// start (`gpuSupport`), and a GPU that fails or answers what the wasm
+// reference refutes is turned off for good (`gpuFailure`).
+//
 // This tab's own posts (written offline or not yet in a block) are the node's
 // business: it marks them `own` in the changes to keep (the store's `outbox`),
 // takes them back on `restore`, and announces them again on every join.
@@ -36,6 +41,7 @@ import init, { TabNode, blockView, publicKeyId, welcomeNetwork, legacyOutboxPost
 import { openStore, keeps } from './store.js';
 import { RelayConnection, relayList } from './relay.js';
 import { MiningManager } from './miners.js';
+import { GpuKernel, probeGpu } from './gpu-miner.js';
 import { Stamper } from './stamper.js';
 import { Clock } from './clock.js';
 import { Siblings } from './tabs.js';
@@ -93,22 +99,31 @@ export class Host extends EventTarget {
     this.lastTemplateAt = 0;
     this.defaultWorkers = Math.max(1, (navigator.hardwareConcurrency || 2) - 1);
     this.miners = new MiningManager({
-      onFound: (id, nonce) => this.enqueue(() => this.onFound(id, nonce)),
+      onFound: (id, nonce, source) => this.enqueue(() => this.onFound(id, nonce, source)),
       onError: (message) => this.log(`miner: ${message}`),
+      onGpuFailure: (reason) => this.onGpuFailure(reason),
     });
+    /** Whether this page can mine on the GPU: `{ok, reason, adapter}`, null until probed. */
+    this.gpuSupport = null;
+    /** Why the GPU was turned off for good in this tab (null: it was not). */
+    this.gpuFailure = null;
+    /** Blocks this tab's node accepted from the GPU. */
+    this.minedGpu = 0;
+    /** The test hook's own kernel (`gpuSearch`), made on first use. */
+    this.testKernel = null;
     this.clock = new Clock();
     /** The browser's one miner: runs here while this tab holds the lock. */
     this.mining = new MiningLock({
-      run: (workers) => this.runMiners(workers),
-      stop: () => this.runMiners(0),
-      tell: (on, workers, held) => this.siblings.mining(on, workers, held),
+      run: (workers, gpu) => this.runMiners(workers, gpu),
+      stop: () => this.runMiners(0, false),
+      tell: (on, workers, gpu, held) => this.siblings.mining(on, workers, gpu, held),
       changed: () => this.changed(),
     });
     /** This browser's other tabs. */
     this.siblings = new Siblings({
       onFrame: (network, text) => this.enqueue(() => this.onSibling(network, text)),
-      onMining: (on, workers, held) => {
-        this.mining.heard(on, workers, held);
+      onMining: (on, workers, gpu, held) => {
+        this.mining.heard(on, workers, gpu, held);
         this.dispatchEvent(new CustomEvent('workers', { detail: workers }));
       },
       onAsk: () => this.mining.asked(),
@@ -168,6 +183,10 @@ export class Host extends EventTarget {
     this.clock.every(TICK_MS, () => this.enqueue(() => this.tick()));
     // A tab opened while another mines learns the browser's mining setting.
     this.siblings.ask();
+    probeGpu().then((support) => {
+      this.gpuSupport = support;
+      this.changed();
+    });
     this.changed();
   }
 
@@ -543,27 +562,73 @@ export class Host extends EventTarget {
   }
 
   /**
-   * Starts (with `workers`, else the current or default count) or stops the
-   * browser's mining: this tab runs the workers if it holds the mining lock
-   * (at once when no other tab mines), else the mining tab takes the count.
+   * Starts (with `workers`, else the current or default count; with the GPU
+   * if `gpu`, else as set) or stops the browser's mining: this tab runs the
+   * workers and the GPU if it holds the mining lock (at once when no other
+   * tab mines), else the mining tab takes the setting.
    */
-  setMining(on, workers) {
+  setMining(on, workers, gpu) {
     const count = Number.isInteger(workers) ? Math.max(0, workers) : this.mining.workers || this.defaultWorkers;
+    const withGpu = typeof gpu === 'boolean' ? gpu : this.mining.gpu;
     this.dispatchEvent(new CustomEvent('workers', { detail: count }));
-    this.mining.set(Boolean(on), count);
-    this.log(on && count > 0 ? `mining with ${count} worker(s)` : 'mining stopped');
+    this.mining.set(Boolean(on), count, withGpu);
+    const what = `${count} worker(s)${withGpu ? ' and the GPU' : ''}`;
+    this.log(this.mining.on ? `mining with ${what}` : `mining stopped${withGpu ? ' (GPU on when mining)' : ''}`);
     this.changed();
   }
 
-  /** Runs `workers` miners in this tab (0: none); the mining lock decides. */
-  runMiners(workers) {
+  /** Runs `workers` miners in this tab (0: none), and the GPU if `gpu`; the mining lock decides. */
+  runMiners(workers, gpu) {
+    const useGpu = Boolean(gpu) && this.gpuFailure === null;
     const was = this.miners.enabled ? this.miners.workerCount : 0;
-    this.miners.configure(workers > 0, workers);
+    const wasGpu = this.miners.gpuWanted;
+    this.miners.configure(workers > 0 || useGpu, workers, useGpu);
     this.refreshTemplate(true);
-    if (workers !== was && this.mining.locks) {
-      this.log(workers > 0 ? `this tab mines for the browser (${workers} worker(s))` : 'this tab stopped mining');
+    if ((workers !== was || useGpu !== wasGpu) && this.mining.locks) {
+      const what = `${workers} worker(s)${useGpu ? ' and the GPU' : ''}`;
+      this.log(workers > 0 || useGpu ? `this tab mines for the browser (${what})` : 'this tab stopped mining');
     }
     this.changed();
+  }
+
+  /** The GPU failed or could not start: it stays off in this tab, and the browser's setting drops it. */
+  onGpuFailure(reason) {
+    console.error(`tabchain: GPU turned off: ${reason}`);
+    this.gpuFailure = reason;
+    this.log(`GPU turned off: ${reason}`);
+    this.setMining(this.mining.on, this.mining.workers, false);
+  }
+
+  /**
+   * `window.tabchain.gpu()`: {supported, failed (turned off for good),
+   * reason (why not, or why it was turned off), adapter, enabled (the
+   * browser's setting), running (mining here now), hashrate, perDispatch
+   * (nonces per ~50 ms dispatch), blocks (accepted from the GPU)}.
+   */
+  gpuStatus() {
+    const support = this.gpuSupport;
+    const lane = this.miners.gpuStatus();
+    return {
+      supported: Boolean(support && support.ok) && this.gpuFailure === null,
+      failed: this.gpuFailure !== null,
+      reason: this.gpuFailure ?? (support ? support.reason : 'checking for WebGPU'),
+      adapter: lane.adapter ?? (support ? support.adapter : null),
+      enabled: this.mining.gpu,
+      running: lane.running,
+      hashrate: lane.hashrate,
+      perDispatch: lane.perDispatch,
+      blocks: this.minedGpu,
+    };
+  }
+
+  /**
+   * The test hook `window.tabchain.gpuSearch`: runs the GPU kernel on the
+   * 96-byte header `headerBytes` over `count` nonces from `start` (bigint),
+   * on a device of its own; see `GpuKernel.searchRange`.
+   */
+  async gpuSearch(headerBytes, start, count, options) {
+    if (!this.testKernel) this.testKernel = GpuKernel.create();
+    return (await this.testKernel).searchRange(headerBytes, start, count, options);
   }
 
   /** Hashes per second of all workers now (0 when not mining). */
@@ -594,7 +659,7 @@ export class Host extends EventTarget {
     else this.templateTimer = this.clock.after(wait, give);
   }
 
-  onFound(id, nonce) {
+  onFound(id, nonce, source) {
     let outputs;
     try {
       outputs = this.node.foundNonce(id, nonce, Date.now());
@@ -604,7 +669,8 @@ export class Host extends EventTarget {
       return;
     }
     this.mined += 1;
-    this.log(`mined block ${this.node.height()}`);
+    if (source === 'gpu') this.minedGpu += 1;
+    this.log(`mined block ${this.node.height()}${source === 'gpu' ? ' on the GPU' : ''}`);
     this.apply(outputs);
     // The node said the template is stale; after our own block, don't wait the 50 ms.
     this.refreshTemplate(true);

@@ -1,12 +1,19 @@
-// Runs N module workers on disjoint nonce ranges of the current template and
-// keeps a live hash rate. The host (host.js) calls `setJob` whenever the tip
-// or the pending posts change; every worker gets the new job at once.
+// Runs N module workers on disjoint nonce ranges of the current template,
+// and optionally the GPU (gpu-miner.js) on a range of its own, and keeps a
+// live hash rate of them all. The host (host.js) calls `setJob` whenever the
+// tip or the pending posts change; every worker and the GPU get the new job
+// at once.
+
+import { GpuKernel, GpuLane } from './gpu-miner.js';
 
 const RANGE_BITS = 56n;
+/** Reports older than this no longer count in the hash rate. */
+const RATE_WINDOW_MS = 2000;
 
 export class MiningManager {
   /**
-   * @param {{onFound: (id: number, nonce: bigint) => void, onError: (message: string) => void}} handlers
+   * @param {{onFound: (id: number, nonce: bigint, source: 'cpu'|'gpu') => void, onError: (message: string) => void, onGpuFailure: (reason: string) => void}} handlers
+   *   `onGpuFailure`: the GPU could not start, failed, or answered what the wasm reference refutes; it is off
    */
   constructor(handlers) {
     this.handlers = handlers;
@@ -14,18 +21,77 @@ export class MiningManager {
     this.job = null;
     this.enabled = false;
     this.rates = [];
+    /** The GPU lane while it mines (null: off or starting). */
+    this.gpu = null;
+    this.gpuWanted = false;
+    this.gpuStarting = null;
+    this.gpuRate = { rate: 0, at: 0 };
   }
 
-  /** Starts or stops mining with `count` workers (0 stops). */
-  configure(enabled, count) {
-    this.enabled = enabled && count > 0;
+  /** Starts or stops mining with `count` workers and the GPU if `gpu` (no workers and no GPU stops). */
+  configure(enabled, count, gpu = false) {
+    this.enabled = enabled && (count > 0 || gpu);
     const wanted = this.enabled ? count : 0;
     while (this.workers.length > wanted) {
       this.workers.pop().terminate();
       this.rates.pop();
     }
     while (this.workers.length < wanted) this.spawn();
+    this.useGpu(this.enabled && gpu);
     this.dispatch();
+  }
+
+  /** Starts the GPU lane (the device and kernel made at once, asynchronously) or closes it. */
+  useGpu(on) {
+    this.gpuWanted = on;
+    if (!on) {
+      if (this.gpu) this.gpu.close();
+      this.gpu = null;
+      return;
+    }
+    if (this.gpu || this.gpuStarting) return;
+    this.gpuStarting = GpuKernel.create().then(
+      (kernel) => {
+        this.gpuStarting = null;
+        if (!this.gpuWanted) {
+          kernel.destroy();
+          return;
+        }
+        this.gpuRate = { rate: 0, at: 0 };
+        const lane = new GpuLane(kernel, {
+          onProgress: (hashes, ms) => {
+            if (this.gpu === lane) this.progress(this.gpuRate, hashes, ms);
+          },
+          onFound: (id, nonce) => {
+            if (this.gpu === lane && this.job && id === this.job.id) this.handlers.onFound(id, nonce, 'gpu');
+          },
+          onFailure: (reason) => {
+            if (this.gpu !== lane) return;
+            this.gpu = null;
+            this.gpuWanted = false;
+            this.handlers.onGpuFailure(reason);
+          },
+        });
+        this.gpu = lane;
+        this.dispatch();
+      },
+      (err) => {
+        this.gpuStarting = null;
+        this.gpuWanted = false;
+        this.handlers.onGpuFailure(`the GPU did not start: ${err.message || err}`);
+      },
+    );
+  }
+
+  /** Whether the GPU mines now, its adapter, its rate and its dispatch size: `{running, adapter, hashrate, perDispatch}`. */
+  gpuStatus() {
+    const kernel = this.gpu ? this.gpu.kernel : null;
+    return {
+      running: Boolean(this.gpu),
+      adapter: kernel ? kernel.adapter : null,
+      hashrate: this.gpu ? Math.round(this.recent(this.gpuRate)) : 0,
+      perDispatch: kernel ? kernel.perDispatch : 0,
+    };
   }
 
   spawn() {
@@ -37,16 +103,24 @@ export class MiningManager {
     this.rates.push({ rate: 0, at: performance.now() });
   }
 
+  /** Folds a report of `hashes` in `ms` into a rate slot (smoothed). */
+  progress(slot, hashes, ms) {
+    if (!slot) return;
+    const rate = ms > 0 ? (hashes * 1000) / ms : 0;
+    slot.rate = slot.rate === 0 ? rate : slot.rate * 0.6 + rate * 0.4;
+    slot.at = performance.now();
+  }
+
+  /** A slot's rate if it reported within the last 2 s, else 0. */
+  recent(slot) {
+    return performance.now() - slot.at < RATE_WINDOW_MS ? slot.rate : 0;
+  }
+
   onMessage(index, msg) {
     if (msg.type === 'progress') {
-      const rate = msg.ms > 0 ? (msg.hashes * 1000) / msg.ms : 0;
-      const slot = this.rates[index];
-      if (slot) {
-        slot.rate = slot.rate === 0 ? rate : slot.rate * 0.6 + rate * 0.4;
-        slot.at = performance.now();
-      }
+      this.progress(this.rates[index], msg.hashes, msg.ms);
     } else if (msg.type === 'found') {
-      if (this.job && msg.id === this.job.id) this.handlers.onFound(msg.id, msg.nonce);
+      if (this.job && msg.id === this.job.id) this.handlers.onFound(msg.id, msg.nonce, 'cpu');
     } else if (msg.type === 'error') {
       this.handlers.onError(msg.message);
     }
@@ -61,22 +135,24 @@ export class MiningManager {
   dispatch() {
     if (!this.enabled || !this.job) {
       for (const worker of this.workers) worker.postMessage({ type: 'stop' });
+      if (this.gpu) this.gpu.stop();
       return;
     }
-    // Worker i searches [i·2^56, (i+1)·2^56), offset by a random start so
-    // tabs mining the same template rarely repeat each other's work.
+    // Worker i searches [i·2^56, (i+1)·2^56), the GPU the range after the
+    // workers', offset by a random start so tabs mining the same template
+    // rarely repeat each other's work.
     const offset = BigInt(Math.floor(Math.random() * 2 ** 40));
+    const range = (i) => ({ start: (BigInt(i) << RANGE_BITS) + offset, end: BigInt(i + 1) << RANGE_BITS });
     this.workers.forEach((worker, i) => {
-      const start = (BigInt(i) << RANGE_BITS) + offset;
-      const end = (BigInt(i + 1) << RANGE_BITS);
-      worker.postMessage({ type: 'job', id: this.job.id, headerBytes: this.job.headerBytes, start, end });
+      worker.postMessage({ type: 'job', id: this.job.id, headerBytes: this.job.headerBytes, ...range(i) });
     });
+    if (this.gpu) this.gpu.setJob({ id: this.job.id, headerBytes: this.job.headerBytes, ...range(Math.min(this.workers.length, 255)) });
   }
 
-  /** Hashes per second over all workers, from reports of the last 2 s. */
+  /** Hashes per second over all workers and the GPU, from reports of the last 2 s. */
   hashrate() {
-    const now = performance.now();
-    return Math.round(this.rates.reduce((sum, r) => sum + (now - r.at < 2000 ? r.rate : 0), 0));
+    const workers = this.rates.reduce((sum, r) => sum + this.recent(r), 0);
+    return Math.round(workers + (this.gpu ? this.recent(this.gpuRate) : 0));
   }
 
   get workerCount() {

@@ -30,6 +30,8 @@ const SHELL = [
   './clock-worker.js',
   './tabs.js',
   './mining-lock.js',
+  './gpu-miner.js',
+  './sha256-miner.wgsl',
   './ui/dom.js',
   './ui/status.js',
   './ui/compose.js',

@@ -9,8 +9,8 @@
 // something announces it to the relay: the relay hears it once per browser.
 //
 // Messages (structured clones): `{kind: 'frame', network, text}`,
-// `{kind: 'mining', on, workers, held}` (the browser's mining setting; `held`:
-// the sender holds the mining lock),
+// `{kind: 'mining', on, workers, gpu, held}` (the browser's mining setting;
+// `gpu`: the GPU mines too; `held`: the sender holds the mining lock),
 // `{kind: 'ask'}` (a new tab asks the miner for the setting).
 
 const CHANNEL = 'tabchain';
@@ -19,7 +19,7 @@ const MAX_WORKERS = 256;
 
 export class Siblings {
   /**
-   * @param {{onFrame: (network: string, text: string) => void, onMining: (on: boolean, workers: number, held: boolean) => void, onAsk: () => void}} handlers
+   * @param {{onFrame: (network: string, text: string) => void, onMining: (on: boolean, workers: number, gpu: boolean, held: boolean) => void, onAsk: () => void}} handlers
    */
   constructor(handlers) {
     this.handlers = handlers;
@@ -33,7 +33,8 @@ export class Siblings {
     if (data.kind === 'frame' && typeof data.network === 'string' && typeof data.text === 'string') {
       this.handlers.onFrame(data.network, data.text);
     } else if (data.kind === 'mining' && typeof data.on === 'boolean' && Number.isInteger(data.workers)) {
-      this.handlers.onMining(data.on, Math.min(Math.max(0, data.workers), MAX_WORKERS), data.held === true);
+      const workers = Math.min(Math.max(0, data.workers), MAX_WORKERS);
+      this.handlers.onMining(data.on, workers, data.gpu === true, data.held === true);
     } else if (data.kind === 'ask') {
       this.handlers.onAsk();
     }
@@ -53,9 +54,9 @@ export class Siblings {
     this.post({ kind: 'frame', network, text });
   }
 
-  /** Tells the other tabs the browser's mining setting (`held`: this tab mines). */
-  mining(on, workers, held) {
-    this.post({ kind: 'mining', on, workers, held });
+  /** Tells the other tabs the browser's mining setting (`gpu`: the GPU too; `held`: this tab mines). */
+  mining(on, workers, gpu, held) {
+    this.post({ kind: 'mining', on, workers, gpu, held });
   }
 
   /** Asks the mining tab for the setting (a new tab). */

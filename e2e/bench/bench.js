@@ -1,6 +1,7 @@
-// The page side of `cargo xtask bench wasm` (e2e/bench-wasm.mjs): runs the
-// real www/miner.js workers the way www/miners.js's MiningManager does, and
-// hash-wasm in a worker, and reports hashes per second.
+// The page side of `cargo xtask bench wasm` (e2e/bench-wasm.mjs) and `bench
+// gpu` (e2e/bench-gpu.mjs): runs the real www/miner.js workers the way
+// www/miners.js's MiningManager does, hash-wasm in a worker, and the WebGPU
+// kernel of www/gpu-miner.js, and reports hashes per second.
 
 import { benchHeader } from './header.js';
 
@@ -112,4 +113,46 @@ function raw({ warmupMs, measureMs }) {
   return timedWorker('./raw-worker.js', 'raw Miner', { warmupMs, measureMs });
 }
 
-window.bench = { mine, hashWasm, raw, hardwareConcurrency: navigator.hardwareConcurrency };
+/**
+ * The WebGPU kernel (www/gpu-miner.js) on the bench header, in ranges of four
+ * dispatches, each sized (as when mining) to take ~50 ms: `warmupMs`, then
+ * `measureMs` counted. Resolves {adapter, hashesPerSec, perDispatch, dispatchMs} (the last two: means).
+ */
+async function gpu({ warmupMs, measureMs }) {
+  const wasm = await import('/pkg/tabchain_wasm.js');
+  await wasm.default({ module_or_path: '/pkg/tabchain_wasm_bg.wasm' });
+  const { GpuKernel } = await import('/gpu-miner.js');
+  const kernel = await GpuKernel.create();
+  const headerBytes = benchHeader();
+  let nonce = 0n;
+  const run = async (ms) => {
+    let hashes = 0;
+    let dispatches = 0;
+    const start = performance.now();
+    let now = start;
+    while (now - start < ms) {
+      const count = kernel.perDispatch * 4;
+      const r = await kernel.searchRange(headerBytes, nonce, count);
+      if (r.found) throw new Error(`the GPU met the bench target (nonce ${r.found.nonce}): it must be unreachable`);
+      nonce += BigInt(count);
+      hashes += r.hashes;
+      dispatches += r.dispatches;
+      now = performance.now();
+    }
+    return { hashes, dispatches, ms: now - start };
+  };
+  try {
+    await run(warmupMs);
+    const r = await run(measureMs);
+    return {
+      adapter: kernel.adapter,
+      hashesPerSec: (r.hashes * 1000) / r.ms,
+      perDispatch: Math.round(r.hashes / r.dispatches),
+      dispatchMs: r.ms / r.dispatches,
+    };
+  } finally {
+    kernel.destroy();
+  }
+}
+
+window.bench = { mine, hashWasm, raw, gpu, hardwareConcurrency: navigator.hardwareConcurrency };

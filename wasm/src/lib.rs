@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use js_sys::{Object, Reflect};
 use tabchain_core::header::BlockHeader;
-use tabchain_core::mining::{Kernel, MiningJob};
+use tabchain_core::mining::{Kernel, MiningJob, TAIL_NONCE_HI_WORD, TAIL_NONCE_LO_WORD};
 use tabchain_core::params::{Network, Params};
 use wasm_bindgen::prelude::*;
 
@@ -105,6 +105,34 @@ impl Miner {
         let _ = Reflect::set(&result, &"nonce".into(), &JsValue::from(nonce));
         let _ = Reflect::set(&result, &"hash".into(), &hash.to_string().into());
         Some(result)
+    }
+
+    /// The job as the WebGPU kernel takes it (see `tabchain_core::mining::GpuJob`):
+    /// `{midstate: Uint32Array(8), tail: Uint32Array(16), target:
+    /// Uint32Array(8), nonceLoWord, nonceHiWord}`; the nonce's halves go
+    /// byte-swapped into `tail[nonceLoWord]` and `tail[nonceHiWord]`, the hash
+    /// is the eight state words after one compression of `tail` from
+    /// `midstate`, and it meets the target when not greater, word by word
+    /// from the first.
+    #[wasm_bindgen(js_name = gpuJob)]
+    pub fn gpu_job(&self) -> Object {
+        let job = self.job.gpu_job();
+        let result = Object::new();
+        let words = |w: &[u32]| JsValue::from(js_sys::Uint32Array::from(w));
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&result, &"midstate".into(), &words(&job.midstate));
+        let _ = Reflect::set(&result, &"tail".into(), &words(&job.tail));
+        let _ = Reflect::set(&result, &"target".into(), &words(&job.target));
+        let _ = Reflect::set(&result, &"nonceLoWord".into(), &JsValue::from(TAIL_NONCE_LO_WORD as u32));
+        let _ = Reflect::set(&result, &"nonceHiWord".into(), &JsValue::from(TAIL_NONCE_HI_WORD as u32));
+        result
+    }
+
+    /// Re-checks `nonce` (a `bigint`) with the reference (the whole header
+    /// hashed): its hash as 64 hex characters if it meets the target, else
+    /// `undefined`. A GPU's answer is used only after this.
+    pub fn check(&self, nonce: u64) -> Option<String> {
+        self.job.check(nonce).map(|hash| hash.to_string())
     }
 
     /// Total number of hashes computed by this miner so far, as a `number`

@@ -155,6 +155,26 @@ test('Miner agrees with a Node.js SHA-256 reference on random headers', () => {
   }
 });
 
+test('Miner.gpuJob gives the words a GPU kernel hashes, Miner.check re-checks a nonce', () => {
+  const header = randomHeader(77, 0x2000ffff);
+  const miner = new wasm.Miner(header);
+  const job = miner.gpuJob();
+  const view = new DataView(header.buffer);
+  assert.equal(job.nonceLoWord, 6);
+  assert.equal(job.nonceHiWord, 7);
+  assert.ok(job.midstate instanceof Uint32Array && job.midstate.length === 8);
+  // The tail: header bytes 64..96 as big-endian words, nonce words zero, then the padding.
+  for (let i = 0; i < 8; i++) assert.equal(job.tail[i], i >= 6 ? 0 : view.getUint32(64 + 4 * i, false), `tail word ${i}`);
+  assert.deepEqual(Array.from(job.tail.slice(8)), [0x80000000, 0, 0, 0, 0, 0, 0, 768]);
+  const target = compactToTarget(0x2000ffff);
+  assert.equal(BigInt('0x' + Array.from(job.target, (w) => w.toString(16).padStart(8, '0')).join('')), target);
+  const expected = referenceMine(header, 1000n, 5000);
+  assert.ok(expected.nonce !== undefined);
+  assert.equal(miner.check(expected.nonce), expected.hash);
+  assert.equal(miner.check(expected.nonce - 1n), undefined, 'the nonce before the first found misses');
+  miner.free();
+});
+
 test('Miner hash rate under Node.js', (t) => {
   // The vector header with a target no hash meets, so every nonce is hashed.
   const header = hexToBytes(vectors.mining.header_hex);

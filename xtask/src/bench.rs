@@ -20,6 +20,8 @@ pub enum BenchSuite {
     Cluster,
     /// Browser mining speed: www/miner.js workers in headless Chromium against native `sha2` and hash-wasm.
     Wasm,
+    /// The WebGPU mining kernel in headless Chromium (on SwiftShader, the CPU, unless `--adapter default`) next to the wasm workers.
+    Gpu,
     /// A new tab joining a 10,000-block chain: time, wasm memory and IndexedDB bytes per 1,000 blocks.
     Join,
     /// Native node: mining threads, `/chain` latency, sync through the relay.
@@ -43,6 +45,7 @@ pub fn bench(root: &Path, suite: BenchSuite, args: &[String]) -> Result<()> {
         BenchSuite::Cluster => bench_cluster(root, args),
         // Add these as their benchmarks get written.
         BenchSuite::Wasm => bench_wasm(root, args),
+        BenchSuite::Gpu => bench_gpu(root, args),
         BenchSuite::Join => bench_join(root, args),
         BenchSuite::Node => run(cargo_cmd(root).args(["bench", "-p", "tabchain-node"]).args(args), "node benchmarks"),
         BenchSuite::Page => bench_page(root, args),
@@ -101,6 +104,24 @@ fn bench_wasm(root: &Path, args: &[String]) -> Result<()> {
             .env("TABCHAIN_WWW", root.join("www"))
             .env("CHROMIUM", "/usr/bin/chromium"),
         "wasm benchmark",
+    )
+}
+
+/// Builds the release wasm, then runs `e2e/bench-gpu.mjs`: the WebGPU
+/// kernel's hash rate (on SwiftShader, the CPU, by default: correctness
+/// only) next to 1 and 2 www/miner.js workers, in one headless Chromium.
+/// `args` go to the script (`--secs`, `--warmup-secs`, `--adapter`).
+fn bench_gpu(root: &Path, args: &[String]) -> Result<()> {
+    let e2e = ensure_browser_tools(root, &["playwright-core"])?;
+    build_wasm(root, true)?;
+    run(
+        Command::new("node")
+            .current_dir(&e2e)
+            .arg("bench-gpu.mjs")
+            .args(args)
+            .env("TABCHAIN_WWW", root.join("www"))
+            .env("CHROMIUM", "/usr/bin/chromium"),
+        "GPU benchmark",
     )
 }
 

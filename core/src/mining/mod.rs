@@ -30,10 +30,12 @@
 //! | `lanes4.rs` | [`Kernel::Lanes4`]: `LaneBatch`, the two batches pinned for V8 |
 //! | `lanes4/wasm32_simd128.rs`, `lanes4/portable.rs` | its `U32x4` lanes: SIMD128, or `[u32; 4]` elsewhere |
 //! | `x86.rs` | [`Kernel::Avx2x8`] and [`Kernel::Avx512x16`]: AVX2 and AVX-512F lanes |
+//! | `gpu.rs` | [`GpuJob`]: a job as 32-bit words for the browser's WebGPU kernel, and the re-check [`MiningJob::check`] |
 //! | `test_support.rs` | test helpers; [`Kernel`]s this CPU cannot run are skipped loudly |
 //!
 //! (The x86-64 kernels' links above resolve only in x86-64 documentation.)
 
+mod gpu;
 mod kernel;
 mod lanes;
 mod lanes4;
@@ -44,6 +46,7 @@ mod test_support;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub use gpu::{GpuJob, TAIL_NONCE_HI_WORD, TAIL_NONCE_LO_WORD, hash_from_words, split_nonce};
 pub use kernel::Kernel;
 
 use crate::hash::BlockHash;
