@@ -51,6 +51,9 @@ import { short } from './ui/dom.js';
 const AGENT = 'tabchain-tab/0.1.0';
 const OFFLINE_READY_MS = 5_000;
 const TICK_MS = 1_000;
+// How often a visible tab asks the relay for its peer list (heights, relay,
+// last block); the relay allows one a second.
+const PEERS_POLL_MS = 5_000;
 const TEMPLATE_MIN_GAP_MS = 50;
 const SYNC_BAR_LINGER_MS = 1_500;
 const LOG_LINES = 200;
@@ -181,6 +184,7 @@ export class Host extends EventTarget {
       }
     });
     this.clock.every(TICK_MS, () => this.enqueue(() => this.tick()));
+    this.clock.every(PEERS_POLL_MS, () => this.enqueue(() => this.askPeers()));
     // A tab opened while another mines learns the browser's mining setting.
     this.siblings.ask();
     probeGpu().then((support) => {
@@ -326,6 +330,13 @@ export class Host extends EventTarget {
   tick() {
     if (!this.node) return;
     this.apply(this.node.tick(Date.now()));
+  }
+
+  /** Asks the relay for the current peer list, when someone can see it. */
+  askPeers() {
+    if (!this.node || !this.connected || document.visibilityState !== 'visible') return;
+    const request = this.node.peersRequest();
+    if (request && this.relay) this.relay.send(request);
   }
 
   /** A post or block another tab of this browser announced: checked by the node like a relay frame. */

@@ -102,6 +102,12 @@ struct PeerRow<'a> {
     id: u64,
     agent: &'a str,
     height: u64,
+    /// Cumulative work of its best chain, in expected hashes.
+    work: f64,
+    /// The relay holding it (in a cluster of relays).
+    relay: Option<&'a str>,
+    /// When it last announced a block (host clock, ms), if known.
+    last_block_ms: Option<f64>,
 }
 
 /// A confirmed post as the feed shows it.
@@ -474,15 +480,32 @@ impl TabNode {
         })
     }
 
-    /// The other joined peers: `[{id, agent, height}]`.
+    /// The other joined peers: `[{id, agent, height, work (expected
+    /// hashes), relay (string|null), lastBlockMs (host clock ms|null)}]`,
+    /// as current as the relay's last `Peers` answer and the blocks they sent.
     pub fn peers(&self) -> Result<JsValue, JsError> {
         let rows: Vec<PeerRow> = self
             .node
             .peers()
             .values()
-            .map(|p| PeerRow { id: p.id.0, agent: &p.agent, height: p.best_height })
+            .map(|p| PeerRow {
+                id: p.id.0,
+                agent: &p.agent,
+                height: p.best_height,
+                work: p.total_work.to_f64(),
+                relay: p.relay.as_deref(),
+                last_block_ms: self.node.peer_last_block_ms(p.id).map(|ms| ms as f64),
+            })
             .collect();
         to_js(&rows)
+    }
+
+    /// The `GetPeers` frame to send to ask the relay for its current peer
+    /// list, or `undefined` before the node has joined. The relay answers
+    /// at most one a second; the page asks every few seconds while visible.
+    #[wasm_bindgen(js_name = peersRequest)]
+    pub fn peers_request(&self) -> Option<String> {
+        self.node.peers_request()
     }
 
     /// Up to `limit` posts of the best chain, newest first, from the blocks
