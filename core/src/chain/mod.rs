@@ -31,7 +31,8 @@
 //! (posts already on a branch, within the post window), `side.rs` (side
 //! branch budget and pruning), `bodies.rs` (which bodies and post ids stay in
 //! memory), `entries.rs` (the slots, in chunks), `queries.rs` (locators, sync
-//! pages, headers).
+//! pages, headers), `pace.rs` (the last blocks' intervals and difficulty,
+//! for the page's charts).
 
 mod bodies;
 
@@ -40,6 +41,9 @@ mod duplicates;
 mod entries;
 mod keep;
 mod known_invalid;
+mod pace;
+
+pub use pace::BlockPace;
 mod queries;
 mod side;
 
