@@ -4,8 +4,8 @@
 // read side the page uses, `tamperRebuild`, the changes to keep, `restore`
 // (with the stored tip deciding between equal-work branches, and own posts
 // announced again on joining), a body limit (old blocks served from
-// storage, `postBlocks`/`blockView`, restore in batches) and
-// `welcomeNetwork`. Node.js built-ins only.
+// storage, `postBlocks`/`blockView`, restore in batches), `recentPace`
+// and `welcomeNetwork`. Node.js built-ins only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -202,7 +202,7 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
   const status = a.node.status();
   assert.deepEqual(Object.keys(status).sort(), [
     'bits', 'expectedHashes', 'height', 'joined', 'me', 'network', 'peers', 'pending', 'syncHeight',
-    'syncTarget', 'syncing', 'tip',
+    'syncTarget', 'syncing', 'targetIntervalMs', 'tip',
   ]);
   assert.equal(status.me, a.id);
   assert.equal(status.network, 'dev');
@@ -272,6 +272,27 @@ test('restore picks the lower hash between equal-work branches, in any order', (
     assert.equal(node.tip(), lower);
     node.free();
   }
+});
+
+test('recentPace: the last blocks with their intervals and difficulty, and the target interval', () => {
+  const node = new wasm.TabNode('dev', 'js-pace');
+  const times = [NOW, NOW + 100, NOW + 200, NOW + 1200];
+  const difficulty = [];
+  for (const time of times) {
+    const t = node.template(time);
+    difficulty.push(t.expectedHashes);
+    node.foundNonce(t.id, mine(t), time);
+  }
+  const all = node.recentPace(100);
+  assert.deepEqual(all.map((b) => b.height), [0, 1, 2, 3, 4]);
+  assert.equal(all[0].intervalMs, null, 'genesis has no parent');
+  assert.deepEqual(all.slice(1).map((b) => b.timestamp), times);
+  assert.deepEqual(all.slice(2).map((b) => b.intervalMs), [100, 100, 1000]);
+  assert.deepEqual(all.slice(1).map((b) => b.expectedHashes), difficulty);
+  assert.equal(all[4].hash, node.tip());
+  assert.deepEqual(node.recentPace(2), all.slice(3));
+  assert.equal(node.status().targetIntervalMs, 1000);
+  node.free();
 });
 
 test('a late node syncs from the relay and reports progress', () => {
