@@ -116,14 +116,14 @@ const fromZero = (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1];
 
 /**
  * The interval chart's y range: up to the longest interval, unless a few
- * stand far above the rest (the first block after a pause: days, on a dev
- * chain whose genesis is old), which then run off the top rather than
- * flatten every other block.
+ * stand far above the rest (95% of the intervals below half of it), which
+ * then run off the top rather than flatten every other block: the first
+ * block after a pause (days, on a dev chain whose genesis is old).
  */
 function intervalRange(u, min) {
-  const values = u.data[1].filter(Number.isFinite).sort((a, b) => a - b);
   const target = seconds(targetIntervalMs) ?? 1;
-  if (values.length === 0) return [0, 2 * target];
+  const values = u.data[1].filter((v) => Number.isFinite(v) && v > 0).sort((a, b) => a - b);
+  if (values.length === 0) return [Math.min(0, min), 2 * target];
   const p95 = values[Math.floor(0.95 * (values.length - 1))];
   return [Math.min(0, min), Math.min(values.at(-1), Math.max(4 * target, 2 * p95)) * 1.1];
 }
