@@ -102,6 +102,22 @@ test('two tabs mining at once converge on one tip, and a reorg shows in the log'
     );
     const tipB = await b.evaluate(() => window.tabchain.tip());
     await waitFor(a, (tip) => window.tabchain.tip() === tip, tipB, { what: 'one tip', timeoutMs: 20_000 });
+    // The charts follow the reorganisation: their blocks are the best
+    // chain's, as the explorer lists them, not the abandoned branch's.
+    for (const page of [a, b]) {
+      const seen = await waitFor(
+        page,
+        (tip) => {
+          const blocks = window.tabchain.charts().blocks;
+          const rows = [...document.querySelectorAll('#explorer tbody tr')].map((r) => [Number(r.dataset.height), r.dataset.hash]);
+          return blocks.at(-1)?.hash === tip && rows[0]?.[1] === tip && { chart: blocks.map((x) => [x.height, x.hash]), rows };
+        },
+        tipB,
+        { what: 'the charts and the explorer at the agreed tip' },
+      );
+      const chart = new Map(seen.chart);
+      for (const [height, hash] of seen.rows) assert.equal(chart.get(height), hash, `the charts' block at height ${height}`);
+    }
     if (process.env.TABCHAIN_SCREENSHOT) {
       // The README's picture: a tab mining, with posts confirmed and one pending.
       const first = await a.evaluate(() => window.tabchain.post('alice', 'Hello from a browser tab!'));

@@ -11,6 +11,7 @@ import { Host } from './host.js';
 import * as status from './ui/status.js';
 import * as compose from './ui/compose.js';
 import * as mining from './ui/mining.js';
+import * as charts from './ui/charts.js';
 import * as feed from './ui/feed.js';
 import * as explorer from './ui/explorer.js';
 import * as tree from './ui/tree.js';
@@ -19,7 +20,7 @@ import * as peers from './ui/peers.js';
 import * as log from './ui/log.js';
 
 const RENDER_MS = 150;
-const PANELS = [status, compose, mining, feed, tree, explorer, tamper, peers, log];
+const PANELS = [status, compose, mining, charts, feed, tree, explorer, tamper, peers, log];
 
 const host = new Host();
 let renderTimer = null;
@@ -96,6 +97,11 @@ window.tabchain = {
   relayUrl: () => host.relayInUse()?.url ?? null,
   /** The relays the tab may fail over to, its page's first: `[{name, url}]` (`name` null for a relay alone). */
   relays: () => host.relays.map(({ name, url }) => ({ name, url })),
+  /**
+   * What the charts show: `{library, hashrate: [{time, rate}], blocks: [{height, hash, timestamp, intervalMs,
+   * expectedHashes}], plotted, targetIntervalMs}` (see ui/charts.js).
+   */
+  charts: () => charts.chartData(),
   /** Resolves once every block accepted so far (and the best tip) is in storage. */
   saved: () => host.saved(),
   /** What the chain takes in memory: `{wasmBytes, blocks, bodies, bodyBytes, bodyLimit, bodyBytesLimit}`. */

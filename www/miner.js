@@ -56,8 +56,11 @@ async function loop() {
     const started = performance.now();
     const found = current.miner.mineRange(current.next, count);
     const took = performance.now() - started;
+    // A find ends the slice early: only the nonces up to it were hashed (on
+    // the dev network that is a few of a slice's thousands, and counting
+    // them all made the rate jump to G/s).
+    hashes += found ? Number(found.nonce - current.next) + 1 : count;
     current.next += BigInt(count);
-    hashes += count;
     // Aim each slice at SLICE_MS so a new job is picked up quickly.
     if (took > 0) slice = Math.max(1_000, Math.min(2_000_000, Math.round((slice * SLICE_MS) / took)));
     if (found && job === current) {

@@ -36,6 +36,7 @@ const SHELL = [
   './ui/status.js',
   './ui/compose.js',
   './ui/mining.js',
+  './ui/charts.js',
   './ui/feed.js',
   './ui/identicon.js',
   './ui/explorer.js',
@@ -46,13 +47,18 @@ const SHELL = [
   './pkg/tabchain_wasm.js',
   './pkg/tabchain_wasm_bg.wasm',
 ];
+// The vendored chart library (`cargo xtask build-wasm`): cached when there,
+// and a www/ without it still installs (the page works without charts).
+const OPTIONAL = ['./vendor/uplot/uPlot.esm.js', './vendor/uplot/uPlot.min.css'];
 const LIVE = ['/ws', '/healthz', '/metrics', '/api/'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      .then((cache) => cache.addAll(SHELL))
+      .then((cache) =>
+        cache.addAll(SHELL).then(() => Promise.all(OPTIONAL.map((url) => cache.add(url).catch(() => undefined)))),
+      )
       .then(() => self.skipWaiting()),
   );
 });

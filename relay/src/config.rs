@@ -263,7 +263,7 @@ pub struct Config {
     /// measure what compression saves).
     #[arg(
         long,
-        help = "Serve the web app uncompressed (by default: www/pkg's precompressed .br/.gz files and Brotli/gzip on the fly for the rest, as the browser accepts)"
+        help = "Serve the web app uncompressed (by default: www/pkg's and www/vendor's precompressed .br/.gz files and Brotli/gzip on the fly for the rest, as the browser accepts)"
     )]
     pub no_compression: bool,
     /// NATS broker of the relay cluster to join; `None`: the relay runs alone.

@@ -259,7 +259,7 @@ pub fn app(relay: Relay) -> Router {
 /// `If-Modified-Since` gets `304` when the file is unchanged). Unless
 /// `config.no_compression`, compressed as the browser accepts: a file's
 /// precompressed `.br` or `.gz` sibling when there is one (`cargo xtask
-/// build-wasm` writes them for `pkg/`, the wasm above all), else Brotli
+/// build-wasm` writes them for `pkg/`, the wasm above all, and `vendor/`), else Brotli
 /// (quality 4) or gzip (level 6) on the fly; `Vary: Accept-Encoding` either
 /// way. Only these routes: the websocket and `/metrics` are never compressed.
 fn static_files(config: &Config) -> Router {

@@ -34,7 +34,7 @@ use std::str::FromStr;
 use js_sys::{Array, Uint8Array};
 use serde::Serialize;
 use tabchain_core::block::Block;
-use tabchain_core::chain::{BlockEntry, BodyLimit, DEFAULT_TREE_DEPTH};
+use tabchain_core::chain::{BlockEntry, BlockPace, BodyLimit, DEFAULT_TREE_DEPTH};
 use tabchain_core::driver::{Driver, RestoreReport, Saved, SavedPost};
 use tabchain_core::hash::{BlockHash, TxId};
 use tabchain_core::header::BlockHeader;
@@ -94,6 +94,7 @@ struct Status {
     pending: usize,
     bits: u32,
     expected_hashes: f64,
+    target_interval_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -174,6 +175,29 @@ impl BlockRow {
 
     fn of(entry: &BlockEntry) -> BlockRow {
         BlockRow::new(&entry.header, entry.hash, entry.post_count)
+    }
+}
+
+/// A best-chain block as the charts plot it (see `core::chain::BlockPace`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaceRow {
+    height: u64,
+    hash: BlockHash,
+    timestamp: u64,
+    interval_ms: Option<i64>,
+    expected_hashes: f64,
+}
+
+impl From<BlockPace> for PaceRow {
+    fn from(pace: BlockPace) -> PaceRow {
+        PaceRow {
+            height: pace.height,
+            hash: pace.hash,
+            timestamp: pace.timestamp_ms,
+            interval_ms: pace.interval_ms,
+            expected_hashes: pace.expected_hashes,
+        }
     }
 }
 
@@ -459,7 +483,8 @@ impl TabNode {
 
     /// `{me (number|null), network, joined, height, tip, syncing, syncHeight,
     /// syncTarget (numbers, null when not syncing), peers (count), pending
-    /// (count), bits (next block's, number), expectedHashes (next block's)}`.
+    /// (count), bits (next block's, number), expectedHashes (next block's),
+    /// targetIntervalMs (the time between blocks the retarget aims at)}`.
     pub fn status(&self) -> Result<JsValue, JsError> {
         let (bits, _) = self.node.state().chain().next_block_rules();
         let expected_hashes = bits.to_target().map(|t| t.expected_hashes()).unwrap_or(0.0);
@@ -477,6 +502,7 @@ impl TabNode {
             pending: self.node.state().mempool().len(),
             bits: bits.0,
             expected_hashes,
+            target_interval_ms: self.node.params().target_block_interval_ms,
         })
     }
 
@@ -623,6 +649,18 @@ impl TabNode {
             .take(count as usize)
             .map(BlockRow::of)
             .collect();
+        to_js(&rows)
+    }
+
+    /// The last `count` best-chain blocks (fewer on a shorter chain), lowest
+    /// first, for the page's charts: `[{height, hash, timestamp (ms),
+    /// intervalMs (its timestamp minus its parent's; null for genesis),
+    /// expectedHashes (its difficulty)}]`. From headers alone, recomputed
+    /// at every call (a reorganisation shows at once).
+    #[wasm_bindgen(js_name = recentPace)]
+    pub fn recent_pace(&self, count: u32) -> Result<JsValue, JsError> {
+        let rows: Vec<PaceRow> =
+            self.node.state().chain().recent_pace(count as usize).into_iter().map(PaceRow::from).collect();
         to_js(&rows)
     }
 

@@ -4,7 +4,7 @@
 // read side the page uses, `tamperRebuild`, the changes to keep, `restore`
 // (with the stored tip deciding between equal-work branches, and own posts
 // announced again on joining), a body limit (old blocks served from
-// storage, `postBlocks`/`blockView`, restore in batches) and
+// storage, `postBlocks`/`blockView`, restore in batches), `recentPace`,
 // `welcomeNetwork`, and the block tree (`treeView`, the reorg event's
 // disconnected blocks). Node.js built-ins only.
 import { test } from 'node:test';
@@ -203,7 +203,7 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
   const status = a.node.status();
   assert.deepEqual(Object.keys(status).sort(), [
     'bits', 'expectedHashes', 'height', 'joined', 'me', 'network', 'peers', 'pending', 'syncHeight',
-    'syncTarget', 'syncing', 'tip',
+    'syncTarget', 'syncing', 'targetIntervalMs', 'tip',
   ]);
   assert.equal(status.me, a.id);
   assert.equal(status.network, 'dev');
@@ -304,6 +304,27 @@ test('treeView draws both branches, the best in lane 0; a reorg event lists the 
   assert.equal(typeof view.nodes[0].timestampMs, 'number');
   assert.equal(node.treeView(1).nodes.length, 2, 'height 1 only: the tip and the side block');
   assert.throws(() => node.treeView(-1), /depth must be a non-negative number/);
+  node.free();
+});
+
+test('recentPace: the last blocks with their intervals and difficulty, and the target interval', () => {
+  const node = new wasm.TabNode('dev', 'js-pace');
+  const times = [NOW, NOW + 100, NOW + 200, NOW + 1200];
+  const difficulty = [];
+  for (const time of times) {
+    const t = node.template(time);
+    difficulty.push(t.expectedHashes);
+    node.foundNonce(t.id, mine(t), time);
+  }
+  const all = node.recentPace(100);
+  assert.deepEqual(all.map((b) => b.height), [0, 1, 2, 3, 4]);
+  assert.equal(all[0].intervalMs, null, 'genesis has no parent');
+  assert.deepEqual(all.slice(1).map((b) => b.timestamp), times);
+  assert.deepEqual(all.slice(2).map((b) => b.intervalMs), [100, 100, 1000]);
+  assert.deepEqual(all.slice(1).map((b) => b.expectedHashes), difficulty);
+  assert.equal(all[4].hash, node.tip());
+  assert.deepEqual(node.recentPace(2), all.slice(3));
+  assert.equal(node.status().targetIntervalMs, 1000);
   node.free();
 });
 

@@ -7,6 +7,7 @@
 mod bench;
 mod cluster;
 mod fuzz;
+mod vendor;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build `tabchain-wasm` for wasm32 and generate JS bindings into `www/pkg`.
+    /// Build `tabchain-wasm` for wasm32 and generate JS bindings into `www/pkg`; vendor the page's libraries into `www/vendor`.
     BuildWasm {
         /// Build with the release profile.
         #[arg(long)]
@@ -216,7 +217,8 @@ fn wasm_cargo(root: &Path, subcommand: &str, dir: &str) -> Command {
     cmd
 }
 
-/// Builds `tabchain-wasm` and generates the JS bindings into `www/pkg`.
+/// Builds `tabchain-wasm` and generates the JS bindings into `www/pkg`, then
+/// vendors the page's libraries (`vendor.rs`) before naming the build.
 /// Returns the path of the generated `.wasm` file.
 fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
     ensure_wasm_target(root)?;
@@ -243,6 +245,7 @@ fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
         .with_context(|| format!("generating JS bindings for {}", input.display()))?;
 
     precompress(&out_dir)?;
+    vendor::vendor(root)?;
     let build = write_build_id(&root.join("www"))?;
     println!("xtask: build {build} (www/pkg/{BUILD_ID_FILE}, the service worker's cache name)");
 
@@ -256,13 +259,13 @@ fn build_wasm(root: &Path, release: bool) -> Result<PathBuf> {
     Ok(wasm_out)
 }
 
-/// Extensions of the `www/pkg` files the relay serves precompressed.
-const PRECOMPRESSED: [&str; 2] = ["wasm", "js"];
+/// Extensions of the `www/pkg` and `www/vendor` files the relay serves precompressed.
+const PRECOMPRESSED: [&str; 3] = ["wasm", "js", "css"];
 /// The script in `www/pkg` naming the build, which `www/sw.js` imports.
 const BUILD_ID_FILE: &str = "build-id.js";
 
-/// Writes a `.br` (quality 11) and a `.gz` (level 9) copy of each `.wasm`
-/// and `.js` file in `dir` but the build id, after removing every old one:
+/// Writes a `.br` (quality 11) and a `.gz` (level 9) copy of each `.wasm`,
+/// `.js` and `.css` file in `dir` but the build id, after removing every old one:
 /// the relay serves them instead of the file to a browser that accepts the
 /// encoding, so none may outlive a build.
 fn precompress(dir: &Path) -> Result<()> {

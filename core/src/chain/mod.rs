@@ -31,7 +31,8 @@
 //! (posts already on a branch, within the post window), `side.rs` (side
 //! branch budget and pruning), `bodies.rs` (which bodies and post ids stay in
 //! memory), `entries.rs` (the slots, in chunks), `queries.rs` (locators, sync
-//! pages, headers), `tree_view.rs` (the last heights as a page draws them).
+//! pages, headers), `tree_view.rs` (the last heights as a page draws them),
+//! `pace.rs` (the last blocks' intervals and difficulty, for the page's charts).
 
 mod bodies;
 
@@ -40,10 +41,12 @@ mod duplicates;
 mod entries;
 mod keep;
 mod known_invalid;
+mod pace;
 mod queries;
 mod side;
 mod tree_view;
 
+pub use pace::BlockPace;
 pub use tree_view::{DEFAULT_TREE_DEPTH, MAX_TREE_DEPTH, MAX_TREE_NODES, TREE_ABOVE_TIP, TreeNode, TreeView};
 
 use crate::block::Block;
