@@ -141,7 +141,8 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
   const b = relay.connect(new wasm.TabNode('dev', 'js-b'));
   relay.run();
   assert.equal(a.node.status().joined, true);
-  assert.deepEqual(a.node.peers(), [{ id: b.id, agent: 'js-b', height: 0 }]);
+  assert.deepEqual(a.node.peers(), [{ id: b.id, agent: 'js-b', height: 0, work: 2, relay: null, lastBlockMs: null }]);
+  assert.deepEqual(JSON.parse(a.node.peersRequest()), { type: 'GetPeers' });
   assert.ok(b.events.some((e) => e.type === 'joined' && e.peerId === b.id));
 
   // A posts; B gets it in its mempool.
