@@ -127,7 +127,8 @@ test('two tabs mining at once converge on one tip, and a reorg shows in the log'
       await a.evaluate(() => window.tabchain.post('carol', 'Posts are signed with a key kept in IndexedDB.'));
       await a.evaluate(() => window.tabchain.mine(false));
       await a.evaluate(() => window.tabchain.mine(true, 1));
-      await a.setViewportSize({ width: 1280, height: 1000 });
+      // Tall enough for the charts, the feed and the block tree with the reorg.
+      await a.setViewportSize({ width: 1280, height: 1900 });
       await a.waitForTimeout(1500);
       await a.screenshot({ path: process.env.TABCHAIN_SCREENSHOT });
       await a.evaluate(() => window.tabchain.mine(false));
