@@ -11,7 +11,8 @@
 //!
 //! Messages are built from the input's choices on the dev network: blocks on
 //! any block seen so far (sealed, so most are valid unless the input breaks
-//! them), posts stamped for real, peers claiming work; raw text frames too.
+//! them), posts stamped for real, peers claiming work; raw text frames too,
+//! and frames from sibling tabs (`on_sibling_text`), built or raw.
 
 #![no_main]
 
@@ -54,6 +55,11 @@ enum Step {
     },
     /// A raw text frame.
     Text(String),
+    /// A frame from another tab of this browser (its BroadcastChannel),
+    /// built from a message: only a `Tx` or `Block` broadcast is taken.
+    Sibling(MessageSpec),
+    /// A raw text frame from another tab of this browser.
+    SiblingText(String),
     /// The clock moves on (milliseconds; a tick follows).
     Tick(u32),
     /// The clock jumps by this many minutes (a tick follows).
@@ -429,6 +435,14 @@ impl Host {
                 self.driver.on_envelope(envelope, self.now)
             }
             Step::Text(text) => self.driver.on_text(text, self.now),
+            Step::Sibling(message) => {
+                let message = self.message(message);
+                match wire::encode(&Envelope::broadcast(message)) {
+                    Ok(text) => self.driver.on_sibling_text(&text, self.now),
+                    Err(_) => Vec::new(),
+                }
+            }
+            Step::SiblingText(text) => self.driver.on_sibling_text(text, self.now),
             Step::Tick(ms) => {
                 self.now += u64::from(*ms);
                 self.driver.tick(self.now)
