@@ -74,11 +74,11 @@ window.tabchain = {
   /** The newest confirmed posts of the blocks held in memory (the last 1,000 blocks; older ones: the feed's "Older posts"). */
   posts: () => (host.node ? host.node.posts(10_000).map(postView) : []),
   /** Starts (with `workers`, and the GPU if `gpu`) or stops the browser's mining: one tab of this browser runs it (see mining-lock.js). */
-  mine: (on, workers, gpu) => host.setMining(on, workers, gpu),
+  mine: (on, workers, gpu) => host.miner.set(on, workers, gpu),
   /** This tab's hash rate, workers and GPU (0 when another tab mines). */
-  hashrate: () => host.hashrate(),
+  hashrate: () => host.miner.hashrate(),
   /** The GPU miner: `{supported, failed, reason, adapter, enabled, running, hashrate, perDispatch, blocks}`. */
-  gpu: () => host.gpuStatus(),
+  gpu: () => host.miner.gpuStatus(),
   /**
    * Test hook: the GPU kernel on the header `headerHex` (192 hex digits) over `count` nonces from `start`
    * (bigint or decimal string): Promise of `{found: {nonce (decimal string), hash (the GPU's), checked (the
@@ -86,7 +86,7 @@ window.tabchain = {
    */
   gpuSearch: async (headerHex, start, count, options) => {
     const bytes = Uint8Array.from(String(headerHex).match(/../g) || [], (h) => Number.parseInt(h, 16));
-    const r = await host.gpuSearch(bytes, BigInt(start), count, options);
+    const r = await host.miner.gpuSearch(bytes, BigInt(start), count, options);
     const found = r.found && { nonce: r.found.nonce.toString(), hash: r.found.hash, checked: r.found.checked ?? null };
     return { ...r, found };
   },

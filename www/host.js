@@ -16,10 +16,8 @@
 //   disconnected, at}`): the best chain moved to another branch (the last
 //   five are kept in `reorgs`, for the block tree to mark).
 //
-// The GPU (gpu-miner.js, experimental) mines beside the workers when the
-// browser's mining setting says so; whether this page can is probed once at
-// start (`gpuSupport`), and a GPU that fails or answers what the wasm
-// reference refutes is turned off for good (`gpuFailure`).
+// Mining (the browser's one miner, this tab's workers and GPU, templates and
+// found nonces) is `tab-miner.js`, as `host.miner`.
 //
 // This tab's own posts (written offline or not yet in a block) are the node's
 // business: it marks them `own` in the changes to keep (the store's `outbox`),
@@ -40,12 +38,10 @@
 import init, { TabNode, blockView, publicKeyId, welcomeNetwork, legacyOutboxPost } from './pkg/tabchain_wasm.js';
 import { openStore, keeps } from './store.js';
 import { RelayConnection, relayList } from './relay.js';
-import { MiningManager } from './miners.js';
-import { GpuKernel, probeGpu } from './gpu-miner.js';
 import { Stamper } from './stamper.js';
 import { Clock } from './clock.js';
 import { Siblings } from './tabs.js';
-import { MiningLock } from './mining-lock.js';
+import { TabMiner } from './tab-miner.js';
 import { short } from './ui/dom.js';
 
 const AGENT = 'tabchain-tab/0.1.0';
@@ -54,7 +50,6 @@ const TICK_MS = 1_000;
 // How often a visible tab asks the relay for its peer list (heights, relay,
 // last block); the relay allows one a second.
 const PEERS_POLL_MS = 5_000;
-const TEMPLATE_MIN_GAP_MS = 50;
 const SYNC_BAR_LINGER_MS = 1_500;
 const LOG_LINES = 200;
 /** Reorgs remembered for the block tree to mark. */
@@ -89,7 +84,6 @@ export class Host extends EventTarget {
     this.connected = false;
     this.secret = null;
     this.keyId = null;
-    this.mined = 0;
     this.syncShownUntil = 0;
     this.logLines = [];
     /** The last reorgs, oldest first (see the `reorg` event). */
@@ -98,38 +92,17 @@ export class Host extends EventTarget {
     this.storeQueued = false;
     this.storing = Promise.resolve();
     this.queue = Promise.resolve();
-    this.templateTimer = null;
-    this.lastTemplateAt = 0;
-    this.defaultWorkers = Math.max(1, (navigator.hardwareConcurrency || 2) - 1);
-    this.miners = new MiningManager({
-      onFound: (id, nonce, source) => this.enqueue(() => this.onFound(id, nonce, source)),
-      onError: (message) => this.log(`miner: ${message}`),
-      onGpuFailure: (reason) => this.onGpuFailure(reason),
-    });
-    /** Whether this page can mine on the GPU: `{ok, reason, adapter}`, null until probed. */
-    this.gpuSupport = null;
-    /** Why the GPU was turned off for good in this tab (null: it was not). */
-    this.gpuFailure = null;
-    /** Blocks this tab's node accepted from the GPU. */
-    this.minedGpu = 0;
-    /** The test hook's own kernel (`gpuSearch`), made on first use. */
-    this.testKernel = null;
     this.clock = new Clock();
-    /** The browser's one miner: runs here while this tab holds the lock. */
-    this.mining = new MiningLock({
-      run: (workers, gpu) => this.runMiners(workers, gpu),
-      stop: () => this.runMiners(0, false),
-      tell: (on, workers, gpu, held) => this.siblings.mining(on, workers, gpu, held),
-      changed: () => this.changed(),
-    });
+    /** This tab's mining: the browser's one miner, the workers, the GPU. */
+    this.miner = new TabMiner(this);
     /** This browser's other tabs. */
     this.siblings = new Siblings({
       onFrame: (network, text) => this.enqueue(() => this.onSibling(network, text)),
       onMining: (on, workers, gpu, held) => {
-        this.mining.heard(on, workers, gpu, held);
+        this.miner.lock.heard(on, workers, gpu, held);
         this.dispatchEvent(new CustomEvent('workers', { detail: workers }));
       },
-      onAsk: () => this.mining.asked(),
+      onAsk: () => this.miner.lock.asked(),
     });
     /** Stamps this tab's posts (half the cores: mining may run beside it). */
     this.stamper = new Stamper(Math.max(1, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
@@ -187,16 +160,13 @@ export class Host extends EventTarget {
     this.clock.every(PEERS_POLL_MS, () => this.enqueue(() => this.askPeers()));
     // A tab opened while another mines learns the browser's mining setting.
     this.siblings.ask();
-    probeGpu().then((support) => {
-      this.gpuSupport = support;
-      this.changed();
-    });
+    this.miner.probe();
     this.changed();
   }
 
   /** Opens (or switches to) the chain of `network`: storage, node, key, outbox. */
   async load(network) {
-    this.miners.setJob(null);
+    this.miner.pool.setJob(null);
     // What the previous network's node asked to store goes to its own store.
     if (this.store) {
       this.flushStores();
@@ -221,7 +191,7 @@ export class Host extends EventTarget {
     const author = (await this.store.getMeta('author')) || '';
     if (author) this.dispatchEvent(new CustomEvent('author', { detail: author }));
     if (!this.store.persistent) this.log(`storage unavailable (${this.store.problem}): the chain lives in memory only`);
-    this.refreshTemplate(true);
+    this.miner.refreshTemplate(true);
     this.changed();
   }
 
@@ -359,7 +329,7 @@ export class Host extends EventTarget {
         // A post written or block mined here: the other tabs hear it at once, also with the relay away.
         this.siblings.frame(this.network, output.text);
       } else if (output.kind === 'templateStale') {
-        this.refreshTemplate(false);
+        this.miner.refreshTemplate(false);
       } else if (output.kind === 'event') {
         this.onEvent(output.event);
       } else if (output.kind === 'serveBlocks') {
@@ -567,124 +537,9 @@ export class Host extends EventTarget {
       await this.saved();
       await this.store.setMeta('author', author);
       this.apply(result.outputs.filter((o) => o.kind !== 'store'));
-      this.refreshTemplate(true);
+      this.miner.refreshTemplate(true);
       return result.txId;
     });
-  }
-
-  /**
-   * Starts (with `workers`, else the current or default count; with the GPU
-   * if `gpu`, else as set) or stops the browser's mining: this tab runs the
-   * workers and the GPU if it holds the mining lock (at once when no other
-   * tab mines), else the mining tab takes the setting.
-   */
-  setMining(on, workers, gpu) {
-    const count = Number.isInteger(workers) ? Math.max(0, workers) : this.mining.workers || this.defaultWorkers;
-    const withGpu = typeof gpu === 'boolean' ? gpu : this.mining.gpu;
-    this.dispatchEvent(new CustomEvent('workers', { detail: count }));
-    this.mining.set(Boolean(on), count, withGpu);
-    const what = `${count} worker(s)${withGpu ? ' and the GPU' : ''}`;
-    this.log(this.mining.on ? `mining with ${what}` : `mining stopped${withGpu ? ' (GPU on when mining)' : ''}`);
-    this.changed();
-  }
-
-  /** Runs `workers` miners in this tab (0: none), and the GPU if `gpu`; the mining lock decides. */
-  runMiners(workers, gpu) {
-    const useGpu = Boolean(gpu) && this.gpuFailure === null;
-    const was = this.miners.enabled ? this.miners.workerCount : 0;
-    const wasGpu = this.miners.gpuWanted;
-    this.miners.configure(workers > 0 || useGpu, workers, useGpu);
-    this.refreshTemplate(true);
-    if ((workers !== was || useGpu !== wasGpu) && this.mining.locks) {
-      const what = `${workers} worker(s)${useGpu ? ' and the GPU' : ''}`;
-      this.log(workers > 0 || useGpu ? `this tab mines for the browser (${what})` : 'this tab stopped mining');
-    }
-    this.changed();
-  }
-
-  /** The GPU failed or could not start: it stays off in this tab, and the browser's setting drops it. */
-  onGpuFailure(reason) {
-    console.error(`tabchain: GPU turned off: ${reason}`);
-    this.gpuFailure = reason;
-    this.log(`GPU turned off: ${reason}`);
-    this.setMining(this.mining.on, this.mining.workers, false);
-  }
-
-  /**
-   * `window.tabchain.gpu()`: {supported, failed (turned off for good),
-   * reason (why not, or why it was turned off), adapter, enabled (the
-   * browser's setting), running (mining here now), hashrate, perDispatch
-   * (nonces per ~50 ms dispatch), blocks (accepted from the GPU)}.
-   */
-  gpuStatus() {
-    const support = this.gpuSupport;
-    const lane = this.miners.gpuStatus();
-    return {
-      supported: Boolean(support && support.ok) && this.gpuFailure === null,
-      failed: this.gpuFailure !== null,
-      reason: this.gpuFailure ?? (support ? support.reason : 'checking for WebGPU'),
-      adapter: lane.adapter ?? (support ? support.adapter : null),
-      enabled: this.mining.gpu,
-      running: lane.running,
-      hashrate: lane.hashrate,
-      perDispatch: lane.perDispatch,
-      blocks: this.minedGpu,
-    };
-  }
-
-  /**
-   * The test hook `window.tabchain.gpuSearch`: runs the GPU kernel on the
-   * 96-byte header `headerBytes` over `count` nonces from `start` (bigint),
-   * on a device of its own; see `GpuKernel.searchRange`.
-   */
-  async gpuSearch(headerBytes, start, count, options) {
-    if (!this.testKernel) this.testKernel = GpuKernel.create();
-    return (await this.testKernel).searchRange(headerBytes, start, count, options);
-  }
-
-  /** Hashes per second of all workers now (0 when not mining). */
-  hashrate() {
-    return this.miners.enabled ? this.miners.hashrate() : 0;
-  }
-
-  // ---- mining templates ----
-
-  /**
-   * Gives the workers a fresh template (the node says when theirs is stale:
-   * a new tip, new posts, or its age), at most every 50 ms unless forced.
-   */
-  refreshTemplate(force) {
-    if (!this.miners.enabled || !this.node) return;
-    const now = Date.now();
-    const wait = force ? 0 : Math.max(0, TEMPLATE_MIN_GAP_MS - (now - this.lastTemplateAt));
-    this.clock.cancel(this.templateTimer);
-    this.templateTimer = null;
-    const give = () =>
-      this.enqueue(() => {
-        if (!this.miners.enabled) return;
-        const template = this.node.template(Date.now());
-        this.lastTemplateAt = Date.now();
-        this.miners.setJob({ id: template.id, headerBytes: template.headerBytes });
-      });
-    if (wait === 0) give();
-    else this.templateTimer = this.clock.after(wait, give);
-  }
-
-  onFound(id, nonce, source) {
-    let outputs;
-    try {
-      outputs = this.node.foundNonce(id, nonce, Date.now());
-    } catch (err) {
-      // A template the tip already moved past: nothing lost.
-      console.debug('stale nonce', err);
-      return;
-    }
-    this.mined += 1;
-    if (source === 'gpu') this.minedGpu += 1;
-    this.log(`mined block ${this.node.height()}${source === 'gpu' ? ' on the GPU' : ''}`);
-    this.apply(outputs);
-    // The node said the template is stale; after our own block, don't wait the 50 ms.
-    this.refreshTemplate(true);
   }
 
   /** Drops the local chain and fetches it again from the relay. Run it through `enqueue`. */
@@ -758,9 +613,9 @@ export class Host extends EventTarget {
       syncing: Boolean(s && s.syncing),
       height: s ? s.height : 0,
       tip: s ? s.tip : '',
-      workers: this.miners.enabled ? this.miners.workerCount : 0,
-      hashrate: this.hashrate(),
-      miner: this.miners.enabled ? 'here' : this.mining.elsewhere ? 'elsewhere' : null,
+      workers: this.miner.workersHere(),
+      hashrate: this.miner.hashrate(),
+      miner: this.miner.pool.enabled ? 'here' : this.miner.lock.elsewhere ? 'elsewhere' : null,
     };
   }
 }

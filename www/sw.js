@@ -30,6 +30,7 @@ const SHELL = [
   './clock-worker.js',
   './tabs.js',
   './mining-lock.js',
+  './tab-miner.js',
   './gpu-miner.js',
   './sha256-miner.wgsl',
   './ui/dom.js',

@@ -82,7 +82,7 @@ const seconds = (ms) => (ms === null ? null : ms / 1000);
 /** Starts sampling the hash rate and loads the chart library. */
 export function mount(host) {
   host.clock.every(SAMPLE_MS, () => {
-    rates.push(Date.now() / 1000, host.hashrate());
+    rates.push(Date.now() / 1000, host.miner.hashrate());
     if (plots) plots.rate.setData(rates.columns());
   });
   loadLibrary(host);

@@ -13,15 +13,15 @@ const gpuWanted = () => $('mine-gpu').checked;
 /** Binds the toggle and the workers field (default: all cores but one). */
 export function mount(host) {
   $('mine-workers').max = String(navigator.hardwareConcurrency || 4);
-  $('mine-workers').value = String(host.defaultWorkers);
+  $('mine-workers').value = String(host.miner.defaultWorkers);
   $('mine-toggle').addEventListener('click', () => {
-    host.setMining(!host.mining.on, workersWanted(), gpuWanted());
+    host.miner.set(!host.miner.lock.on, workersWanted(), gpuWanted());
   });
   $('mine-workers').addEventListener('change', () => {
-    if (host.mining.on) host.setMining(true, workersWanted(), gpuWanted());
+    if (host.miner.lock.on) host.miner.set(true, workersWanted(), gpuWanted());
   });
   $('mine-gpu').addEventListener('change', () => {
-    host.setMining(host.mining.on, workersWanted(), gpuWanted());
+    host.miner.set(host.miner.lock.on, workersWanted(), gpuWanted());
   });
   // Mining started from window.tabchain.mine shows its worker count here too.
   host.addEventListener('workers', (event) => {
@@ -32,13 +32,13 @@ export function mount(host) {
 /** Shows whether the tab mines, how fast, and how long a block should take. */
 export function render({ host, node, status }) {
   if (!node) return;
-  $('mine-toggle').textContent = host.mining.on || host.miners.enabled ? 'Stop mining' : 'Start mining';
-  const rate = host.hashrate();
-  $('mine-rate').textContent = host.mining.elsewhere ? 'mining in another tab' : formatRate(rate);
-  $('mine-found').textContent = String(host.mined);
+  $('mine-toggle').textContent = host.miner.lock.on || host.miner.pool.enabled ? 'Stop mining' : 'Start mining';
+  const rate = host.miner.hashrate();
+  $('mine-rate').textContent = host.miner.lock.elsewhere ? 'mining in another tab' : formatRate(rate);
+  $('mine-found').textContent = String(host.miner.mined);
   $('mine-difficulty').textContent = status.expectedHashes ? Math.round(status.expectedHashes).toLocaleString() : '–';
   $('mine-eta').textContent = rate > 0 ? formatDuration(status.expectedHashes / rate) : '–';
-  renderGpu(host.gpuStatus());
+  renderGpu(host.miner.gpuStatus());
 }
 
 /** The GPU checkbox follows the browser's setting; the note says what the GPU does, or why it cannot. */
