@@ -5,6 +5,7 @@
 
 use super::misbehaviour::{PENALTY_BAD_MESSAGE, PENALTY_INVALID_POST};
 use super::output::{Event, Output};
+use super::peers::note_reported_block;
 use super::{Driver, send};
 use crate::block::Block;
 use crate::chain::BlockStatus;
@@ -142,9 +143,8 @@ impl Driver {
         self.on_disconnected();
         self.me = Some(peer_id);
         self.peers = peers.into_iter().filter(|p| p.id != peer_id).map(|p| (p.id, p)).collect();
-        let listed: Vec<PeerInfo> = self.peers.values().cloned().collect();
-        for info in &listed {
-            self.note_reported_block(info, now_ms);
+        for info in self.peers.values() {
+            note_reported_block(&mut self.last_block_ms, info, now_ms);
         }
         out.push(Output::Event(Event::Welcomed { peer_id, network, peers: self.peers.len() }));
         self.send_hello(None, out);
@@ -177,7 +177,7 @@ impl Driver {
             let event = Event::PeerJoined { id, agent: peer.agent.clone(), best_height: peer.best_height };
             out.push(Output::Event(event));
         }
-        self.note_reported_block(&peer, now_ms);
+        note_reported_block(&mut self.last_block_ms, &peer, now_ms);
         self.peers.insert(id, peer);
         if self.joined && self.sync.is_none() && more_work {
             self.start_sync(id, 0, now_ms, out);

@@ -7,6 +7,7 @@
 use super::output::Output;
 use super::{Driver, send};
 use crate::wire::{Envelope, Message, PeerId, PeerInfo};
+use std::collections::BTreeMap;
 
 /// Least time between two `Hello`s that only report a moved tip: one a
 /// second at most, however fast blocks arrive.
@@ -32,7 +33,7 @@ impl Driver {
             if Some(info.id) == self.me {
                 continue;
             }
-            self.note_reported_block(&info, now_ms);
+            note_reported_block(&mut self.last_block_ms, &info, now_ms);
             let merged = match self.peers.get(&info.id) {
                 Some(known) => PeerInfo {
                     best_height: info.best_height.max(known.best_height),
@@ -43,15 +44,6 @@ impl Driver {
             };
             self.peers.insert(merged.id, merged);
         }
-    }
-
-    /// Remembers when `info`'s peer last announced a block, from the age
-    /// the relay reports (`last_block_secs`), unless we know a later one.
-    pub(super) fn note_reported_block(&mut self, info: &PeerInfo, now_ms: u64) {
-        let Some(secs) = info.last_block_secs else { return };
-        let at = now_ms.saturating_sub(secs.saturating_mul(1_000));
-        let entry = self.last_block_ms.entry(info.id).or_insert(at);
-        *entry = (*entry).max(at);
     }
 
     /// A block `from` announced reached us now.
@@ -85,4 +77,15 @@ impl Driver {
             self.hello_ms = now_ms;
         }
     }
+}
+
+/// Remembers in `last_block_ms` when `info`'s peer last announced a block,
+/// from the age the relay reports (`last_block_secs`), unless a later one is
+/// known. (A function of the map, not of the driver, so a caller can walk its
+/// peers while it notes.)
+pub(super) fn note_reported_block(last_block_ms: &mut BTreeMap<PeerId, u64>, info: &PeerInfo, now_ms: u64) {
+    let Some(secs) = info.last_block_secs else { return };
+    let at = now_ms.saturating_sub(secs.saturating_mul(1_000));
+    let entry = last_block_ms.entry(info.id).or_insert(at);
+    *entry = (*entry).max(at);
 }
