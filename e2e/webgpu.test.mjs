@@ -166,8 +166,10 @@ test('with the GPU checkbox on and no CPU workers, the tab mines dev blocks its 
   await waitFor(page, () => window.tabchain.gpu().hashrate > 0 && window.tabchain.hashrate() > 0, undefined, {
     what: 'the GPU rate counted in the tab rate',
   });
-  const log = await page.locator('#log').innerText();
-  assert.match(log, /mined block \d+ on the GPU/);
+  // The log panel renders up to 150 ms after the line is written.
+  await waitFor(page, () => /mined block \d+ on the GPU/.test(document.getElementById('log').innerText), undefined, {
+    what: 'the log line of a block mined on the GPU',
+  });
   await page.click('#mine-toggle');
   await waitFor(page, () => !window.tabchain.gpu().running && window.tabchain.status().miner === null, undefined, {
     what: 'mining stopped',
