@@ -74,18 +74,56 @@ test('reload with the relay stopped restores the chain; a post written offline i
   }
 });
 
-test('two tabs mining at once converge on one tip, and a reorg shows in the log', async () => {
+test('mining started with the relay down and nothing cached begins once the relay is back', async () => {
+  const relay = await Relay.start();
+  const browser = await launchBrowser({ serviceWorkers: 'block' });
+  try {
+    const page = await openTab(browser.context, relay);
+    await relay.stop();
+    // The worker's script and wasm come from the relay, which is down, and
+    // no service worker keeps them: the worker cannot start yet.
+    await page.evaluate(() => window.tabchain.mine(true, 1));
+    await waitFor(page, () => /miner worker/.test(document.getElementById('log').textContent), undefined, {
+      what: 'the log saying the worker could not start',
+    });
+    assert.equal(await page.evaluate(() => window.tabchain.height()), 0);
+    await relay.restart();
+    await waitFor(page, () => window.tabchain.height() >= 2, undefined, { what: 'blocks mined once the relay is back', timeoutMs: 60_000 });
+  } finally {
+    await browser.close();
+    await relay.stop();
+  }
+});
+
+test('two tabs that mined apart while the relay was down converge on one tip, and a reorg shows in the log', async () => {
   const relay = await Relay.start();
   const one = await launchBrowser();
   const two = await launchBrowser();
   try {
     const a = await openTab(one.context, relay);
     const b = await openTab(two.context, relay);
+    // A fork on purpose: with the relay down both tabs mine their own
+    // blocks on the same chain, so when it comes back one of them must
+    // reorganise. (Waiting for two tabs to find blocks at the same moment
+    // by chance failed once in CI: no reorg within 60 s.)
+    await waitFor(a, () => window.tabchain.status().connected, undefined, { what: 'tab A connected' });
+    await waitFor(b, () => window.tabchain.status().connected, undefined, { what: 'tab B connected' });
+    // The miner workers load from the service worker's cache while the relay is down.
+    for (const page of [a, b]) {
+      await waitFor(page, () => Boolean(navigator.serviceWorker.controller), undefined, { what: 'the app shell cached' });
+    }
+    await relay.stop();
+    const start = await a.evaluate(() => window.tabchain.height());
+    assert.equal(await b.evaluate(() => window.tabchain.height()), start, 'both tabs start from one chain');
     await Promise.all([a.evaluate(() => window.tabchain.mine(true, 1)), b.evaluate(() => window.tabchain.mine(true, 1))]);
+    for (const page of [a, b]) {
+      await waitFor(page, (h) => window.tabchain.height() >= h + 2, start, { what: 'two blocks mined apart', timeoutMs: 60_000 });
+    }
+    await relay.restart();
     const reorged = async (page) => /reorg of depth/.test(await page.locator('#log').textContent());
     const deadline = Date.now() + 60_000;
     while (!((await reorged(a)) || (await reorged(b)))) {
-      assert.ok(Date.now() < deadline, 'no reorg within 60 s of competing mining');
+      assert.ok(Date.now() < deadline, 'no reorg within 60 s of the relay coming back');
       await a.waitForTimeout(250);
     }
     await Promise.all([a.evaluate(() => window.tabchain.mine(false)), b.evaluate(() => window.tabchain.mine(false))]);

@@ -7,7 +7,19 @@
 
 import init, { Miner } from './pkg/tabchain_wasm.js';
 
-const ready = init({ module_or_path: new URL('./pkg/tabchain_wasm_bg.wasm', import.meta.url) });
+// Tells the pool once the wasm is in, or that it is not (e.g. the relay that
+// serves it is down and no service worker has it cached): the pool starts a
+// new worker later.
+const ready = init({ module_or_path: new URL('./pkg/tabchain_wasm_bg.wasm', import.meta.url) }).then(
+  () => {
+    self.postMessage({ type: 'ready' });
+    return true;
+  },
+  (err) => {
+    self.postMessage({ type: 'failed', message: `the wasm did not load: ${err && err.message ? err.message : err}` });
+    return false;
+  },
+);
 const SLICE_MS = 25;
 const REPORT_MS = 100;
 
@@ -18,7 +30,7 @@ let slice = 20_000;
 self.onmessage = async (event) => {
   const msg = event.data;
   if (msg.type === 'job') {
-    await ready;
+    if (!(await ready)) return;
     try {
       job = { id: msg.id, miner: new Miner(msg.headerBytes), next: msg.start, end: msg.end };
     } catch (err) {

@@ -9,6 +9,9 @@ import { GpuKernel, GpuLane } from './gpu-miner.js';
 const RANGE_BITS = 56n;
 /** Reports older than this no longer count in the hash rate. */
 const RATE_WINDOW_MS = 2000;
+/** A worker that did not start (its script or wasm did not load) is started again after 1 s, doubling to 30 s. */
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
 
 export class MiningManager {
   /**
@@ -21,6 +24,10 @@ export class MiningManager {
     this.job = null;
     this.enabled = false;
     this.rates = [];
+    /** Failed worker starts in a row (the retry delay grows with it). */
+    this.failedStarts = 0;
+    /** The random start of every range in the current job (see `dispatch`). */
+    this.offset = 0n;
     /** The GPU lane while it mines (null: off or starting). */
     this.gpu = null;
     this.gpuWanted = false;
@@ -94,13 +101,51 @@ export class MiningManager {
     };
   }
 
+  /** Adds a worker to the pool. */
   spawn() {
-    const index = this.workers.length;
-    const worker = new Worker(new URL('./miner.js', import.meta.url), { type: 'module' });
-    worker.onmessage = (event) => this.onMessage(index, event.data);
-    worker.onerror = (event) => this.handlers.onError(`miner worker: ${event.message || 'failed to start'}`);
-    this.workers.push(worker);
+    this.workers.push(null);
     this.rates.push({ rate: 0, at: performance.now() });
+    this.start(this.workers.length - 1);
+  }
+
+  /** Starts the worker of slot `index`; one that does not load is started again later (`failedStart`). */
+  start(index) {
+    const worker = new Worker(new URL('./miner.js', import.meta.url), { type: 'module' });
+    let started = false;
+    worker.onmessage = (event) => {
+      const msg = event.data;
+      if (msg.type === 'ready') {
+        started = true;
+        this.failedStarts = 0;
+      } else if (msg.type === 'failed') {
+        this.failedStart(index, worker, msg.message);
+      } else {
+        this.onMessage(index, msg);
+      }
+    };
+    worker.onerror = (event) => {
+      if (started) {
+        this.handlers.onError(`miner worker: ${event.message || 'an error'}`);
+      } else {
+        event.preventDefault();
+        this.failedStart(index, worker, event.message || 'its script did not load');
+      }
+    };
+    this.workers[index] = worker;
+  }
+
+  /** A worker that did not start: ended, and its slot started again after a delay while the pool still wants it. */
+  failedStart(index, worker, reason) {
+    if (this.workers[index] !== worker) return;
+    worker.terminate();
+    const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** Math.min(this.failedStarts, 5));
+    this.failedStarts += 1;
+    this.handlers.onError(`miner worker ${index + 1} did not start (${reason}); trying again in ${delay / 1000} s`);
+    setTimeout(() => {
+      if (this.workers[index] !== worker) return; // stopped or resized meanwhile
+      this.start(index);
+      this.sendJob(index);
+    }, delay);
   }
 
   /** Folds a report of `hashes` in `ms` into a rate slot (smoothed). */
@@ -141,12 +186,20 @@ export class MiningManager {
     // Worker i searches [i·2^56, (i+1)·2^56), the GPU the range after the
     // workers', offset by a random start so tabs mining the same template
     // rarely repeat each other's work.
-    const offset = BigInt(Math.floor(Math.random() * 2 ** 40));
-    const range = (i) => ({ start: (BigInt(i) << RANGE_BITS) + offset, end: BigInt(i + 1) << RANGE_BITS });
-    this.workers.forEach((worker, i) => {
-      worker.postMessage({ type: 'job', id: this.job.id, headerBytes: this.job.headerBytes, ...range(i) });
-    });
-    if (this.gpu) this.gpu.setJob({ id: this.job.id, headerBytes: this.job.headerBytes, ...range(Math.min(this.workers.length, 255)) });
+    this.offset = BigInt(Math.floor(Math.random() * 2 ** 40));
+    this.workers.forEach((_, i) => this.sendJob(i));
+    if (this.gpu) this.gpu.setJob({ id: this.job.id, headerBytes: this.job.headerBytes, ...this.range(Math.min(this.workers.length, 255)) });
+  }
+
+  /** The nonces of lane `i` in the current job. */
+  range(i) {
+    return { start: (BigInt(i) << RANGE_BITS) + this.offset, end: BigInt(i + 1) << RANGE_BITS };
+  }
+
+  /** Gives worker `i` the current job, if mining. */
+  sendJob(i) {
+    if (!this.enabled || !this.job) return;
+    this.workers[i].postMessage({ type: 'job', id: this.job.id, headerBytes: this.job.headerBytes, ...this.range(i) });
   }
 
   /** Hashes per second over all workers and the GPU, from reports of the last 2 s. */
