@@ -52,6 +52,59 @@ test('with the relay stopped, a post from tab A is mined in tab B and shows in b
   }
 });
 
+test('a tab that missed blocks from the other tab fills the gap from the storage they share, with the relay stopped', async () => {
+  const relay = await Relay.start();
+  const browser = await launchBrowser();
+  // A tab can miss a sibling's blocks (it restored from IndexedDB just
+  // before they were written, or came up mid-burst): here tab B drops the
+  // channel's blocks while `window.deafToBlocks` is set.
+  await browser.context.addInitScript(() => {
+    const Channel = globalThis.BroadcastChannel;
+    globalThis.BroadcastChannel = class extends Channel {
+      set onmessage(handler) {
+        super.onmessage = (event) => {
+          const block = event.data && event.data.kind === 'frame' && /"type":"Block"/.test(event.data.text);
+          if (!(block && globalThis.deafToBlocks)) handler(event);
+        };
+      }
+    };
+  });
+  try {
+    const a = await openTab(browser.context, relay);
+    const b = await openTab(browser.context, relay);
+    await relay.stop();
+    for (const page of [a, b]) {
+      await waitFor(page, () => !window.tabchain.status().connected, undefined, { what: 'the relay gone' });
+    }
+    await b.evaluate(() => {
+      window.deafToBlocks = true;
+    });
+    await a.evaluate(() => window.tabchain.mine(true, 1));
+    await waitFor(a, () => window.tabchain.height() >= 4, undefined, { what: 'four blocks in A' });
+    await a.evaluate(() => window.tabchain.mine(false));
+    await a.evaluate(() => window.tabchain.saved());
+    const missed = await a.evaluate(() => window.tabchain.height());
+    assert.equal(await b.evaluate(() => window.tabchain.height()), 0, 'B heard none of them');
+    // A's next block reaches B, whose parent B lacks: B reads the blocks
+    // before it from IndexedDB, checks them and catches up.
+    await b.evaluate(() => {
+      window.deafToBlocks = false;
+    });
+    await a.evaluate(() => window.tabchain.mine(true, 1));
+    const height = await waitFor(a, (h) => window.tabchain.height() > h && window.tabchain.height(), missed, {
+      what: "A's next block",
+    });
+    await a.evaluate(() => window.tabchain.mine(false));
+    const tip = await a.evaluate(() => window.tabchain.tip());
+    await waitFor(b, (t) => window.tabchain.tip() === t, tip, { what: "A's tip in B, the gap filled from storage" });
+    assert.ok((await b.evaluate(() => window.tabchain.height())) >= height);
+    assert.equal(await b.evaluate(() => window.tabchain.status().connected), false, 'all without the relay');
+  } finally {
+    await browser.close();
+    await relay.stop();
+  }
+});
+
 test('the tabs of one browser share one mining budget, and mining moves on when the mining tab closes', async (t) => {
   const relay = await Relay.start();
   const browser = await launchBrowser();

@@ -31,7 +31,9 @@
 //
 // The tabs of one browser hand each other the posts and blocks they announce
 // (`tabs.js`: untrusted frames, checked by the node like the relay's) and
-// share one miner (`mining-lock.js`). Nothing essential waits on the page's
+// share one miner (`mining-lock.js`); a sibling's block whose parent this tab
+// lacks makes the node read the blocks before it from the store the tabs share
+// (`readBlock`). Nothing essential waits on the page's
 // own timers, which a hidden tab's browser throttles: the tick, the template
 // gap and the relay's reconnect wait run on a worker's clock (`clock.js`).
 
@@ -336,6 +338,8 @@ export class Host extends EventTarget {
         this.serveBlocks(output.to, output.hashes);
       } else if (output.kind === 'loadBlocks') {
         this.loadBlocks(output.hashes);
+      } else if (output.kind === 'readBlock') {
+        this.readBlock(output.hash);
       }
     }
     this.changed();
@@ -378,6 +382,24 @@ export class Host extends EventTarget {
     } catch (err) {
       this.log(`could not load old blocks: ${err}`);
     }
+  }
+
+  /**
+   * A block below another tab's block that this tab lacks: read from the
+   * store the tabs share (the other tab kept it) and handed to the node,
+   * which asks for the next one down until the gap is closed.
+   */
+  async readBlock(hash) {
+    const node = this.node;
+    let bytes;
+    try {
+      [bytes] = await this.readBlocks([hash]);
+    } catch (err) {
+      this.log(`could not read block ${hash.slice(0, 12)}… from storage: ${err}`);
+    }
+    await this.enqueue(() => {
+      if (this.node === node) this.apply(node.blockRead(hash, bytes, Date.now()));
+    });
   }
 
   /**

@@ -227,6 +227,14 @@ impl Host {
                         let bytes = hashes.iter().filter_map(|hash| self.blocks.get(hash).cloned()).collect();
                         next.extend(self.driver.blocks_loaded(bytes, self.now));
                     }
+                    // Storage shared with the sibling tabs: what this node
+                    // kept, and every block the fuzzer built (a sibling kept it).
+                    Output::ReadBlock { hash } => {
+                        let bytes = self.blocks.get(&hash).cloned().or_else(|| {
+                            self.built_blocks.iter().find(|block| block.hash() == hash).map(|block| block.to_bytes())
+                        });
+                        next.extend(self.driver.block_read(hash, bytes, self.now));
+                    }
                     Output::TemplateStale | Output::Event(_) => {}
                 }
             }

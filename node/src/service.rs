@@ -101,6 +101,8 @@ impl Service {
                     Output::Send(text) => sends.push(text),
                     Output::TemplateStale => stale = true,
                     Output::Event(event) => log_event(&event),
+                    // Only blocks from a browser's other tabs ask for it.
+                    Output::ReadBlock { .. } => {}
                     read @ (Output::ServeBlocks { .. } | Output::LoadBlocks { .. }) => reads.push(read),
                 }
             }

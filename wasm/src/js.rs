@@ -79,6 +79,9 @@ enum JsOutput<'a> {
     LoadBlocks {
         hashes: &'a [BlockHash],
     },
+    ReadBlock {
+        hash: BlockHash,
+    },
 }
 
 #[derive(Serialize)]
@@ -118,6 +121,7 @@ pub(crate) fn outputs_to_js(outputs: &[Output]) -> Result<Array, JsError> {
             Output::Event(event) => JsOutput::Event { event },
             Output::ServeBlocks { to, hashes } => JsOutput::ServeBlocks { to: to.0, hashes },
             Output::LoadBlocks { hashes } => JsOutput::LoadBlocks { hashes },
+            Output::ReadBlock { hash } => JsOutput::ReadBlock { hash: *hash },
         };
         array.set(i as u32, to_js(&js)?);
     }

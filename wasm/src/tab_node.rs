@@ -21,12 +21,16 @@
 //! {kind: "event", event: {type, ...}}                         show or log (see core::driver::Event)
 //! {kind: "serveBlocks", to, hashes}                           read these blocks from storage (in order) and call sendBlocks(to, bytes[])
 //! {kind: "loadBlocks", hashes}                                read these blocks from storage and call blocksLoaded(bytes[], nowMs)
+//! {kind: "readBlock", hash}                                   read this block from storage and call blockRead(hash, bytes | undefined, nowMs)
 //! ```
 //!
-//! The last two come only with a body limit (`setBodyLimit`): the node keeps
-//! the bodies of recent blocks in memory and asks for older ones when a peer
-//! wants them or, rarely, a check needs their post ids. Read after the
-//! changes handed out so far are stored.
+//! `serveBlocks` and `loadBlocks` come only with a body limit
+//! (`setBodyLimit`): the node keeps the bodies of recent blocks in memory and
+//! asks for older ones when a peer wants them or, rarely, a check needs their
+//! post ids. `readBlock` comes after a block from another tab (`onSiblingText`)
+//! whose parent the node lacks: the tabs share their storage, so the blocks
+//! before it are read from there. Read after the changes handed out so far
+//! are stored.
 
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -327,6 +331,17 @@ impl TabNode {
     pub fn blocks_loaded(&mut self, blocks: Vec<Uint8Array>, now_ms: f64) -> Result<Array, JsError> {
         let now = ms(now_ms)?;
         let outputs = self.node.blocks_loaded(blocks.iter().map(Uint8Array::to_vec).collect(), now);
+        outputs_to_js(&outputs)
+    }
+
+    /// The answer to a `readBlock` output: the block's bytes, or `undefined`
+    /// when storage does not have it. Returns `Output[]` (the next block to
+    /// read, or the blocks connected).
+    #[wasm_bindgen(js_name = blockRead)]
+    pub fn block_read(&mut self, hash: &str, bytes: Option<Uint8Array>, now_ms: f64) -> Result<Array, JsError> {
+        let hash = BlockHash::from_str(hash).map_err(|e| JsError::new(&e.to_string()))?;
+        let now = ms(now_ms)?;
+        let outputs = self.node.block_read(hash, bytes.map(|bytes| bytes.to_vec()), now);
         outputs_to_js(&outputs)
     }
 

@@ -216,7 +216,8 @@ impl Driver {
     }
 
     /// An announced block: stored, or an orphan that starts a sync from its
-    /// sender, or refused with `invalid_block` to the sender.
+    /// sender (from a sibling: a walk through storage), or refused with
+    /// `invalid_block` to the sender.
     fn on_block(&mut self, from: Option<PeerId>, block: Block, now_ms: u64, out: &mut Vec<Output>) {
         let hash = block.hash();
         let header = block.header;
@@ -233,6 +234,9 @@ impl Driver {
             }
             // Less work than our chain: not kept, nothing to do.
             Ok(BlockStatus::LessWork { .. }) => {}
+            // From another tab of this browser (no sender): its ancestors
+            // are in the storage the tabs share (`siblings.rs`).
+            Ok(BlockStatus::Orphan { .. }) if from.is_none() => self.walk_stored(hash, now_ms, out),
             Ok(BlockStatus::Orphan { .. }) => {
                 if let Some(peer) = from
                     && let Some(info) = self.peers.get_mut(&peer)

@@ -27,6 +27,8 @@
 //! - `sync.rs`: one sync at a time, page by page, with timeouts and retries.
 //! - `submit.rs`: own posts, mined blocks, blocks from outside the relay.
 //! - `restore.rs`: startup from what the host kept.
+//! - `siblings.rs`: posts and blocks from the other tabs of this browser,
+//!   and a sibling's orphan's ancestors read back from shared storage.
 //! - `misbehaviour.rs`: points per peer for invalid data; past a limit its
 //!   blocks and posts are ignored.
 //! - `bodies.rs`: a body limit (a tab keeps only recent bodies in memory),
@@ -39,6 +41,7 @@ mod misbehaviour;
 mod output;
 mod peers;
 mod restore;
+mod siblings;
 mod submit;
 mod sync;
 
@@ -47,6 +50,7 @@ pub use misbehaviour::{IGNORE_SCORE, PENALTY_BAD_MESSAGE, PENALTY_INVALID_BLOCK,
 pub use output::{Change, Event, MAX_REORG_HASHES, Output};
 pub use peers::HELLO_MIN_INTERVAL_MS;
 pub use restore::{RefusedPost, RestoreReport, Saved, SavedPost};
+pub use siblings::MAX_STORED_WALK;
 pub use submit::{MinedError, SubmitError};
 pub use sync::{
     HEADERS_PAGE_LIMIT, MAX_SYNC_HEADERS, SYNC_MAX_UNANSWERED, SYNC_PAGE_LIMIT, SYNC_TIMEOUT_MS, SyncStatus,
@@ -95,6 +99,8 @@ pub struct Driver {
     /// announced block), and when we last sent a `Hello` (see `tick`).
     claimed_tip: Option<BlockHash>,
     hello_ms: Option<u64>,
+    /// A sibling's orphan's ancestors being read from storage (see `siblings.rs`).
+    stored_walk: Option<siblings::StoredWalk>,
 }
 
 impl Driver {
@@ -117,6 +123,7 @@ impl Driver {
             last_block_ms: BTreeMap::new(),
             claimed_tip: None,
             hello_ms: None,
+            stored_walk: None,
         }
     }
 
@@ -200,26 +207,6 @@ impl Driver {
         }
     }
 
-    /// One text frame from another tab of the same browser (a sibling, over
-    /// its `BroadcastChannel`): only a `Tx` or `Block` meant for everyone
-    /// (no `from`, no `to`: a post or block it wrote or mined, encoded as a
-    /// broadcast, whether or not it is connected) is
-    /// taken, and checked exactly as if the relay had brought it; anything
-    /// else gives one [`Event::BadMessage`] and changes nothing. Nothing
-    /// taken here is announced again: the tab that sent it told the relay.
-    pub fn on_sibling_text(&mut self, text: &str, now_ms: u64) -> Vec<Output> {
-        let envelope = match wire::decode(text) {
-            Ok(envelope) => envelope,
-            Err(e) => return vec![Output::Event(Event::BadMessage { reason: format!("from another tab: {e}") })],
-        };
-        let shared = matches!(envelope.message, Message::Tx { .. } | Message::Block { .. });
-        if !shared || envelope.from.is_some() || envelope.to.is_some() {
-            let reason = format!("{} from another tab: only posts and blocks for everyone", envelope.message.kind());
-            return vec![Output::Event(Event::BadMessage { reason })];
-        }
-        self.on_envelope(envelope, now_ms)
-    }
-
     /// One decoded message from the relay (what [`Driver::on_text`] does
     /// after decoding; for hosts that decode frames themselves).
     pub fn on_envelope(&mut self, envelope: Envelope, now_ms: u64) -> Vec<Output> {
@@ -250,11 +237,13 @@ impl Driver {
     /// dropped ([`Change::PendingRemoved`]; own ones also give
     /// [`Event::PostExpired`]), and a mining template older than
     /// [`TEMPLATE_MAX_AGE_MS`] is reported stale, and a tip the relay has
-    /// not heard of goes out in a `Hello` (see `peers.rs`).
+    /// not heard of goes out in a `Hello` (see `peers.rs`), and a read from
+    /// storage overdue by as long ends its walk (see `siblings.rs`).
     pub fn tick(&mut self, now_ms: u64) -> Vec<Output> {
         let before = self.tip();
         let mut out = Vec::new();
         self.sync_tick(now_ms, &mut out);
+        self.stored_walk_tick(now_ms);
         for tx_id in self.state.expire_posts(now_ms) {
             if self.own.contains(&tx_id) {
                 out.push(Output::Event(Event::PostExpired { tx_id }));

@@ -59,6 +59,15 @@ pub enum Output {
         /// The blocks to read.
         hashes: Vec<BlockHash>,
     },
+    /// A block from another tab of this browser is an orphan: read the
+    /// block `hash` below it from the storage the tabs share and hand its
+    /// bytes (`None` when it is not there) to
+    /// [`super::Driver::block_read`]. Only siblings' blocks give it: a host
+    /// without siblings (the native node) never sees it.
+    ReadBlock {
+        /// The block to read.
+        hash: BlockHash,
+    },
 }
 
 impl Output {

@@ -2,7 +2,8 @@
 //! in-test relay that routes their `Output::Send` texts the way
 //! `tabchain-relay` does, each with a model of a host's storage that applies
 //! their `Output::Store` changes and answers their reads (`ServeBlocks`,
-//! `LoadBlocks`) from it.
+//! `LoadBlocks`) from it (`ReadBlock`: from any node's, as tabs of one
+//! browser share their storage).
 
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -38,6 +39,8 @@ pub struct Net {
     /// How many `ServeBlocks` and `LoadBlocks` each node's host carried out.
     pub serves: Vec<usize>,
     pub loads: Vec<usize>,
+    /// How many `ReadBlock`s (a sibling's orphan's ancestors) each node's host carried out.
+    pub reads: Vec<usize>,
     pub next_id: u64,
     pub now: u64,
 }
@@ -57,6 +60,7 @@ impl Net {
             sent: vec![Vec::new(); n],
             serves: vec![0; n],
             loads: vec![0; n],
+            reads: vec![0; n],
             next_id: 1,
             now: NOW,
         }
@@ -124,6 +128,13 @@ impl Net {
                     self.loads[slot] += 1;
                     let bytes = hashes.iter().filter_map(|h| self.stored[slot].get(h).cloned()).collect();
                     let outputs = self.nodes[slot].blocks_loaded(bytes, self.now);
+                    self.handle(slot, outputs);
+                }
+                // Siblings share one storage: any slot's kept block.
+                Output::ReadBlock { hash } => {
+                    self.reads[slot] += 1;
+                    let bytes = self.stored.iter().find_map(|kept| kept.get(&hash).cloned());
+                    let outputs = self.nodes[slot].block_read(hash, bytes, self.now);
                     self.handle(slot, outputs);
                 }
             }
