@@ -17,16 +17,21 @@ async function blocksReceived(relay) {
   return match ? Number(match[1]) : 0;
 }
 
+/** Opens two tabs of `context`, then stops `relay` and waits until both know. */
+async function twoTabsRelayStopped(context, relay) {
+  const tabs = [await openTab(context, relay), await openTab(context, relay)];
+  await relay.stop();
+  for (const page of tabs) {
+    await waitFor(page, () => !window.tabchain.status().connected, undefined, { what: 'the relay gone' });
+  }
+  return tabs;
+}
+
 test('with the relay stopped, a post from tab A is mined in tab B and shows in both', async () => {
   const relay = await Relay.start();
   const browser = await launchBrowser();
   try {
-    const a = await openTab(browser.context, relay);
-    const b = await openTab(browser.context, relay);
-    await relay.stop();
-    for (const page of [a, b]) {
-      await waitFor(page, () => !window.tabchain.status().connected, undefined, { what: 'the relay gone' });
-    }
+    const [a, b] = await twoTabsRelayStopped(browser.context, relay);
     const txId = await a.evaluate(() => window.tabchain.post('alice', 'from tab A, relay down'));
     await waitFor(b, (id) => window.tabchain.pending().some((p) => p.txId === id), txId, {
       what: 'the post in B over the channel',
@@ -70,12 +75,7 @@ test('a tab that missed blocks from the other tab fills the gap from the storage
     };
   });
   try {
-    const a = await openTab(browser.context, relay);
-    const b = await openTab(browser.context, relay);
-    await relay.stop();
-    for (const page of [a, b]) {
-      await waitFor(page, () => !window.tabchain.status().connected, undefined, { what: 'the relay gone' });
-    }
+    const [a, b] = await twoTabsRelayStopped(browser.context, relay);
     await b.evaluate(() => {
       window.deafToBlocks = true;
     });
