@@ -102,24 +102,31 @@ test('two tabs that mined apart while the relay was down converge on one tip, an
   try {
     const a = await openTab(one.context, relay);
     const b = await openTab(two.context, relay);
-    // A fork on purpose: with the relay down both tabs mine their own
-    // blocks on the same chain, so when it comes back one of them must
-    // reorganise. (Waiting for two tabs to find blocks at the same moment
-    // by chance failed once in CI: no reorg within 60 s.)
-    await waitFor(a, () => window.tabchain.status().connected, undefined, { what: 'tab A connected' });
-    await waitFor(b, () => window.tabchain.status().connected, undefined, { what: 'tab B connected' });
-    // The miner workers load from the service worker's cache while the relay is down.
+    // A fork on purpose: with the relay down each tab mines a few blocks of
+    // its own on one chain, so once it is back (both mining again) one of
+    // them must reorganise. (Waiting for two tabs to find blocks at the same
+    // moment by chance failed once in CI: no reorg within 60 s.)
     for (const page of [a, b]) {
+      await waitFor(page, () => window.tabchain.status().connected, undefined, { what: 'the tab connected' });
+      // The miner workers load from the service worker's cache while the relay is down.
       await waitFor(page, () => Boolean(navigator.serviceWorker.controller), undefined, { what: 'the app shell cached' });
     }
+    // A common chain first, long enough that the dev difficulty has left its
+    // first burst: each tab's blocks apart are then a few, not hundreds.
+    await a.evaluate(() => window.tabchain.mine(true, 1));
+    await waitFor(a, () => window.tabchain.height() >= 120, undefined, { what: 'a common chain', timeoutMs: 60_000 });
+    await a.evaluate(() => window.tabchain.mine(false));
+    const common = await a.evaluate(() => window.tabchain.tip());
+    await waitFor(b, (tip) => window.tabchain.tip() === tip, common, { what: "A's chain in B" });
     await relay.stop();
-    const start = await a.evaluate(() => window.tabchain.height());
-    assert.equal(await b.evaluate(() => window.tabchain.height()), start, 'both tabs start from one chain');
-    await Promise.all([a.evaluate(() => window.tabchain.mine(true, 1)), b.evaluate(() => window.tabchain.mine(true, 1))]);
     for (const page of [a, b]) {
+      const start = await page.evaluate(() => window.tabchain.height());
+      await page.evaluate(() => window.tabchain.mine(true, 1));
       await waitFor(page, (h) => window.tabchain.height() >= h + 2, start, { what: 'two blocks mined apart', timeoutMs: 60_000 });
+      await page.evaluate(() => window.tabchain.mine(false));
     }
     await relay.restart();
+    await Promise.all([a.evaluate(() => window.tabchain.mine(true, 1)), b.evaluate(() => window.tabchain.mine(true, 1))]);
     const reorged = async (page) => /reorg of depth/.test(await page.locator('#log').textContent());
     const deadline = Date.now() + 60_000;
     while (!((await reorged(a)) || (await reorged(b)))) {
