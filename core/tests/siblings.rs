@@ -97,6 +97,7 @@ fn a_block_storage_does_not_have_ends_the_walk_and_an_overdue_read_frees_it() {
     assert!(!outputs.iter().any(|o| matches!(o, Output::ReadBlock { .. })), "one walk at a time: {outputs:?}");
     net.nodes[1].tick(NOW + SYNC_TIMEOUT_MS);
     assert!(!net.nodes[1].is_reading_stored(), "an overdue read ends its walk");
+    assert_eq!(net.nodes[1].state().chain().wanted_count(), 0, "and drops its marks");
     // The late answer is not for the walk any more: it changes nothing.
     let stale = net.nodes[1].block_read(blocks[1].hash(), Some(blocks[1].to_bytes()), NOW + SYNC_TIMEOUT_MS);
     assert!(stale.is_empty(), "{stale:?}");

@@ -128,11 +128,19 @@ impl Driver {
                 Err(e) => self.reject(hash, None, &e, &mut out),
             }
         }
-        if self.stored_walk.is_none() && self.sync.is_none() {
-            self.state.clear_wanted();
+        if self.stored_walk.is_none() {
+            self.walk_ended();
         }
         self.finish(before, &mut out);
         out
+    }
+
+    /// No walk any more: the wanted marks it set go, unless a sync still
+    /// needs the marks (it drops them all when it ends).
+    fn walk_ended(&mut self) {
+        if self.sync.is_none() {
+            self.state.clear_wanted();
+        }
     }
 
     /// Asks the host for the next block of `walk`.
@@ -146,6 +154,7 @@ impl Driver {
     pub(super) fn stored_walk_tick(&mut self, now_ms: u64) {
         if self.stored_walk.as_ref().is_some_and(|walk| now_ms.saturating_sub(walk.asked_ms) >= SYNC_TIMEOUT_MS) {
             self.stored_walk = None;
+            self.walk_ended();
         }
     }
 }
