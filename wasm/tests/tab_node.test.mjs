@@ -252,18 +252,26 @@ test('a post written on A is mined by B and confirmed on A; tamperRebuild and re
   for (const n of [a.node, b.node, c]) n.free();
 });
 
+/**
+ * One block on genesis mined by an unconnected node per agent (the second
+ * with a post, so the blocks differ): branches of equal work, `{bytes, hash}`.
+ */
+function equalWorkBranches(agents) {
+  return agents.map((agent, i) => {
+    const node = new wasm.TabNode('dev', agent);
+    if (i === 1) post(node, agent, 'makes the blocks differ', NOW, SECRET);
+    const t = node.template(NOW);
+    const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store' && o.change === 'block');
+    assert.equal(store.hash, node.tip());
+    node.free();
+    return { bytes: store.bytes, hash: store.hash };
+  });
+}
+
 test('restore picks the lower hash between equal-work branches, in any order', () => {
   // Two unconnected nodes mine one block each (one with a post, so the blocks
   // differ): two branches of equal work.
-  const branches = ['js-x', 'js-y'].map((agent, i) => {
-    const node = new wasm.TabNode('dev', agent);
-    if (i === 1) post(node, 'y', 'makes the blocks differ', NOW, SECRET);
-    const t = node.template(NOW);
-    const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store' && o.change === 'block');
-    const tip = node.tip();
-    node.free();
-    return { bytes: store.bytes, tip };
-  });
+  const branches = equalWorkBranches(['js-x', 'js-y']).map(({ bytes, hash }) => ({ bytes, tip: hash }));
   assert.notEqual(branches[0].tip, branches[1].tip);
   // Hex digits compare like the 256-bit numbers they spell.
   const lower = branches.map((b) => b.tip).sort()[0];
@@ -277,14 +285,7 @@ test('restore picks the lower hash between equal-work branches, in any order', (
 });
 
 test('treeView draws both branches, the best in lane 0; a reorg event lists the blocks that left', () => {
-  const blocks = ['js-p', 'js-q'].map((agent, i) => {
-    const node = new wasm.TabNode('dev', agent);
-    if (i === 1) post(node, 'q', 'makes the blocks differ', NOW, SECRET);
-    const t = node.template(NOW);
-    const store = node.foundNonce(t.id, mine(t), NOW).find((o) => o.kind === 'store' && o.change === 'block');
-    node.free();
-    return { bytes: store.bytes, hash: store.hash };
-  });
+  const blocks = equalWorkBranches(['js-p', 'js-q']);
   const [low, high] = blocks.slice().sort((a, b) => (a.hash < b.hash ? -1 : 1));
   // The higher hash first, then the lower one announced: it takes the tip (equal work).
   const node = new wasm.TabNode('dev', 'js-tree');
